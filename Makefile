@@ -1,0 +1,48 @@
+# orpr-kedro: every target creates the virtual environment it needs.
+#   make run    install (first time), generate the demo raw data when missing, kedro run
+#   make test   install (first time), run the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ENV ?= base
+PIPELINE ?= __default__
+
+# Kedro telemetry stays off for this project (a committed .telemetry says the same).
+export KEDRO_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install run demo-data test viz viz-build bench lint lock clean-data
+
+$(BIN)/.installed: requirements.txt constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+install: $(BIN)/.installed
+
+demo-data: install
+	$(BIN)/kedro demo-data --env $(ENV)
+
+run: demo-data
+	$(BIN)/kedro run --env $(ENV) --pipeline $(PIPELINE)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+viz: install
+	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141
+
+viz-build: install
+	$(BIN)/kedro viz build
+
+bench: install
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+lock: install
+	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > constraints.txt
+
+clean-data:
+	find data -type f ! -name .gitkeep -delete

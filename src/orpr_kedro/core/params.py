@@ -1,0 +1,187 @@
+"""Typed parameters of every pipeline (pydantic models).
+
+Each pipeline reads one top-level block of ``conf/<env>/parameters_<pipeline>.yml``;
+the block is validated against the model registered here, both at start-up (by a
+project hook, so a wrong value fails before the first node) and in the node that
+uses it. Unknown keys are errors: a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ParameterError(ValueError):
+    """A parameter block failed validation; the message names each bad key."""
+
+
+class StrictModel(BaseModel):
+    """Base for parameter models: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- data_processing
+class SplitParams(StrictModel):
+    """Time splits, counted back from the last date in the sales data."""
+
+    decision_weekday: int = Field(0, ge=0, le=6, description="0 = Monday: weekday of decision dates")
+    test_weeks: int = Field(8, ge=1, description="weeks at the end of the data held out for testing")
+    validation_weeks: int = Field(8, ge=1, description="weeks before the test period used for validation")
+    warmup_days: int = Field(
+        91, ge=28, description="history (days) required before the first decision date"
+    )
+    holdout_categories: list[str] = Field(
+        default_factory=list, description="categories kept out of training, for transfer tests"
+    )
+
+
+class ForecastParams(StrictModel):
+    """Global demand forecast (gradient boosting) with a negative-binomial spread."""
+
+    horizon_days: int = Field(42, ge=7, le=365, description="days forecast from each decision date")
+    quantiles: list[float] = Field(default_factory=lambda: [0.1, 0.5, 0.9])
+    max_training_rows: int = Field(250_000, ge=1_000)
+    learning_rate: float = Field(0.08, gt=0, le=1)
+    max_iter: int = Field(200, ge=10)
+    max_leaf_nodes: int = Field(31, ge=2)
+    min_samples_leaf: int = Field(40, ge=1)
+    l2_regularization: float = Field(1.0, ge=0)
+    dispersion_prior_weight: float = Field(
+        30.0, ge=0, description="pseudo-observations pulling each lane's dispersion to the global one"
+    )
+
+    @model_validator(mode="after")
+    def _quantiles_in_unit_interval(self) -> ForecastParams:
+        if not self.quantiles or any(not 0 < q < 1 for q in self.quantiles):
+            raise ValueError("quantiles must be a non-empty list of levels strictly between 0 and 1")
+        if sorted(self.quantiles) != list(self.quantiles):
+            raise ValueError("quantiles must be sorted in increasing order")
+        return self
+
+
+class FeatureParams(StrictModel):
+    """Model-input feature windows (days)."""
+
+    history_days: int = Field(28, ge=7, le=364)
+    forecast_days: int = Field(28, ge=1)
+
+
+class CostParams(StrictModel):
+    """Cost parameters every later stage reads (through the lanes table)."""
+
+    holding_rate_per_day: float = Field(
+        0.0008, gt=0, lt=1, description="holding cost per unit-day as a fraction of unit cost"
+    )
+    holding_rate_by_category: dict[str, float] = Field(default_factory=dict)
+    lost_sale_penalty: Literal["margin", "cost_multiple"] = Field(
+        "margin", description="margin: unit price - unit cost; cost_multiple: multiple x unit cost"
+    )
+    lost_sale_cost_multiple: float = Field(1.0, gt=0)
+    order_cost: float = Field(5.0, ge=0, description="fixed cost per order placed (currency)")
+
+
+class ValidationParams(StrictModel):
+    """How raw-data problems are reported."""
+
+    max_example_rows: int = Field(5, ge=1, le=100)
+
+
+class DataProcessingParams(StrictModel):
+    """Parameters of the data_processing pipeline."""
+
+    raw_files: dict[str, str] = Field(
+        default_factory=dict, description="dataset name -> file, quoted in validation errors"
+    )
+    splits: SplitParams = Field(default_factory=SplitParams)
+    forecast: ForecastParams = Field(default_factory=ForecastParams)
+    features: FeatureParams = Field(default_factory=FeatureParams)
+    costs: CostParams = Field(default_factory=CostParams)
+    validation: ValidationParams = Field(default_factory=ValidationParams)
+
+    @model_validator(mode="after")
+    def _feature_window_within_forecast(self) -> DataProcessingParams:
+        if self.features.forecast_days > self.forecast.horizon_days:
+            raise ValueError(
+                f"features.forecast_days ({self.features.forecast_days}) must not exceed "
+                f"forecast.horizon_days ({self.forecast.horizon_days})"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- demo data
+class DemoDataConfig(StrictModel):
+    """Size and shape of the generated demo data set (``conf/<env>/demo_data.yml``)."""
+
+    enabled: bool = Field(True, description="false in environments whose raw data is real")
+    start_date: dt.date = dt.date(2024, 1, 1)
+    n_days: int = Field(731, ge=120)
+    n_skus: int = Field(150, ge=2)
+    n_dcs: int = Field(3, ge=1, le=50)
+    n_categories: int = Field(8, ge=1)
+    mean_dcs_per_sku: float = Field(2.0, ge=1)
+    intermittent_share: float = Field(0.35, ge=0, le=1)
+    launch_share: float = Field(0.03, ge=0, le=0.5, description="share of lanes launched mid-history")
+    promotions_per_sku_year: float = Field(2.0, ge=0)
+    price_changes_per_sku_year: float = Field(0.8, ge=0)
+
+
+PARAMETER_MODELS: dict[str, type[StrictModel]] = {
+    "data_processing": DataProcessingParams,
+}
+
+
+def _format_validation_error(key: str, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        location = ".".join([key, *(str(part) for part in item["loc"])])
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"parameter '{location}': {item['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def parse_params(key: str, values: dict[str, Any] | BaseModel) -> Any:
+    """Validate one parameter block against its model.
+
+    Args:
+        key: top-level parameter key, e.g. ``"data_processing"``.
+        values: the raw mapping from the configuration (or an already built model).
+
+    Returns:
+        The validated, immutable parameter model.
+
+    Raises:
+        ParameterError: naming every offending key, e.g.
+            ``parameter 'data_processing.forecast.horizon_days': Input should be
+            greater than or equal to 7 (got 3)``.
+    """
+    model = PARAMETER_MODELS[key]
+    if isinstance(values, model):
+        return values
+    try:
+        return model.model_validate(values or {})
+    except ValidationError as error:
+        raise ParameterError(_format_validation_error(key, error)) from None
+
+
+def validate_parameters(params: dict[str, Any]) -> dict[str, BaseModel]:
+    """Validate every registered parameter block present in ``params``.
+
+    All problems are collected before raising, so one run reports them all.
+    """
+    validated: dict[str, BaseModel] = {}
+    problems: list[str] = []
+    for key in PARAMETER_MODELS:
+        if key not in params:
+            continue
+        try:
+            validated[key] = parse_params(key, params[key])
+        except ParameterError as error:
+            problems.append(str(error))
+    if problems:
+        raise ParameterError("Invalid parameters:\n" + "\n".join(problems))
+    return validated

@@ -1,0 +1,154 @@
+"""Nodes of the data_processing pipeline: thin wrappers around ``orpr_kedro.core``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from orpr_kedro.core import forecasting, preparation
+from orpr_kedro.core.contract import validate_raw_tables
+from orpr_kedro.core.features import build_decision_features
+from orpr_kedro.core.params import DataProcessingParams, parse_params
+from orpr_kedro.core.splits import TimeSplits, make_time_splits
+
+logger = logging.getLogger(__name__)
+
+
+def _params(values: dict[str, Any]) -> DataProcessingParams:
+    return parse_params("data_processing", values)
+
+
+def validate_raw_data(
+    raw_sales: pd.DataFrame,
+    raw_sku_master: pd.DataFrame,
+    raw_sku_dc_master: pd.DataFrame,
+    raw_promotions: pd.DataFrame,
+    raw_category_targets: pd.DataFrame,
+    params: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Check all five raw tables against the data contract and return them typed.
+
+    Every later node depends on this one, so a contract breach stops the run
+    before any output is replaced; the error lists every problem with its file,
+    column, rule and example rows.
+    """
+    settings = _params(params)
+    tables = validate_raw_tables(
+        {
+            "raw_sales": raw_sales,
+            "raw_sku_master": raw_sku_master,
+            "raw_sku_dc_master": raw_sku_dc_master,
+            "raw_promotions": raw_promotions,
+            "raw_category_targets": raw_category_targets,
+        },
+        sources=settings.raw_files,
+        max_examples=settings.validation.max_example_rows,
+    )
+    logger.info("Raw data valid: %s sales rows, %s SKU-DC pairs", f"{len(tables['raw_sales']):,}", len(tables["raw_sku_dc_master"]))
+    return (
+        tables["raw_sales"],
+        tables["raw_sku_master"],
+        tables["raw_sku_dc_master"],
+        tables["raw_promotions"],
+        tables["raw_category_targets"],
+    )
+
+
+def create_lanes(
+    sku_master: pd.DataFrame,
+    sku_dc_master: pd.DataFrame,
+    category_targets: pd.DataFrame,
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """One row per SKU-DC lane with attributes, targets and unit costs."""
+    return preparation.build_lanes(sku_master, sku_dc_master, category_targets, _params(params).costs)
+
+
+def create_daily_sales(sales: pd.DataFrame, lanes: pd.DataFrame) -> pd.DataFrame:
+    """Daily sales keyed by lane."""
+    return preparation.build_daily_sales(sales, lanes)
+
+
+def create_promotion_days(promotions: pd.DataFrame, lanes: pd.DataFrame) -> pd.DataFrame:
+    """Promotion calendar expanded to lane-days."""
+    return preparation.build_promotion_days(promotions, lanes)
+
+
+def define_time_splits(daily_sales: pd.DataFrame, lanes: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    """Decision dates and train / validation / test boundaries."""
+    splits = make_time_splits(
+        daily_sales["date"].min(), daily_sales["date"].max(), _params(params).splits, sorted(lanes["category"].unique())
+    )
+    logger.info(
+        "Splits: train from %s, validation from %s, test %s to %s",
+        splits.first_decision_date.date(),
+        splits.validation_start.date(),
+        splits.test_start.date(),
+        splits.data_end.date(),
+    )
+    return splits.to_dict()
+
+
+def _panels(daily_sales: pd.DataFrame, promotion_days: pd.DataFrame, lanes: pd.DataFrame, splits: TimeSplits, horizon_days: int) -> forecasting.DemandPanels:
+    return forecasting.build_demand_panels(daily_sales, promotion_days, lanes, splits.data_end, horizon_days)
+
+
+def fit_demand_forecaster(
+    daily_sales: pd.DataFrame,
+    promotion_days: pd.DataFrame,
+    lanes: pd.DataFrame,
+    time_splits: dict[str, Any],
+    params: dict[str, Any],
+    seed: int,
+) -> forecasting.DemandForecaster:
+    """Fit the global demand forecaster on the training period."""
+    settings, splits = _params(params), TimeSplits.from_dict(time_splits)
+    panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
+    return forecasting.fit_forecaster(panels, splits, settings.forecast, seed)
+
+
+def forecast_demand(
+    forecaster: forecasting.DemandForecaster,
+    daily_sales: pd.DataFrame,
+    promotion_days: pd.DataFrame,
+    lanes: pd.DataFrame,
+    time_splits: dict[str, Any],
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Daily demand forecasts with uncertainty from every decision date."""
+    settings, splits = _params(params), TimeSplits.from_dict(time_splits)
+    panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
+    return forecasting.forecast_table(forecaster, panels, splits)
+
+
+def evaluate_forecast(
+    forecasts: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    promotion_days: pd.DataFrame,
+    lanes: pd.DataFrame,
+    time_splits: dict[str, Any],
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Forecast accuracy (WAPE, bias, pinball) on the test period versus seasonal naive."""
+    settings, splits = _params(params), TimeSplits.from_dict(time_splits)
+    panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
+    accuracy = forecasting.forecast_accuracy(forecasts, panels, splits, lanes, settings.forecast.quantiles)
+    overall = accuracy[accuracy["scope"] == "all"].set_index("model")["wape"]
+    logger.info("Test-period WAPE: forecast %.3f, seasonal naive %.3f", overall.get("forecast", float("nan")), overall.get("seasonal_naive", float("nan")))
+    return accuracy
+
+
+def build_model_input(
+    forecasts: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    promotion_days: pd.DataFrame,
+    lanes: pd.DataFrame,
+    time_splits: dict[str, Any],
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Decision features per lane and decision date (history, forecast, attributes, targets)."""
+    settings, splits = _params(params), TimeSplits.from_dict(time_splits)
+    panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
+    return build_decision_features(forecasts, panels, lanes, splits, settings.features)

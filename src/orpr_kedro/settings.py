@@ -1,0 +1,25 @@
+"""Project settings: hooks, configuration loader and session store.
+
+See the Kedro documentation on configuration for the defaults this file changes.
+"""
+
+from kedro.config import OmegaConfigLoader
+
+from orpr_kedro.hooks import ParameterValidationHooks
+
+# Parameters are validated against their pydantic models before any node runs.
+HOOKS = (ParameterValidationHooks(),)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # An environment may override a single nested parameter key without
+    # restating its siblings.
+    "merge_strategy": {"parameters": "soft"},
+    "config_patterns": {
+        # Settings of the demo raw-data generator (`kedro demo-data`): kept out of
+        # the parameters because no pipeline node reads them.
+        "demo_data": ["demo_data*", "demo_data*/**"],
+    },
+}

@@ -1,0 +1,72 @@
+"""The data_processing pipeline on an in-memory catalog, and its failure mode."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from kedro_datasets.pandas import ParquetDataset
+
+from orpr_kedro.core.contract import DataContractError
+from orpr_kedro.pipelines.data_processing import create_pipeline
+
+
+def _params(fast_params) -> dict:
+    return fast_params.model_dump(mode="json")
+
+
+def _catalog(raw: dict[str, pd.DataFrame], fast_params, outputs: dict | None = None) -> DataCatalog:
+    datasets = {name: MemoryDataset(table) for name, table in raw.items()}
+    datasets.update(outputs or {})
+    catalog = DataCatalog(datasets=datasets)
+    catalog["params:data_processing"] = _params(fast_params)
+    catalog["params:seed"] = 5
+    return catalog
+
+
+def _load(value):
+    return value.load() if hasattr(value, "load") else value
+
+
+def test_pipeline_runs_on_an_in_memory_catalog(tiny_data, fast_params):
+    catalog = _catalog(tiny_data.as_catalog_entries(), fast_params)
+    # outputs not in the catalog come back from the runner; intermediates are released
+    result = {name: _load(value) for name, value in SequentialRunner().run(create_pipeline(), catalog).items()}
+    assert set(result) == {"rpt_forecast_accuracy", "mi_decision_features"}
+    features = result["mi_decision_features"]
+    accuracy = result["rpt_forecast_accuracy"].set_index(["model", "scope"])
+
+    assert features["lane_id"].nunique() == len(tiny_data.sku_dc_master)
+    assert set(features["split"]) == {"train", "validation", "test"}
+    assert features.groupby("lane_id").size().nunique() == 1
+    assert {"hist_1", "hist_14", "fcst_0", "fcst_13", "category_sales_share", "target_turnover_days", "alpha"} <= set(features.columns)
+    # shares add up to one within a category (zero where the category sold nothing lately)
+    totals = features.groupby(["category", "decision_date"])["category_sales_share"].sum()
+    near_one = totals.sub(1.0).abs().lt(1e-9)
+    assert (near_one | totals.eq(0.0)).all() and near_one.mean() > 0.9
+    assert accuracy.loc[("forecast", "all"), "wape"] < accuracy.loc[("seasonal_naive", "all"), "wape"]
+
+
+def test_bad_input_fails_and_overwrites_nothing(tiny_data, fast_params, tmp_path: Path):
+    pipeline = create_pipeline()
+    persisted = {name: ParquetDataset(filepath=str(tmp_path / f"{name}.parquet")) for name in ("int_sales", "prm_lanes", "ftr_demand_forecast")}
+    others = {name: MemoryDataset() for name in pipeline.all_outputs() - set(persisted)}
+    SequentialRunner().run(pipeline, _catalog(tiny_data.as_catalog_entries(), fast_params, {**persisted, **others}))
+    before = {path: path.read_bytes() for path in tmp_path.iterdir()}
+    assert len(before) == 3
+
+    raw = tiny_data.as_catalog_entries()
+    bad_sales = raw["raw_sales"].drop(columns="price")
+    bad_sales.loc[7, "sales_units"] = -3
+    bad_sales.loc[8, "sku_id"] = "SKU_UNKNOWN"
+    raw["raw_sales"] = bad_sales
+    persisted = {name: ParquetDataset(filepath=str(tmp_path / f"{name}.parquet")) for name in persisted}
+    others = {name: MemoryDataset() for name in pipeline.all_outputs() - set(persisted)}
+    with pytest.raises(DataContractError) as caught:
+        SequentialRunner().run(pipeline, _catalog(raw, fast_params, {**persisted, **others}))
+    message = str(caught.value)
+    assert "column 'price': required column is missing" in message
+    assert "column 'sales_units': must be >= 0: 1 row(s) (rows 7)" in message
+    assert "column 'sku_id': unknown SKU (not in raw_sku_master): 1 row(s) (rows 8)" in message
+    assert {path: path.read_bytes() for path in tmp_path.iterdir()} == before

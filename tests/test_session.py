@@ -1,0 +1,52 @@
+"""Whole-project runs through a Kedro session on the tiny conf/test environment."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from orpr_kedro.cli import cli
+
+
+def _latest(folder: Path, name: str) -> Path:
+    """The newest version of a versioned dataset file."""
+    return sorted((folder / name).glob(f"*/{name}"))[-1]
+
+
+@pytest.fixture()
+def test_project(project_copy: Path, monkeypatch) -> Path:
+    monkeypatch.chdir(project_copy)
+    result = CliRunner().invoke(cli, ["demo-data", "--env", "test"])
+    assert result.exit_code == 0, result.output
+    assert "wrote raw_sales" in result.output
+    return project_copy
+
+
+def test_demo_data_never_replaces_raw_files(test_project: Path):
+    sales = test_project / "data/test/01_raw/sales.parquet"
+    before = sales.read_bytes()
+    result = CliRunner().invoke(cli, ["demo-data", "--env", "test"])
+    assert result.exit_code == 0 and "already present; nothing written" in result.output
+    assert sales.read_bytes() == before
+
+
+def test_demo_data_refuses_prod(test_project: Path):
+    result = CliRunner().invoke(cli, ["demo-data", "--env", "prod"])
+    assert result.exit_code != 0
+    assert "Environment 'prod' disables the demo data generator" in result.output
+
+
+def test_data_processing_session_run(test_project: Path):
+    bootstrap_project(test_project)
+    with KedroSession.create(project_path=test_project, env="test") as session:
+        session.run(pipeline_name="data_processing")
+    data = test_project / "data/test"
+    features = pd.read_parquet(data / "05_model_input/decision_features.parquet")
+    lanes = pd.read_parquet(data / "03_primary/lanes.parquet")
+    accuracy = pd.read_csv(_latest(data / "08_reporting", "forecast_accuracy.csv")).set_index(["model", "scope"])
+    assert features["lane_id"].nunique() == len(lanes)
+    assert accuracy.loc[("forecast", "all"), "wape"] < accuracy.loc[("seasonal_naive", "all"), "wape"]
+    assert list(Path(data / "06_models/demand_forecaster.pkl").glob("*/demand_forecaster.pkl"))
