@@ -1,0 +1,70 @@
+"""Wall time of the data_processing pipeline through a real Kedro session.
+
+Usage:
+    .venv/bin/python bench/bench_data_processing.py [--env base|staging] [--pipeline data_processing]
+
+Generates the environment's demo raw data first when it is missing (not timed),
+then runs the pipeline once and prints the wall time of each node and of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from click.testing import CliRunner
+from kedro.framework.hooks import hook_impl
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+class NodeTimer:
+    """Records the wall time of every node."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @hook_impl
+    def before_node_run(self, node) -> None:
+        self.started[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node) -> None:
+        self.seconds[node.name] += time.perf_counter() - self.started.pop(node.name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="base")
+    parser.add_argument("--pipeline", default="data_processing")
+    args = parser.parse_args()
+    os.chdir(PROJECT)
+    from orpr_kedro.cli import cli
+
+    result = CliRunner().invoke(cli, ["demo-data", "--env", args.env])
+    if result.exit_code != 0:
+        raise SystemExit(result.output)
+    logging.getLogger("kedro").setLevel(logging.WARNING)
+    bootstrap_project(PROJECT)
+    timer = NodeTimer()
+    env = None if args.env == "base" else args.env
+    with KedroSession.create(project_path=PROJECT, env=env) as session:
+        session._hook_manager.register(timer)
+        start = time.perf_counter()
+        session.run(pipeline_name=args.pipeline)
+        total = time.perf_counter() - start
+    print(f"pipeline {args.pipeline} on env {args.env}: {total:.1f} s wall, {os.cpu_count()} CPU cores")
+    for name, seconds in sorted(timer.seconds.items(), key=lambda item: -item[1]):
+        print(f"  {name:<32} {seconds:7.1f} s")
+
+
+if __name__ == "__main__":
+    main()
