@@ -39,10 +39,10 @@ def test_demo_data_refuses_prod(test_project: Path):
     assert "Environment 'prod' disables the demo data generator" in result.output
 
 
-def test_data_processing_session_run(test_project: Path):
+def test_default_run_on_the_test_environment(test_project: Path):
     bootstrap_project(test_project)
     with KedroSession.create(project_path=test_project, env="test") as session:
-        session.run(pipeline_name="data_processing")
+        session.run()
     data = test_project / "data/test"
     features = pd.read_parquet(data / "05_model_input/decision_features.parquet")
     lanes = pd.read_parquet(data / "03_primary/lanes.parquet")
@@ -50,3 +50,10 @@ def test_data_processing_session_run(test_project: Path):
     assert features["lane_id"].nunique() == len(lanes)
     assert accuracy.loc[("forecast", "all"), "wape"] < accuracy.loc[("seasonal_naive", "all"), "wape"]
     assert list(Path(data / "06_models/demand_forecaster.pkl").glob("*/demand_forecaster.pkl"))
+    labels = pd.read_parquet(data / "05_model_input/or_labels.parquet")
+    assert set(labels["split"]) == {"train", "validation"}
+    assert labels.groupby("decision_date")["lane_id"].nunique().eq(len(lanes)).all()
+    solver_log = pd.read_csv(_latest(data / "08_reporting", "or_solver_log.csv"))
+    assert len(solver_log) == labels["decision_date"].nunique() * lanes["category"].nunique()
+    kpis = pd.read_csv(_latest(data / "08_reporting", "or_validation_kpis.csv"))
+    assert set(kpis["policy"]) == {"or_policy", "incumbent", "base_stock"}

@@ -34,14 +34,14 @@ from orpr_kedro.core.params import DemoDataConfig
 # name, unit cost level (currency), unit volume (litres), weekly swing, yearly swing,
 # yearly peak day-of-year, target turnover (days), alpha
 _CATEGORY_PROFILES = [
-    ("snacks", 6.0, 0.4, 0.18, 0.15, 30, 25.0, 0.95),
-    ("beverages", 4.0, 1.2, 0.12, 0.30, 200, 20.0, 0.95),
-    ("dairy", 5.0, 1.0, 0.10, 0.08, 15, 12.0, 0.97),
-    ("personal_care", 15.0, 0.3, 0.08, 0.05, 330, 35.0, 0.93),
-    ("household", 12.0, 1.5, 0.10, 0.06, 90, 35.0, 0.93),
-    ("baby", 25.0, 0.8, 0.06, 0.04, 300, 30.0, 0.96),
-    ("pet", 18.0, 2.0, 0.08, 0.05, 270, 30.0, 0.94),
-    ("small_appliances", 80.0, 6.0, 0.15, 0.20, 320, 45.0, 0.90),
+    ("snacks", 6.0, 0.4, 0.18, 0.15, 30, 25.0, 0.98),
+    ("beverages", 4.0, 1.2, 0.12, 0.30, 200, 20.0, 0.98),
+    ("dairy", 5.0, 1.0, 0.10, 0.08, 15, 12.0, 0.99),
+    ("personal_care", 15.0, 0.3, 0.08, 0.05, 330, 35.0, 0.97),
+    ("household", 12.0, 1.5, 0.10, 0.06, 90, 35.0, 0.97),
+    ("baby", 25.0, 0.8, 0.06, 0.04, 300, 30.0, 0.985),
+    ("pet", 18.0, 2.0, 0.08, 0.05, 270, 30.0, 0.975),
+    ("small_appliances", 80.0, 6.0, 0.15, 0.20, 320, 45.0, 0.96),
 ]
 
 # Platform festivals: (month, first day, peak day, peak uplift)

@@ -1,0 +1,97 @@
+"""Run independent tasks serially, in local processes, or on a Dask cluster.
+
+One code path for all three: :class:`TaskExecutor` maps a module-level function
+over a list of picklable tasks and returns results in task order, with a progress
+bar. A Dask executor connects to ``scheduler_address`` or, without one, starts a
+local cluster of ``n_workers`` single-threaded worker processes for the lifetime
+of the executor (use it as a context manager).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, TypeVar
+
+from tqdm.auto import tqdm
+
+from orpr_kedro.core.params import ExecutorParams
+
+logger = logging.getLogger(__name__)
+Task = TypeVar("Task")
+
+
+class TaskExecutor:
+    """Maps a function over tasks with the configured back end."""
+
+    def __init__(self, params: ExecutorParams, *, progress: bool = True):
+        self.params = params
+        self.progress = progress
+        self._pool: ProcessPoolExecutor | None = None
+        self._client: Any = None
+        self._cluster: Any = None
+
+    def __enter__(self) -> TaskExecutor:
+        kind = self.params.kind
+        if kind == "processes":
+            self._pool = ProcessPoolExecutor(max_workers=self.params.n_workers)
+        elif kind == "dask":
+            from dask.distributed import Client, LocalCluster
+
+            if self.params.scheduler_address:
+                self._client = Client(self.params.scheduler_address)
+            else:
+                self._cluster = LocalCluster(
+                    n_workers=self.params.n_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    host="127.0.0.1",
+                )
+                self._client = Client(self._cluster)
+            logger.info("Dask executor on %s", self._client.scheduler.address)
+        logger.info("Executor: %s (%s worker(s))", kind, 1 if kind == "serial" else self.params.n_workers)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+        if self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self._pool = self._client = self._cluster = None
+
+    def map(self, function: Callable[[Task], Any], tasks: Sequence[Task], description: str = "tasks") -> list[Any]:
+        """``[function(task) for task in tasks]`` on the configured back end, in order."""
+        bar = tqdm(total=len(tasks), desc=description, disable=not self.progress, leave=False)
+        try:
+            if self.params.kind == "serial" or len(tasks) <= 1:
+                results = []
+                for task in tasks:
+                    results.append(function(task))
+                    bar.update()
+                return results
+            if self.params.kind == "processes":
+                if self._pool is None:
+                    raise RuntimeError("use the executor as a context manager")
+                futures = {self._pool.submit(function, task): index for index, task in enumerate(tasks)}
+                results: list[Any] = [None] * len(tasks)
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    bar.update()
+                return results
+            if self._client is None:
+                raise RuntimeError("use the executor as a context manager")
+            from dask.distributed import as_completed as dask_completed
+
+            futures = self._client.map(function, list(tasks), pure=False)
+            index = {future.key: position for position, future in enumerate(futures)}
+            results = [None] * len(tasks)
+            for future in dask_completed(futures):
+                results[index[future.key]] = future.result()
+                bar.update()
+            return results
+        finally:
+            bar.close()

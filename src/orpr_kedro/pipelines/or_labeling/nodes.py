@@ -1,0 +1,69 @@
+"""Nodes of the or_labeling pipeline: thin wrappers around ``orpr_kedro.core``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from orpr_kedro.core import labeling
+from orpr_kedro.core.backtest import compare_on_period
+from orpr_kedro.core.executor import TaskExecutor
+from orpr_kedro.core.params import ORLabelingParams, parse_params
+from orpr_kedro.core.splits import TimeSplits
+
+logger = logging.getLogger(__name__)
+
+
+def _data(lanes: pd.DataFrame, daily_sales: pd.DataFrame, forecasts: pd.DataFrame, splits: TimeSplits) -> labeling.LabelingData:
+    return labeling.labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
+
+
+def create_or_labels(
+    lanes: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    time_splits: dict[str, Any],
+    params: dict[str, Any],
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Label the decision dates of the configured periods; return labels, solver log, candidates."""
+    settings: ORLabelingParams = parse_params("or_labeling", params)
+    splits = TimeSplits.from_dict(time_splits)
+    data = _data(lanes, daily_sales, forecasts, splits)
+    indices = labeling.windows_to_label(data.decision_dates, splits, settings)
+    with TaskExecutor(settings.executor) as executor:
+        output = labeling.label_windows(data, indices, settings, seed, executor, labeling.initial_state(data.lanes))
+    output.labels["split"] = splits.period_of(output.labels["decision_date"])
+    used = output.solver_log["solver"].value_counts().to_dict()
+    fallbacks = int(output.solver_log["fallback_reason"].notna().sum())
+    logger.info("Solved %d models: %s; %d with a recorded fallback", len(output.solver_log), used, fallbacks)
+    return output.labels, output.solver_log, output.candidates
+
+
+def check_or_policy(
+    labels: pd.DataFrame,
+    lanes: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    time_splits: dict[str, Any],
+    params: dict[str, Any],
+    seed: int,
+) -> pd.DataFrame:
+    """KPIs of the OR policy, the incumbent rule and base-stock on the validation period."""
+    settings: ORLabelingParams = parse_params("or_labeling", params)
+    splits = TimeSplits.from_dict(time_splits)
+    data = _data(lanes, daily_sales, forecasts, splits)
+    result = compare_on_period(data, labels, splits.validation_start, splits.test_start, seed, settings.max_lead_time)
+    table = result.kpi_table(data.lanes)
+    overall = table[table["scope"] == "all"].set_index("policy")["total_cost"]
+    change = overall["or_policy"] / overall["incumbent"] - 1.0
+    logger.info(
+        "Validation total cost: OR policy %.0f, incumbent %.0f (%+.1f%%), base-stock %.0f",
+        overall["or_policy"],
+        overall["incumbent"],
+        100 * change,
+        overall["base_stock"],
+    )
+    return table

@@ -1,0 +1,27 @@
+"""The or_labeling pipeline."""
+
+from kedro.pipeline import Node, Pipeline
+
+from . import nodes
+
+_PARAMS = "params:or_labeling"
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Forecasts and lanes -> OR labels per lane and decision date -> validation KPI check."""
+    return Pipeline(
+        [
+            Node(
+                func=nodes.create_or_labels,
+                inputs=["prm_lanes", "prm_daily_sales", "ftr_demand_forecast", "time_splits", _PARAMS, "params:seed"],
+                outputs=["mi_or_labels", "rpt_or_solver_log", "mi_or_candidates"],
+                name="create_or_labels",
+            ),
+            Node(
+                func=nodes.check_or_policy,
+                inputs=["mi_or_labels", "prm_lanes", "prm_daily_sales", "ftr_demand_forecast", "time_splits", _PARAMS, "params:seed"],
+                outputs="rpt_or_validation_kpis",
+                name="check_or_policy",
+            ),
+        ]
+    )
