@@ -116,7 +116,7 @@ def test_or_policy_comparison_on_the_validation_period(data, tiny_processed):
     splits = tiny_processed["splits"]
     windows = labeling.windows_to_label(data.decision_dates, splits, PARAMS.model_copy(update={"periods": ["validation"]}))
     labels = _label(data, windows).labels
-    table = compare_on_period(data, labels, splits.validation_start, splits.test_start, seed=1, max_lead_time=60).kpi_table(data.lanes)
+    table = compare_on_period(data, {"or_policy": labels}, splits.validation_start, splits.test_start, seed=1, max_lead_time=60).kpi_table(data.lanes)
     overall = table[table["scope"] == "all"].set_index("policy")
     assert list(overall.index) == ["or_policy", "incumbent", "base_stock"]
     assert (overall["demand_units"] == overall["demand_units"].iloc[0]).all()  # same demand for every policy

@@ -109,15 +109,29 @@ def base_stock_rule(lanes: pd.DataFrame, lane_params: LaneParams, dispersion: np
     return rule
 
 
+def coverage_schedule(table: pd.DataFrame, lanes: pd.DataFrame, dates: pd.DatetimeIndex, name: str) -> np.ndarray:
+    """Coverage ``[N, W]`` (days) of a policy from a long table (lane_id, decision_date, coverage_days)."""
+    wide = table.pivot(index="lane_id", columns="decision_date", values="coverage_days").reindex(index=lanes["lane_id"], columns=dates)
+    if wide.isna().any().any():
+        missing = [str(d.date()) for d in wide.columns[wide.isna().any()]]
+        raise ValueError(f"{name}: coverage is missing for some lanes on decision dates {missing}")
+    return wide.to_numpy(dtype="float64")
+
+
 def compare_on_period(
     data: LabelingData,
-    labels: pd.DataFrame,
+    schedules: Mapping[str, pd.DataFrame],
     start: pd.Timestamp,
     end: pd.Timestamp,
     seed: int,
     max_lead_time: int,
 ) -> BacktestResult:
-    """OR labels, the incumbent rule and forecast base-stock on the actual demand of [start, end).
+    """Coverage schedules, the incumbent rule and forecast base-stock on the actual demand of [start, end).
+
+    Args:
+        schedules: policy name -> table with ``lane_id``, ``decision_date`` and
+            ``coverage_days`` for every lane and decision date of the period (OR
+            labels, a learned policy's decisions, ...).
 
     All policies start from the SKU-DC master's ``initial_on_hand`` with nothing on
     order and share one set of lead-time draws.
@@ -127,21 +141,14 @@ def compare_on_period(
     if len(windows) == 0:
         raise ValueError(f"no decision dates between {start.date()} and {end.date()}")
     dates = data.decision_dates[windows]
-    coverage = (
-        labels.pivot(index="lane_id", columns="decision_date", values="coverage_days")
-        .reindex(index=lanes["lane_id"], columns=dates)
-    )
-    if coverage.isna().any().any():
-        missing = [str(d.date()) for d in coverage.columns[coverage.isna().any()]]
-        raise ValueError(f"OR labels are missing for decision dates {missing}; label the period first")
     first = data.day(dates[0])
     n_days = len(windows) * 7
     params_at_start = data.lane_params_at(dates[0])
-    rules = {
-        "or_policy": coverage_rule(coverage.to_numpy()),
-        "incumbent": coverage_rule(lanes["target_turnover_days"].to_numpy()),
-        "base_stock": base_stock_rule(lanes, params_at_start, data.dispersion),
+    rules: dict[str, LevelRule] = {
+        name: coverage_rule(coverage_schedule(table, lanes, dates, name)) for name, table in schedules.items()
     }
+    rules["incumbent"] = coverage_rule(lanes["target_turnover_days"].to_numpy())
+    rules["base_stock"] = base_stock_rule(lanes, params_at_start, data.dispersion)
     rng = np.random.default_rng(np.random.SeedSequence([seed, first]))
     lead_times = draw_lead_times(
         lanes["lead_time_mean"].to_numpy(), lanes["lead_time_std"].to_numpy(), n_days, rng, max_lead_time=max_lead_time

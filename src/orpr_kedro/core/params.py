@@ -152,7 +152,7 @@ class SolverParams(StrictModel):
 
     name: Literal["auto", "gurobi", "highs"] = "auto"
     time_limit_s: float = Field(60.0, gt=0)
-    mip_gap: float = Field(1e-4, ge=0, lt=1)
+    mip_gap: float = Field(1e-3, ge=0, lt=1)
     threads: int = Field(1, ge=1)
     size_limit: int | None = Field(2000, ge=1, description="variables/constraints the Gurobi licence allows; null = unlimited")
     gurobi_options: dict[str, Any] = Field(default_factory=dict, description="Gurobi Env parameters (licence), from credentials")

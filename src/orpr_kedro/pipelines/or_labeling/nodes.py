@@ -55,7 +55,7 @@ def check_or_policy(
     settings: ORLabelingParams = parse_params("or_labeling", params)
     splits = TimeSplits.from_dict(time_splits)
     data = _data(lanes, daily_sales, forecasts, splits)
-    result = compare_on_period(data, labels, splits.validation_start, splits.test_start, seed, settings.max_lead_time)
+    result = compare_on_period(data, {"or_policy": labels}, splits.validation_start, splits.test_start, seed, settings.max_lead_time)
     table = result.kpi_table(data.lanes)
     overall = table[table["scope"] == "all"].set_index("policy")["total_cost"]
     change = overall["or_policy"] / overall["incumbent"] - 1.0

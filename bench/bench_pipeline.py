@@ -1,7 +1,7 @@
-"""Wall time of the data_processing pipeline through a real Kedro session.
+"""Wall time of a pipeline through a real Kedro session, node by node.
 
 Usage:
-    .venv/bin/python bench/bench_data_processing.py [--env base|staging] [--pipeline data_processing]
+    .venv/bin/python bench/bench_pipeline.py [--env base|staging] [--pipeline data_processing]
 
 Generates the environment's demo raw data first when it is missing (not timed),
 then runs the pipeline once and prints the wall time of each node and of the run.
