@@ -74,3 +74,26 @@ def test_models_and_reports_are_versioned(context):
         layer = (getattr(dataset, "metadata", None) or {}).get("kedro-viz", {}).get("layer")
         if layer in {"models", "reporting"}:
             assert getattr(dataset, "_version", None) is not None, f"{name} ({layer}) is not versioned"
+
+
+LAYER_ORDER = ["raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"]
+
+
+def test_layers_follow_the_data_flow(context):
+    """No node reads a later layer than it writes, so kedro-viz can draw the layers."""
+    catalog = context.catalog
+
+    def rank(name: str) -> int:
+        layer = (getattr(catalog.get(name), "metadata", None) or {}).get("kedro-viz", {}).get("layer")
+        return LAYER_ORDER.index(layer)
+
+    problems = []
+    for pipeline in pipelines.values():
+        for node in pipeline.nodes:
+            inputs = [name for name in node.inputs if not name.startswith("params:")]
+            if inputs and node.outputs:
+                latest_input = max(inputs, key=rank)
+                earliest_output = min(node.outputs, key=rank)
+                if rank(latest_input) > rank(earliest_output):
+                    problems.append(f"{node.name}: reads {latest_input} but writes {earliest_output}")
+    assert not problems, "\n".join(sorted(set(problems)))

@@ -49,7 +49,7 @@ def test_default_run_on_the_test_environment(test_project: Path):
     accuracy = pd.read_csv(_latest(data / "08_reporting", "forecast_accuracy.csv")).set_index(["model", "scope"])
     assert features["lane_id"].nunique() == len(lanes)
     assert accuracy.loc[("forecast", "all"), "wape"] < accuracy.loc[("seasonal_naive", "all"), "wape"]
-    assert list(Path(data / "06_models/demand_forecaster.pkl").glob("*/demand_forecaster.pkl"))
+    assert list(Path(data / "04_feature/demand_forecaster.pkl").glob("*/demand_forecaster.pkl"))
     labels = pd.read_parquet(data / "05_model_input/or_labels.parquet")
     assert set(labels["split"]) == {"train", "validation"}
     assert labels.groupby("decision_date")["lane_id"].nunique().eq(len(lanes)).all()

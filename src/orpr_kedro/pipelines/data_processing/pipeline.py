@@ -40,12 +40,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=nodes.fit_demand_forecaster,
                 inputs=[*_PRIMARY, "params:seed"],
-                outputs="mdl_demand_forecaster",
+                outputs="ftr_demand_forecaster",
                 name="fit_demand_forecaster",
             ),
             Node(
                 func=nodes.forecast_demand,
-                inputs=["mdl_demand_forecaster", *_PRIMARY],
+                inputs=["ftr_demand_forecaster", *_PRIMARY],
                 outputs="ftr_demand_forecast",
                 name="forecast_demand",
             ),
