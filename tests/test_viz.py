@@ -1,0 +1,133 @@
+"""kedro-viz served for real and checked in headless Chromium.
+
+The server runs in its own process group (kedro viz leaves a child server behind
+when only its parent is killed), the page is rendered by Debian's Chromium, and
+the whole group is stopped at the end. Without Chromium the test is skipped on a
+workstation and fails in CI, where `.ci/run` installs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PIPELINES = {"data_processing", "or_labeling"}
+LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "reporting"]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"kedro viz exited early with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+                return response.read()
+        except OSError:
+            time.sleep(1.0)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+@pytest.fixture()
+def viz_server(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    log = open(tmp_path / "viz.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("kedro")), "viz", "run", "--no-browser", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}", process
+    finally:
+        _stop_group(process)
+        log.close()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the whole process group, then SIGKILL whatever is left after 15 s."""
+    pgid = process.pid
+    if _group_alive(pgid):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        process.poll()
+        time.sleep(0.2)
+    if _group_alive(pgid):
+        os.killpg(pgid, signal.SIGKILL)
+        time.sleep(0.5)
+    process.wait(timeout=10)
+    assert not _group_alive(pgid), "a kedro-viz process outlived its group"
+
+
+def test_kedro_viz_shows_pipelines_and_layers(viz_server, tmp_path):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing; .ci/run installs Debian's chromium package")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    url, process = viz_server
+    main = json.loads(_wait_for(f"{url}/api/main", process))
+    assert PIPELINES <= {pipeline["id"] for pipeline in main["pipelines"]}
+    assert [layer for layer in main["layers"] if layer in LAYERS] == LAYERS
+    assert {"validate_raw_data", "create_or_labels"} <= {node["name"] for node in main["nodes"]}
+
+    screenshot = tmp_path / "kedro-viz.png"
+    subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1600,1000",
+         "--virtual-time-budget=20000", f"--screenshot={screenshot}", url],
+        check=True, timeout=120, capture_output=True,
+    )
+    assert screenshot.stat().st_size > 10_000
+    dom = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile2'}", "--virtual-time-budget=20000", "--dump-dom", url],
+        check=True, timeout=120, capture_output=True, text=True,
+    ).stdout
+    # layer bands and node names are rendered into the page
+    for layer in ("raw", "intermediate", "primary", "feature", "reporting"):
+        assert f">{layer}<" in dom, f"layer {layer!r} not rendered"
+    for node in ("validate_raw_data", "create_or_labels"):
+        assert node in dom, f"node {node!r} not rendered"
+    shutil.copy(screenshot, PROJECT_ROOT / "data" / "08_reporting" / "kedro-viz.png")
