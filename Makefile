@@ -13,7 +13,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run demo-data test viz viz-build bench lint lock clean-data
+.PHONY: install run demo-data test viz viz-build docs bench lint lock clean-data
 
 $(BIN)/.installed: requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ viz: install
 
 viz-build: install
 	$(BIN)/kedro viz build
+
+docs: install
+	$(BIN)/mkdocs build --strict
 
 bench: install
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -1,5 +1,7 @@
-"""Documentation stays in step with the code."""
+"""Documentation stays in step with the code, and the site builds."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 from orpr_kedro.core.contract import RAW_CONTRACTS
@@ -13,3 +15,16 @@ def test_data_contract_doc_lists_every_column():
         assert f"### `{name}`" in text
         for column in contract.columns:
             assert f"| `{column.name}` | {column.kind} |" in text, f"{name}.{column.name}"
+
+
+def test_documentation_site_builds(tmp_path):
+    """`make docs` (mkdocs --strict) fails on broken links and pages missing from the nav."""
+    mkdocs = Path(sys.executable).with_name("mkdocs")
+    result = subprocess.run(
+        [str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=DOCS.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "site" / "data_contract" / "index.html").exists()
