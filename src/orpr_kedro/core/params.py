@@ -186,6 +186,184 @@ class ORLabelingParams(StrictModel):
     executor: ExecutorParams = Field(default_factory=ExecutorParams)
 
 
+# --------------------------------------------------------------------------- pretraining
+class NetworkParams(StrictModel):
+    """Sizes of the foundation model (three Transformer encoders, two heads)."""
+
+    d_model: int = Field(64, ge=8, le=512, description="width of every token and pooled encoding")
+    n_heads: int = Field(4, ge=1, le=16)
+    n_layers: int = Field(2, ge=1, le=8, description="Transformer blocks per encoder that update its summary token")
+    token_mixing_layers: int = Field(
+        0, ge=0, le=8, description="extra self-attention blocks among the tokens first (FT-Transformer style; slow on CPU)"
+    )
+    ff_dim: int = Field(128, ge=8, description="hidden width of each block's feed-forward layer")
+    dropout: float = Field(0.05, ge=0, lt=1)
+    patch_days: int = Field(7, ge=1, le=28, description="days per token of the history/forecast sequence")
+    head_hidden: int = Field(128, ge=8, description="hidden width of the forecast and decision heads")
+    max_parameters: int = Field(1_000_000, ge=1, description="the model is refused above this many parameters")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> NetworkParams:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
+        return self
+
+
+class ForecastHeadParams(StrictModel):
+    """Demand-forecast head: quantiles of daily demand over the days after the decision date."""
+
+    horizon_days: int = Field(14, ge=1, le=91)
+    quantiles: list[float] = Field(default_factory=lambda: [0.1, 0.5, 0.9])
+
+    @model_validator(mode="after")
+    def _quantiles_sorted_with_median(self) -> ForecastHeadParams:
+        if not self.quantiles or any(not 0 < q < 1 for q in self.quantiles):
+            raise ValueError("quantiles must be a non-empty list of levels strictly between 0 and 1")
+        if sorted(set(self.quantiles)) != list(self.quantiles):
+            raise ValueError("quantiles must be distinct and sorted in increasing order")
+        return self
+
+
+class StageParams(StrictModel):
+    """One training stage: epochs, peak learning rate and early-stopping patience (epochs)."""
+
+    epochs: int = Field(..., ge=0, le=1000, description="0 skips the stage")
+    learning_rate: float = Field(..., gt=0, le=1)
+    patience: int = Field(3, ge=1, description="epochs without validation improvement before stopping")
+
+
+class TrainingParams(StrictModel):
+    """Staged training: (1) forecast, (2) frozen encoders + decision head, (3) all on decisions."""
+
+    batch_size: int = Field(256, ge=2)
+    weight_decay: float = Field(1e-4, ge=0)
+    grad_clip_norm: float = Field(1.0, gt=0)
+    warmup_fraction: float = Field(0.1, ge=0, lt=1, description="share of a stage's steps with a linear warm-up")
+    threads: int = Field(2, ge=1, description="torch CPU threads during training (fixed, for reproducibility)")
+    stage_forecast: StageParams = Field(default_factory=lambda: StageParams(epochs=6, learning_rate=2e-3, patience=2))
+    stage_decision_head: StageParams = Field(default_factory=lambda: StageParams(epochs=4, learning_rate=3e-3, patience=2))
+    stage_finetune: StageParams = Field(default_factory=lambda: StageParams(epochs=20, learning_rate=1e-3, patience=4))
+    aux_forecast_weight: float = Field(0.1, ge=0, description="weight of the forecast loss in stage 3")
+    label_sigma: float = Field(1.0, ge=0, description="Gaussian smoothing of the OR label over the grid (grid steps); 0 = one-hot")
+    ordinal_weight: float = Field(0.05, ge=0, description="weight of the expected |index - label| (grid steps) term")
+    under_coverage_weight: float = Field(
+        1.0, ge=1, description="ordinal distances below the label count this many times (too little cover costs lost sales)"
+    )
+    monitor: Literal["loss", "accuracy", "within_1"] = Field(
+        "loss", description="validation metric of early stopping in stages 2 and 3"
+    )
+    max_train_samples: int | None = Field(None, ge=100, description="random subsample of the training rows; null = all")
+    progress_bar: bool = True
+
+
+class BaselineLearnerParams(StrictModel):
+    """The comparison learner: HistGradientBoostingClassifier on flattened features."""
+
+    max_iter: int = Field(60, ge=1)
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    max_leaf_nodes: int = Field(15, ge=2)
+    min_samples_leaf: int = Field(40, ge=1)
+    l2_regularization: float = Field(0.0, ge=0)
+    early_stopping: bool = True
+    max_train_samples: int | None = Field(None, ge=100, description="random subsample of the training rows; null = all")
+
+
+class PretrainingParams(StrictModel):
+    """Parameters of the pretraining pipeline."""
+
+    forecast_head: ForecastHeadParams = Field(default_factory=ForecastHeadParams)
+    network: NetworkParams = Field(default_factory=NetworkParams)
+    training: TrainingParams = Field(default_factory=TrainingParams)
+    baseline: BaselineLearnerParams = Field(default_factory=BaselineLearnerParams)
+    inference_batch_size: int = Field(4096, ge=1, description="rows per forward pass when deciding")
+
+
+# --------------------------------------------------------------------------- rl_alignment
+class RewardParams(StrictModel):
+    """Reward = ``w_sim`` x simulation reward + ``w_rule`` x rule reward (per lane and review period).
+
+    Simulation reward: minus the holding, lost-sale and ordering cost of the 7 days to
+    the next decision date, divided by the lane's scale (mean weekly demand x unit
+    cost on the training period, so large and small SKUs weigh alike). Rule reward:
+    ``band`` x band term + ``turnover`` x turnover term (or, on promotion dates,
+    ``promotion`` x promotion term) + ``or_agreement`` x OR-agreement term.
+    """
+
+    w_sim: float = Field(1.0, ge=0, description="weight of the (scaled) simulation reward")
+    w_rule: float = Field(0.2, ge=0, description="weight of the rule reward")
+    band: float = Field(1.0, ge=0, description="weight of the managerial-band term inside the rule reward")
+    turnover: float = Field(0.2, ge=0, description="weight of -|v - target_turnover_days| / target_turnover_days")
+    or_agreement: float = Field(1.0, ge=0, description="weight of -|index - OR label index| / (grid size - 1)")
+    promotion: float = Field(1.0, ge=0, description="weight of -|v - expert coverage| / expert coverage on promotion dates")
+    min_promo_days: int = Field(1, ge=1, description="promoted days ahead (features) that make a decision date a promotion date")
+    bands: dict[str, Band] = Field(
+        default_factory=dict, description="per-category bands (days) of the band term; empty = or_labeling.bands"
+    )
+    min_scale: float = Field(1.0, gt=0, description="floor of a lane's reward scale (currency per week)")
+
+
+class PPOParams(StrictModel):
+    """PPO (Tianshou 2.0) hyper-parameters."""
+
+    actor_learning_rate: float = Field(5e-5, gt=0, le=1)
+    critic_learning_rate: float = Field(1e-3, gt=0, le=1)
+    eps_clip: float = Field(0.2, gt=0, lt=1)
+    vf_coef: float = Field(0.5, ge=0)
+    ent_coef: float = Field(0.0, ge=0)
+    gamma: float = Field(0.9, ge=0, le=1, description="discount per review period (week)")
+    gae_lambda: float = Field(0.95, ge=0, le=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    batch_size: int = Field(512, ge=2, description="minibatch of transitions per gradient step")
+    repeat: int = Field(4, ge=1, description="passes over each collected batch")
+    critic_hidden: int = Field(128, ge=4, description="hidden width of the critic MLP")
+
+
+class RLOOParams(StrictModel):
+    """REINFORCE leave-one-out: k sampled coverages per state, each simulated from that state."""
+
+    k: int = Field(4, ge=2, le=64, description="sampled actions per state")
+    learning_rate: float = Field(5e-5, gt=0, le=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    batch_size: int = Field(1024, ge=2, description="states per gradient step")
+    repeat: int = Field(1, ge=1, description="passes over each collected batch")
+    horizon_weeks: int = Field(
+        2, ge=1, le=8, description="weeks each sampled coverage is simulated for its reward (carry-over of stock)"
+    )
+
+
+class ValidationRunParams(StrictModel):
+    """Closed-loop comparison on the validation period."""
+
+    initial_state: Literal["or_trajectory", "master"] = Field(
+        "or_trajectory", description="start every policy from the OR trajectory's state or the master's initial_on_hand"
+    )
+
+
+class RLAlignmentParams(StrictModel):
+    """Parameters of the rl_alignment pipeline."""
+
+    algorithm: Literal["ppo", "rloo"] = "ppo"
+    episode_weeks: int = Field(8, ge=1, le=52, description="review periods per episode")
+    n_envs: int = Field(512, ge=1, description="lanes stepped together (Tianshou sub-environments)")
+    epochs: int = Field(30, ge=0, le=1000, description="0 returns the pretrained policy unchanged")
+    collects_per_epoch: int = Field(1, ge=1, description="rollouts of n_envs x episode_weeks steps per epoch")
+    kl_coef: float = Field(0.05, ge=0, description="weight of KL(policy || pretrained policy) in the actor loss")
+    freeze: Literal["none", "context", "encoders"] = Field(
+        "context",
+        description="none: train everything; context: keep the sequence and target encoders frozen (their output is "
+        "cached per lane and date); encoders: train the decision head only",
+    )
+    reward: RewardParams = Field(default_factory=RewardParams)
+    ppo: PPOParams = Field(default_factory=PPOParams)
+    rloo: RLOOParams = Field(default_factory=RLOOParams)
+    validation: ValidationRunParams = Field(default_factory=ValidationRunParams)
+    checkpoint_dir: str = Field("data/06_models/rl_checkpoints", description="folder of the per-epoch checkpoints")
+    resume: bool = Field(True, description="continue from the last checkpoint of the same run when there is one")
+    keep_checkpoints: int | None = Field(5, ge=1, description="newest checkpoints kept per run; null keeps every epoch's")
+    threads: int = Field(1, ge=1, description="torch CPU threads (fixed, for reproducibility; small batches run best on 1)")
+    progress_bar: bool = True
+
+
 # --------------------------------------------------------------------------- demo data
 class DemoDataConfig(StrictModel):
     """Size and shape of the generated demo data set (``conf/<env>/demo_data.yml``)."""
@@ -206,6 +384,8 @@ class DemoDataConfig(StrictModel):
 PARAMETER_MODELS: dict[str, type[StrictModel]] = {
     "data_processing": DataProcessingParams,
     "or_labeling": ORLabelingParams,
+    "pretraining": PretrainingParams,
+    "rl_alignment": RLAlignmentParams,
 }
 
 

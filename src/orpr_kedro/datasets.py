@@ -1,0 +1,152 @@
+"""Project datasets: ``TorchModelDataset`` saves and loads model payloads with torch."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from copy import deepcopy
+from pathlib import PurePosixPath
+from typing import Any
+
+import fsspec
+import torch
+from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_filepath_str, get_protocol_and_path
+
+__all__ = ["TorchModelDataset"]
+
+
+class TorchModelDataset(AbstractVersionedDataset[Mapping[str, Any], dict[str, Any]]):
+    """A model payload (weights, configuration, normalisation) in one torch file.
+
+    ``save`` writes a mapping with ``torch.save``; ``load`` reads it back with
+    ``torch.load(..., weights_only=True)``, so a file can only hold tensors and plain
+    containers (dicts, lists, strings, numbers) and loading never runs pickled code.
+    The payload of the foundation model comes from
+    ``orpr_kedro.core.models.FoundationPolicy.to_payload`` and turns back into a
+    policy with ``FoundationPolicy.from_payload``.
+
+    Examples:
+        Using the YAML API (``conf/base/catalog.yml``):
+
+        ```yaml
+        mdl_foundation_model:
+          type: orpr_kedro.datasets.TorchModelDataset
+          filepath: data/06_models/foundation_model.pt
+          versioned: true
+          metadata:
+            kedro-viz:
+              layer: models
+        ```
+
+        Using the Python API:
+
+        >>> import torch
+        >>> from orpr_kedro.datasets import TorchModelDataset
+        >>>
+        >>> dataset = TorchModelDataset(filepath=tmp_path / "model.pt")
+        >>> dataset.save({"config": {"d_model": 8}, "state_dict": {"w": torch.ones(2)}})
+        >>> reloaded = dataset.load()
+        >>> assert torch.equal(reloaded["state_dict"]["w"], torch.ones(2))
+    """
+
+    DEFAULT_LOAD_ARGS: dict[str, Any] = {"map_location": "cpu"}
+    DEFAULT_SAVE_ARGS: dict[str, Any] = {}
+
+    def __init__(
+        self,
+        *,
+        filepath: str | os.PathLike,
+        load_args: dict[str, Any] | None = None,
+        save_args: dict[str, Any] | None = None,
+        version: Version | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Create a dataset for one torch payload file.
+
+        Args:
+            filepath: Path of the file, optionally with an ``fsspec`` protocol
+                (``s3://...``); local paths by default.
+            load_args: Extra arguments of ``torch.load`` (``map_location`` defaults
+                to ``"cpu"``). ``weights_only`` is always ``True`` and cannot be
+                changed.
+            save_args: Extra arguments of ``torch.save``.
+            version: Kedro version to load / save (``versioned: true`` in YAML).
+            credentials: Credentials of the filesystem.
+            fs_args: Arguments of the ``fsspec`` filesystem.
+            metadata: Free-form metadata (e.g. the kedro-viz layer); ignored by Kedro.
+
+        Raises:
+            DatasetError: when ``load_args`` asks for ``weights_only=False``.
+        """
+        load_args = dict(load_args or {})
+        if load_args.pop("weights_only", True) is not True:
+            raise DatasetError("TorchModelDataset always loads with weights_only=True; remove 'weights_only' from load_args")
+        _fs_args = deepcopy(fs_args) or {}
+        protocol, path = get_protocol_and_path(filepath, version)
+        if protocol == "file":
+            _fs_args.setdefault("auto_mkdir", True)
+        self._protocol = protocol
+        self._fs = fsspec.filesystem(protocol, **(deepcopy(credentials) or {}), **_fs_args)
+        self.metadata = metadata
+        super().__init__(
+            filepath=PurePosixPath(path),
+            version=version,
+            exists_function=self._fs.exists,
+            glob_function=self._fs.glob,
+        )
+        self._load_args = {**self.DEFAULT_LOAD_ARGS, **load_args}
+        self._save_args = {**self.DEFAULT_SAVE_ARGS, **(save_args or {})}
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "filepath": self._filepath,
+            "protocol": self._protocol,
+            "load_args": self._load_args,
+            "save_args": self._save_args,
+            "version": self._version,
+        }
+
+    def load(self) -> dict[str, Any]:
+        load_path = get_filepath_str(self._get_load_path(), self._protocol)
+        with self._fs.open(load_path, mode="rb") as stream:
+            buffer = io.BytesIO(stream.read())
+        try:
+            return torch.load(buffer, weights_only=True, **self._load_args)
+        except Exception as exc:  # torch raises UnpicklingError (and others) for unsafe content
+            raise DatasetError(f"cannot load the model payload {load_path} with weights_only=True: {exc}") from exc
+
+    def save(self, data: Mapping[str, Any]) -> None:
+        if not isinstance(data, Mapping):
+            raise DatasetError(
+                f"TorchModelDataset saves a mapping (weights, configuration, normalisation), got {type(data).__name__}"
+            )
+        buffer = io.BytesIO()
+        torch.save(dict(data), buffer, **self._save_args)
+        try:  # refuse to write what could not be loaded back safely
+            torch.load(io.BytesIO(buffer.getvalue()), weights_only=True, map_location="cpu")
+        except Exception as exc:
+            raise DatasetError(
+                "the payload holds objects that torch.load(weights_only=True) refuses; keep to tensors, "
+                f"dicts, lists, strings and numbers ({exc})"
+            ) from exc
+        save_path = get_filepath_str(self._get_save_path(), self._protocol)
+        with self._fs.open(save_path, mode="wb") as stream:
+            stream.write(buffer.getvalue())
+        self._invalidate_cache()
+
+    def _exists(self) -> bool:
+        try:
+            load_path = get_filepath_str(self._get_load_path(), self._protocol)
+        except DatasetError:
+            return False
+        return self._fs.exists(load_path)
+
+    def _release(self) -> None:
+        super()._release()
+        self._invalidate_cache()
+
+    def _invalidate_cache(self) -> None:
+        self._fs.invalidate_cache(get_filepath_str(self._filepath, self._protocol))

@@ -1,0 +1,138 @@
+"""Nodes of the pretraining pipeline: thin wrappers around ``orpr_kedro.core``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from orpr_kedro.core import labeling, pretraining
+from orpr_kedro.core.backtest import compare_on_period
+from orpr_kedro.core.models import FoundationPolicy
+from orpr_kedro.core.params import ORLabelingParams, PretrainingParams, parse_params
+from orpr_kedro.core.splits import TimeSplits
+
+logger = logging.getLogger(__name__)
+
+POLICIES = ["pretrained", "baseline_learner"]
+
+
+def _grid(or_labeling: dict[str, Any]) -> np.ndarray:
+    settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
+    return np.asarray(settings.coverage_grid.values())
+
+
+def build_pretraining_samples(
+    features: pd.DataFrame, labels: pd.DataFrame, daily_sales: pd.DataFrame, params: dict[str, Any], or_labeling: dict[str, Any]
+) -> pd.DataFrame:
+    """One sample per labelled lane and decision date: features, OR state and label, demand targets."""
+    settings: PretrainingParams = parse_params("pretraining", params)
+    samples = pretraining.build_samples(features, labels, daily_sales, _grid(or_labeling), settings.forecast_head.horizon_days)
+    logger.info("Pretraining samples: %s", samples["split"].value_counts().to_dict())
+    return samples
+
+
+def train_foundation_model(
+    samples: pd.DataFrame, params: dict[str, Any], or_labeling: dict[str, Any], seed: int
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Staged training; returns the model payload (weights, configuration, normalisation) and the curves."""
+    settings: PretrainingParams = parse_params("pretraining", params)
+    result = pretraining.train_foundation_model(samples, _grid(or_labeling), settings, seed)
+    return result.payload(), result.history
+
+
+def train_baseline_learner(
+    samples: pd.DataFrame, params: dict[str, Any], or_labeling: dict[str, Any], seed: int
+) -> pretraining.BaselineLearner:
+    """Gradient-boosting classifier on flattened features and the same labels."""
+    settings: PretrainingParams = parse_params("pretraining", params)
+    return pretraining.BaselineLearner.fit(samples, _grid(or_labeling), settings, seed)
+
+
+def plot_training_curves(history: pd.DataFrame) -> Figure:
+    """Loss and validation accuracy per epoch, one column per stage."""
+    stages = [stage for stage in pretraining.STAGES if (history["stage"] == stage).any()]
+    figure = Figure(figsize=(4.2 * max(len(stages), 1), 6.5), layout="constrained")
+    axes = figure.subplots(2, max(len(stages), 1), squeeze=False)
+    for column, stage in enumerate(stages):
+        part = history[history["stage"] == stage]
+        top, bottom = axes[0, column], axes[1, column]
+        top.plot(part["epoch"], part["train_loss"], marker="o", label="train loss (stage objective)")
+        validation = "val_pinball" if stage == "forecast" else "val_decision_loss"
+        top.plot(part["epoch"], part[validation], marker="o", label=validation.replace("_", " "))
+        top.set_title(f"stage {column + 1}: {stage}")
+        top.set_xlabel("epoch")
+        top.legend()
+        for metric in ("val_top1_accuracy", "val_within_1_step", "val_within_2_steps"):
+            bottom.plot(part["epoch"], part[metric], marker="o", label=metric.removeprefix("val_").replace("_", " "))
+        bottom.set_ylim(0, 1)
+        bottom.set_xlabel("epoch")
+        bottom.set_ylabel("validation accuracy")
+        bottom.legend()
+        for axis in (top, bottom):
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    figure.suptitle("Foundation model: training curves")
+    return figure
+
+
+def decide_sample_dates(
+    model: dict[str, Any], baseline: pretraining.BaselineLearner, samples: pd.DataFrame, params: dict[str, Any]
+) -> pd.DataFrame:
+    """Label and decisions of both learners on every sample row.
+
+    Each row is decided from its features and the state the OR policy had reached on
+    that date (from ``mi_or_labels``): what is known at decision time, on the OR
+    trajectory.
+    """
+    settings: PretrainingParams = parse_params("pretraining", params)
+    policy = FoundationPolicy.from_payload(model, batch_size=settings.inference_batch_size)
+    return pretraining.decision_table(samples, {"pretrained": policy, "baseline_learner": baseline})
+
+
+def report_decision_accuracy(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Top-1 and within +-1 / +-2 grid-step accuracy of both learners, train and validation."""
+    table = pretraining.accuracy_table(decisions, POLICIES)
+    for row in table[table["split"] == "validation"].itertuples():
+        logger.info("Validation %s: top-1 %.3f, within 1 step %.3f, within 2 steps %.3f", row.model, row.top1_accuracy, row.within_1_step, row.within_2_steps)
+    return table
+
+
+def report_forecast_accuracy(model: dict[str, Any], samples: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """WAPE of the forecast head against the data_processing forecast on the validation rows."""
+    settings: PretrainingParams = parse_params("pretraining", params)
+    policy = FoundationPolicy.from_payload(model, batch_size=settings.inference_batch_size)
+    return pretraining.forecast_accuracy_table(policy, samples)
+
+
+def simulate_validation_kpis(
+    decisions: pd.DataFrame,
+    lanes: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    time_splits: dict[str, Any],
+    or_labeling: dict[str, Any],
+    seed: int,
+) -> pd.DataFrame:
+    """KPIs of the OR labels, both learners, the incumbent and base-stock on the validation period."""
+    settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
+    splits = TimeSplits.from_dict(time_splits)
+    data = labeling.labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
+    schedules = pretraining.schedules_from_decisions(decisions, POLICIES)
+    result = compare_on_period(data, schedules, splits.validation_start, splits.test_start, seed, settings.max_lead_time)
+    table = result.kpi_table(data.lanes)
+    cost = table[table["scope"] == "all"].set_index("policy")["total_cost"]
+    logger.info(
+        "Validation total cost: OR %.0f, pretrained %.0f (%+.1f%% vs OR), baseline learner %.0f (%+.1f%%), incumbent %.0f, base-stock %.0f",
+        cost["or_policy"],
+        cost["pretrained"],
+        100 * (cost["pretrained"] / cost["or_policy"] - 1),
+        cost["baseline_learner"],
+        100 * (cost["baseline_learner"] / cost["or_policy"] - 1),
+        cost["incumbent"],
+        cost["base_stock"],
+    )
+    return table
