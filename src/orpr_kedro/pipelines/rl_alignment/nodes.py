@@ -1,0 +1,194 @@
+"""Nodes of the rl_alignment pipeline: thin wrappers around ``orpr_kedro.core.rl``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from orpr_kedro.core import rl
+from orpr_kedro.core.models import FoundationPolicy
+from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams, parse_params
+from orpr_kedro.core.rl_env import REWARD_TERMS
+from orpr_kedro.core.rl_eval import closed_loop_validation, promotion_gaps
+from orpr_kedro.core.splits import TimeSplits
+
+logger = logging.getLogger(__name__)
+
+PRETRAINED, ALIGNED = "pretrained", "aligned"
+
+
+def train_aligned_policy(
+    foundation_model: dict[str, Any],
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    lanes: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    time_splits: dict[str, Any],
+    params: dict[str, Any],
+    or_labeling: dict[str, Any],
+    seed: int,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Fine-tune the pretrained policy in the simulator on the training period.
+
+    Returns the aligned policy (same payload format as ``mdl_foundation_model``) and
+    one curve row per epoch (reward, each reward term, costs, KL, entropy).
+    Checkpoints go to ``rl_alignment.checkpoint_dir`` (one per epoch; a rerun of the
+    same configuration resumes from the last one when ``resume`` is true).
+    """
+    settings: RLAlignmentParams = parse_params("rl_alignment", params)
+    or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
+    pretrained = FoundationPolicy.from_payload(foundation_model)
+    context = rl.alignment_context(
+        features, labels, lanes, daily_sales, forecasts, TimeSplits.from_dict(time_splits), pretrained, settings, or_settings, "train"
+    )
+    run = rl.train_alignment(pretrained, context, settings, seed)
+    if len(run.curves):
+        first, last = run.curves.iloc[0], run.curves.iloc[-1]
+        logger.info(
+            "RL alignment (%s, %d epochs, %d env steps, %.0f steps/s): reward %.3f -> %.3f, cost per lane-week %.2f -> %.2f, KL %.4f",
+            settings.algorithm,
+            int(last["epoch"]),
+            int(last["env_steps"]),
+            run.summary.get("training_steps_per_s", 0.0),
+            first["reward"],
+            last["reward"],
+            first["total_cost"],
+            last["total_cost"],
+            last.get("kl", np.nan),
+        )
+    return rl.aligned_payload(run, pretrained, {"seed": int(seed)}), run.curves
+
+
+def plot_rl_training_curves(curves: pd.DataFrame) -> Figure:
+    """Reward and its terms, cost per lane-week, KL and entropy per epoch (means over the epoch's steps)."""
+    figure = Figure(figsize=(16, 4.0), layout="constrained")
+    axes = figure.subplots(1, 4)
+    if curves.empty:
+        for axis in axes:
+            axis.text(0.5, 0.5, "no RL epochs (epochs: 0)", ha="center", va="center")
+        return figure
+    epoch = curves["epoch"]
+    axes[0].plot(epoch, curves["reward"], marker="o", color="black", label="reward")
+    for term in REWARD_TERMS:
+        if term in curves and curves[term].abs().sum() > 0:
+            axes[0].plot(epoch, curves[term], marker=".", label=term)
+    axes[0].set_title("reward and weighted terms")
+    axes[0].legend(fontsize=7)
+    for name in ("holding_cost", "lost_sales_cost", "order_cost", "total_cost"):
+        axes[1].plot(epoch, curves[name], marker="o" if name == "total_cost" else ".", label=name.replace("_", " "))
+    axes[1].set_title("cost per lane-week (currency)")
+    axes[1].legend(fontsize=7)
+    for axis, name in ((axes[2], "kl"), (axes[3], "entropy")):
+        if name in curves:
+            axis.plot(epoch, curves[name], marker="o")
+        axis.set_title("KL(policy || pretrained), nats" if name == "kl" else "policy entropy, nats")
+    for axis in axes:
+        axis.set_xlabel("epoch")
+    figure.suptitle("RL alignment: training curves")
+    return figure
+
+
+def validate_aligned_policy(
+    foundation_model: dict[str, Any],
+    aligned_policy: dict[str, Any],
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    lanes: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    time_splits: dict[str, Any],
+    params: dict[str, Any],
+    or_labeling: dict[str, Any],
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Closed loop on the validation period: OR labels, pretrained, aligned, incumbent, base-stock.
+
+    Learned policies decide week by week from their own simulated state; all policies
+    share the demand, the lead-time draws and the initial state. Returns the decisions
+    (with the aligned policy's KL to the pretrained one) and the KPI table.
+    """
+    settings: RLAlignmentParams = parse_params("rl_alignment", params)
+    or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
+    splits = TimeSplits.from_dict(time_splits)
+    pretrained = FoundationPolicy.from_payload(foundation_model)
+    aligned = FoundationPolicy.from_payload(aligned_policy)
+    context = rl.alignment_context(features, labels, lanes, daily_sales, forecasts, splits, pretrained, settings, or_settings, "validation")
+    validation_dates = pd.DatetimeIndex(labels["decision_date"]).isin(pd.DatetimeIndex(np.unique(context.row_date)))
+    schedules = {"or_policy": labels[validation_dates]} if validation_dates.any() else {}
+    result = closed_loop_validation(
+        context,
+        {PRETRAINED: pretrained.model, ALIGNED: aligned.model},
+        schedules,
+        start=splits.validation_start,
+        end=splits.test_start,
+        seed=seed,
+        initial_state=settings.validation.initial_state,
+        kl_pairs={ALIGNED: PRETRAINED},
+    )
+    table = result.kpi_table()
+    overall = table[table["scope"] == "all"].set_index("policy")
+    logger.info(
+        "Validation (closed loop) total cost: pretrained %.0f, aligned %.0f (%+.1f%%); in-stock %.4f -> %.4f",
+        overall.loc[PRETRAINED, "total_cost"],
+        overall.loc[ALIGNED, "total_cost"],
+        100 * (overall.loc[ALIGNED, "total_cost"] / overall.loc[PRETRAINED, "total_cost"] - 1),
+        overall.loc[PRETRAINED, "in_stock_rate"],
+        overall.loc[ALIGNED, "in_stock_rate"],
+    )
+    return result.decisions, table
+
+
+def summarise_alignment(
+    decisions: pd.DataFrame, kpis: pd.DataFrame, curves: pd.DataFrame, aligned_policy: dict[str, Any]
+) -> pd.DataFrame:
+    """One table of the alignment's facts: cost and in-stock change, KL, promotion coverage shift, timings."""
+    overall = kpis[kpis["scope"] == "all"].set_index("policy")
+    aligned_rows = decisions[decisions["policy"] == ALIGNED]
+    gaps = promotion_gaps(decisions).set_index("policy")
+    training = aligned_policy.get("metadata", {}).get("rl_alignment", {})
+    rows: list[tuple[str, float, str]] = [
+        ("total_cost_pretrained", overall.loc[PRETRAINED, "total_cost"], "validation, closed loop (currency)"),
+        ("total_cost_aligned", overall.loc[ALIGNED, "total_cost"], "validation, closed loop (currency)"),
+        ("total_cost_change_pct", 100 * (overall.loc[ALIGNED, "total_cost"] / overall.loc[PRETRAINED, "total_cost"] - 1), "aligned vs pretrained"),
+        ("in_stock_rate_pretrained", overall.loc[PRETRAINED, "in_stock_rate"], "share of lane-days"),
+        ("in_stock_rate_aligned", overall.loc[ALIGNED, "in_stock_rate"], "share of lane-days"),
+        ("turnover_days_pretrained", overall.loc[PRETRAINED, "turnover_days"], "days"),
+        ("turnover_days_aligned", overall.loc[ALIGNED, "turnover_days"], "days"),
+        ("kl_aligned_to_pretrained_mean", aligned_rows["kl_to_reference"].mean(), "nats, on the aligned policy's validation states"),
+        ("kl_aligned_to_pretrained_max", aligned_rows["kl_to_reference"].max(), "nats"),
+        ("decisions_changed_share", _changed_share(decisions), "aligned coverage differs from pretrained on the same date (own trajectories)"),
+    ]
+    for policy in (PRETRAINED, ALIGNED, "or_policy", "incumbent"):
+        if policy in gaps.index:
+            rows.append((f"promotion_gap_to_expert_{policy}", gaps.loc[policy, "mean_abs_gap_to_expert_days"], "mean |coverage - expert coverage| (days) on promotion dates"))
+    if PRETRAINED in gaps.index:
+        rows.append(("promotion_decisions", gaps.loc[PRETRAINED, "n_promotion_decisions"], "lane-dates with a promotion ahead"))
+    described = f"algorithm {training.get('algorithm')}, freeze {training.get('freeze')}"
+    for name, metric in (
+        ("epochs", "training_epochs"),
+        ("env_steps", "training_env_steps"),
+        ("wall_s", "training_wall_s"),
+        ("training_steps_per_s", "training_env_steps_per_s"),
+        ("kl_coef", "kl_coef"),
+    ):
+        if name in training:
+            rows.append((metric, float(training[name]), described))
+    if len(curves):
+        rows.append(("training_reward_first_epoch", curves["reward"].iloc[0], "mean reward per lane-week"))
+        rows.append(("training_reward_last_epoch", curves["reward"].iloc[-1], "mean reward per lane-week"))
+    summary = pd.DataFrame(rows, columns=["metric", "value", "note"])
+    for row in summary.itertuples():
+        logger.info("RL alignment summary: %s = %.4f (%s)", row.metric, row.value, row.note)
+    return summary
+
+
+def _changed_share(decisions: pd.DataFrame) -> float:
+    wide = decisions[decisions["policy"].isin([PRETRAINED, ALIGNED])].pivot_table(
+        index=["lane_id", "decision_date"], columns="policy", values="coverage_days"
+    )
+    return float((wide[PRETRAINED] != wide[ALIGNED]).mean()) if len(wide) else float("nan")

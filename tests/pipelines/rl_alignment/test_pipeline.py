@@ -1,0 +1,64 @@
+"""The rl_alignment pipeline on an in-memory catalog (tiny data, conf/test parameters)."""
+
+import pandas as pd
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
+
+from orpr_kedro.core.models import FoundationPolicy
+from orpr_kedro.pipelines.rl_alignment import create_pipeline
+from tests.core.test_rl import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
+
+
+class KeptDataset(MemoryDataset):
+    """A memory dataset the runner does not release, so the test can read intermediate outputs."""
+
+    def _release(self) -> None:
+        pass
+
+
+def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_path):
+    tables = rl_tables(tiny_processed, fast_params)
+    params = rl_params(tmp_path)
+    catalog = DataCatalog(
+        datasets={
+            "mdl_foundation_model": MemoryDataset(tables["policy"].to_payload()),
+            "mi_decision_features": MemoryDataset(tables["features"]),
+            "mi_or_labels": MemoryDataset(tables["labels"]),
+            "prm_lanes": MemoryDataset(tiny_processed["lanes"]),
+            "prm_daily_sales": MemoryDataset(tiny_processed["daily_sales"]),
+            "ftr_demand_forecast": MemoryDataset(tiny_processed["forecasts"]),
+            "time_splits": MemoryDataset(tiny_processed["splits"].to_dict()),
+            "mdl_aligned_policy": KeptDataset(),
+            "rpt_rl_training_curves": KeptDataset(),
+            "mo_rl_validation_decisions": KeptDataset(),
+            "rpt_rl_validation_kpis": KeptDataset(),
+        }
+    )
+    catalog["params:rl_alignment"] = params.model_dump(mode="json")
+    catalog["params:or_labeling"] = OR_PARAMS.model_dump(mode="json")
+    catalog["params:seed"] = SEED
+    outputs = SequentialRunner().run(create_pipeline(), catalog)
+    result = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
+
+    assert isinstance(result["plt_rl_training_curves"], Figure)
+    aligned = FoundationPolicy.from_payload(catalog.load("mdl_aligned_policy"))
+    assert aligned.coverage_grid.tolist() == OR_PARAMS.coverage_grid.values()
+
+    curves = catalog.load("rpt_rl_training_curves")
+    assert curves["epoch"].tolist() == list(range(1, params.epochs + 1))
+    assert {"reward", "sim", "band", "turnover", "or_agreement", "promotion", "total_cost", "kl", "entropy"} <= set(curves.columns)
+    # one checkpoint per epoch
+    assert len(list((tmp_path / "checkpoints").rglob("epoch_*.pt"))) == min(params.epochs, params.keep_checkpoints)
+
+    kpis = catalog.load("rpt_rl_validation_kpis")
+    assert set(kpis["policy"]) == {"pretrained", "aligned", "or_policy", "incumbent", "base_stock"}
+    overall = kpis[kpis["scope"] == "all"].set_index("policy")
+    assert overall["demand_units"].nunique() == 1  # the same demand for every policy
+    decisions = catalog.load("mo_rl_validation_decisions")
+    assert decisions.loc[decisions["policy"] == "aligned", "kl_to_reference"].ge(0).all()
+
+    summary = result["rpt_rl_alignment_summary"].set_index("metric")["value"]
+    assert {"total_cost_change_pct", "kl_aligned_to_pretrained_mean", "training_env_steps"} <= set(summary.index)
+    assert summary["kl_aligned_to_pretrained_mean"] >= 0
+    assert isinstance(result["rpt_rl_alignment_summary"], pd.DataFrame)
