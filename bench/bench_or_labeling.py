@@ -84,6 +84,7 @@ def main() -> None:
     print(f"or_labeling on env {args.env}: {n_lanes:,} SKU-DC pairs x {n_windows} weekly decision dates")
     print(f"  grid {len(settings.coverage_grid.values())} candidates, {settings.n_scenarios} scenarios, horizon {settings.horizon_days} days")
     print(f"  executor {settings.executor.kind} ({settings.executor.n_workers} workers), {os.cpu_count()} CPU cores")
+    print(f"  load average at the end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"  wall time {total:.1f} s ({total / 60:.2f} min), {total / n_windows:.2f} s per decision date")
     for name, seconds in timer.seconds.items():
         print(f"    {name:<26} {seconds:7.1f} s")

@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
+from nbclient import NotebookClient
 from click.testing import CliRunner
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
@@ -39,7 +41,7 @@ def test_demo_data_refuses_prod(test_project: Path):
     assert "Environment 'prod' disables the demo data generator" in result.output
 
 
-def test_default_run_on_the_test_environment(test_project: Path):
+def test_default_run_on_the_test_environment(test_project: Path, monkeypatch):
     bootstrap_project(test_project)
     with KedroSession.create(project_path=test_project, env="test") as session:
         session.run()
@@ -57,3 +59,10 @@ def test_default_run_on_the_test_environment(test_project: Path):
     assert len(solver_log) == labels["decision_date"].nunique() * lanes["category"].nunique()
     kpis = pd.read_csv(_latest(data / "08_reporting", "or_validation_kpis.csv"))
     assert set(kpis["policy"]) == {"or_policy", "incumbent", "base_stock"}
+
+    # the exploration notebook runs top to bottom on what the run wrote
+    notebook = nbformat.read(test_project / "notebooks" / "exploration.ipynb", as_version=4)
+    monkeypatch.setenv("ORPR_KEDRO_ENV", "test")
+    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(test_project / "notebooks")}}).execute()
+    errors = [output for cell in notebook.cells for output in cell.get("outputs", []) if output.output_type == "error"]
+    assert not errors
