@@ -43,6 +43,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from torch import nn
 from tqdm.auto import tqdm
 
+from orpr_kedro.core import forecasting
 from orpr_kedro.core.models import (
     STATE_FEATURES,
     TARGET_FEATURES,
@@ -207,10 +208,11 @@ def decision_metrics(predicted: np.ndarray, label: np.ndarray) -> dict[str, floa
 
 
 def wape(actual: np.ndarray, predicted: np.ndarray) -> float:
-    """Weighted absolute percentage error ``sum|a - p| / sum a`` over the finite actuals."""
+    """:func:`orpr_kedro.core.forecasting.wape` over the finite actuals (NaN when they sum to 0)."""
     known = np.isfinite(actual)
-    total = float(np.abs(actual[known]).sum())
-    return float(np.abs(actual[known] - predicted[known]).sum() / total) if total > 0 else np.nan
+    if float(np.abs(actual[known]).sum()) <= 0:
+        return np.nan
+    return forecasting.wape(actual[known], predicted[known])
 
 
 # --------------------------------------------------------------------------- trainer
