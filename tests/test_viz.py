@@ -41,9 +41,15 @@ pytestmark = pytest.mark.browser
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port below 49152: kedro viz refuses ports in the ephemeral range."""
+    for port in range(41_000 + os.getpid() % 4_000, 49_000):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 41000 and 49000")
 
 
 def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180.0) -> bytes:
