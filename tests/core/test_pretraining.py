@@ -125,6 +125,11 @@ def test_decision_loss_prefers_near_misses():
     far[0, 15] = 5.0
     for sigma, weight in ((0.0, 0.1), (1.0, 0.0), (1.0, 0.1)):
         assert pretraining.decision_loss(near, label, sigma, weight) < pretraining.decision_loss(far, label, sigma, weight)
+    # with under_coverage_weight, one step short costs more than one step over
+    short = torch.roll(near, -2, dims=1)  # peak at index 4
+    for under, shorter_is_worse in ((1.0, False), (3.0, True)):
+        gap = pretraining.decision_loss(short, label, 0.0, 1.0, under) - pretraining.decision_loss(near, label, 0.0, 1.0, under)
+        assert (gap > 1e-3) == shorter_is_worse
 
 
 def test_decision_metrics():

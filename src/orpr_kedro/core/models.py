@@ -386,37 +386,55 @@ class ModelConfig:
 class AffineTokens:
     """Tokens ``token[b, t] = features[b, t] @ weight[t] + offset[t]``, kept in factored form.
 
-    ``features [B, T, m]``, ``weight [T, m, d]``, ``offset [T, d]``. Scalar tokens
-    (FT-Transformer: value x learned vector + feature-id vector) have ``m = 1``;
-    patch tokens share one ``[m, d]`` embedding and add a positional offset. Scores
-    and pooling are computed without forming the ``[B, T, d]`` tokens, as large
-    matrix products (see :class:`SummaryBlock`).
+    ``features [B, T, m]``, ``weight [T, m, d]`` (or ``[1, m, d]``: one weight shared
+    by all tokens), ``offset [T, d]``. Scalar tokens (FT-Transformer: value x learned
+    vector + feature-id vector) have ``m = 1`` and a weight per token; patch tokens
+    share one ``[m, d]`` embedding and add a positional offset. Scores and pooling are
+    computed without forming the ``[B, T, d]`` tokens (see :class:`SummaryBlock`).
     """
 
     features: torch.Tensor
     weight: torch.Tensor
     offset: torch.Tensor
 
+    @property
+    def shared(self) -> bool:
+        return self.weight.shape[0] == 1
+
     def dense(self) -> torch.Tensor:
         """The tokens ``[B, T, d]``."""
+        if self.shared:
+            return self.features @ self.weight[0] + self.offset
         return torch.einsum("btm,tmd->btd", self.features, self.weight) + self.offset
 
-    def _flat_weight(self) -> torch.Tensor:
-        n_tokens, width, d_model = self.weight.shape
-        return self.weight.reshape(n_tokens * width, d_model)
+    def _stacked(self) -> torch.Tensor:
+        """``[rows, d]``: the embedding rows (``T * m``, or ``m`` when shared) then the offsets (``T``)."""
+        n_weights, width, d_model = self.weight.shape
+        return torch.cat([self.weight.reshape(n_weights * width, d_model), self.offset], dim=0)
 
     def scores(self, u: torch.Tensor) -> torch.Tensor:
         """``[B, h, T]``: dot products of every token with ``u [B, h, d]``."""
         batch, heads, d_model = u.shape
-        n_tokens, width, _ = self.weight.shape
-        projected = (u.reshape(batch * heads, d_model) @ self._flat_weight().T).reshape(batch, heads, n_tokens, width)
-        return (projected * self.features.unsqueeze(1)).sum(dim=3) + u @ self.offset.T
+        n_weights, width, _ = self.weight.shape
+        n_tokens = self.offset.shape[0]
+        split = n_weights * width
+        # one product for the embedding and the offset parts
+        projected = u.reshape(batch * heads, d_model) @ self._stacked().T
+        offset_part = projected[:, split:].reshape(batch, heads, n_tokens)
+        if self.shared:  # u in the feature space, then one small product per row
+            return torch.baddbmm(offset_part, projected[:, :split].reshape(batch, heads, width), self.features.transpose(1, 2))
+        embedded = projected[:, :split].reshape(batch, heads, n_tokens, width)
+        return (embedded * self.features.unsqueeze(1)).sum(dim=3) + offset_part
 
     def pool(self, weights: torch.Tensor) -> torch.Tensor:
         """``[B, h, d]``: tokens averaged with ``weights [B, h, T]``."""
         batch, heads, n_tokens = weights.shape
-        mixed = (weights.unsqueeze(3) * self.features.unsqueeze(1)).reshape(batch * heads, -1)
-        return (mixed @ self._flat_weight()).reshape(batch, heads, -1) + weights @ self.offset
+        if self.shared:  # average the features first, then embed once
+            mixed = torch.bmm(weights, self.features).reshape(batch * heads, -1)
+        else:
+            mixed = (weights.unsqueeze(3) * self.features.unsqueeze(1)).reshape(batch * heads, -1)
+        mixed = torch.cat([mixed, weights.reshape(batch * heads, n_tokens)], dim=1)
+        return (mixed @ self._stacked()).reshape(batch, heads, -1)
 
 
 @dataclass
@@ -454,9 +472,7 @@ class PatchTokens(nn.Module):
         self.position = nn.Parameter(torch.randn(n_patches, d_model) * 0.02)
 
     def forward(self, patches: torch.Tensor) -> AffineTokens:
-        n_patches = self.position.shape[0]
-        weight = self.embedding.weight.T.unsqueeze(0).expand(n_patches, -1, -1)
-        return AffineTokens(patches, weight, self.embedding.bias + self.position)
+        return AffineTokens(patches, self.embedding.weight.T.unsqueeze(0), self.embedding.bias + self.position)
 
 
 class MixingBlock(nn.Module):
@@ -510,19 +526,28 @@ class SummaryBlock(nn.Module):
         self.ff = nn.Sequential(nn.Linear(d_model, ff_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_dim, d_model))
         self.dropout = nn.Dropout(dropout)
 
+    def _blocks(self, weight: torch.Tensor, transpose: bool) -> torch.Tensor:
+        """Block-diagonal form of a ``[d, d]`` projection, one ``[head_dim, d]`` block per head."""
+        heads = self.n_heads
+        width = weight.shape[0]
+        per_head = weight.reshape(heads, width // heads, width)
+        return torch.block_diag(*(per_head.transpose(1, 2) if transpose else per_head))
+
     def forward(self, summary: torch.Tensor, tokens: AffineTokens | DenseTokens) -> torch.Tensor:
         """``summary [B, d]`` and the tokens -> updated summary ``[B, d]``."""
         batch, width = summary.shape
         heads, head_dim = self.n_heads, width // self.n_heads
         s = self.norm_summary(summary)
-        q = self.query(s).reshape(batch, heads, head_dim) * head_dim**-0.5
-        # u[b, h] = W_k,h^T q[b, h]: every score is a dot product with u
-        u = torch.einsum("bhe,hed->bhd", q, self.key.weight.reshape(heads, head_dim, width))
-        scores = torch.cat([(s.unsqueeze(1) * u).sum(dim=2, keepdim=True), tokens.scores(u)], dim=2)
-        weights = torch.softmax(scores, dim=2)  # [B, h, 1 + T]
-        pooled = weights[:, :, :1] * s.unsqueeze(1) + tokens.pool(weights[:, :, 1:])  # [B, h, d]
-        value_weight = self.value.weight.reshape(heads, head_dim, width)
-        attended = torch.einsum("bhd,hed->bhe", pooled, value_weight).reshape(batch, width) + self.value.bias
+        q = self.query(s) * head_dim**-0.5  # [B, d], head-major
+        # u[b, h] = W_k,h^T q[b, h] for all heads in one product: every token score is x_t . u
+        u = (q @ self._blocks(self.key.weight, transpose=False)).reshape(batch, heads, width)
+        self_score = (F.linear(s, self.key.weight) * q).reshape(batch, heads, head_dim).sum(dim=2, keepdim=True)
+        weights = torch.softmax(torch.cat([self_score, tokens.scores(u)], dim=2), dim=2)  # [B, h, 1 + T]
+        pooled = tokens.pool(weights[:, :, 1:])  # [B, h, d]: weighted mean of the tokens per head
+        # W_v,h (a_self s + pooled_h) + b_v (the weights sum to one)
+        attended = pooled.reshape(batch, heads * width) @ self._blocks(self.value.weight, transpose=True)
+        value_self = F.linear(s, self.value.weight).reshape(batch, heads, head_dim) * weights[:, :, :1]
+        attended = attended + value_self.reshape(batch, width) + self.value.bias
         summary = summary + self.dropout(self.attention_out(attended))
         return summary + self.dropout(self.ff(self.norm_ff(summary)))
 

@@ -245,9 +245,9 @@ class TrainingParams(StrictModel):
     stage_finetune: StageParams = Field(default_factory=lambda: StageParams(epochs=20, learning_rate=1e-3, patience=4))
     aux_forecast_weight: float = Field(0.1, ge=0, description="weight of the forecast loss in stage 3")
     label_sigma: float = Field(1.0, ge=0, description="Gaussian smoothing of the OR label over the grid (grid steps); 0 = one-hot")
-    ordinal_weight: float = Field(0.05, ge=0, description="weight of the expected |index - label| (grid steps) term")
+    ordinal_weight: float = Field(0.1, ge=0, description="weight of the expected |index - label| (grid steps) term")
     under_coverage_weight: float = Field(
-        1.0, ge=1, description="ordinal distances below the label count this many times (too little cover costs lost sales)"
+        3.0, ge=1, description="ordinal distances below the label count this many times (too little cover costs lost sales)"
     )
     monitor: Literal["loss", "accuracy", "within_1"] = Field(
         "loss", description="validation metric of early stopping in stages 2 and 3"
@@ -259,12 +259,12 @@ class TrainingParams(StrictModel):
 class BaselineLearnerParams(StrictModel):
     """The comparison learner: HistGradientBoostingClassifier on flattened features."""
 
-    max_iter: int = Field(60, ge=1)
-    learning_rate: float = Field(0.1, gt=0, le=1)
+    max_iter: int = Field(40, ge=1)
+    learning_rate: float = Field(0.08, gt=0, le=1)
     max_leaf_nodes: int = Field(15, ge=2)
-    min_samples_leaf: int = Field(40, ge=1)
-    l2_regularization: float = Field(0.0, ge=0)
-    early_stopping: bool = True
+    min_samples_leaf: int = Field(80, ge=1)
+    l2_regularization: float = Field(5.0, ge=0)
+    early_stopping: bool = False
     max_train_samples: int | None = Field(None, ge=100, description="random subsample of the training rows; null = all")
 
 
