@@ -58,6 +58,9 @@ FEATURE_NAMES = (
 )
 _MIN_SCALE = 0.05
 _LANE_CHUNK = 512
+# Days before an origin that the features read: the longest window is last year's
+# 28-day level (days o - 364 - 28 .. o - 365). History older than this changes no forecast.
+LOOKBACK_DAYS = 364 + 28
 
 
 @dataclass
@@ -168,11 +171,14 @@ def _features(panels: DemandPanels, lanes: np.ndarray, origins: np.ndarray, hori
     scale = np.maximum(np.nan_to_num(mean_91, nan=0.0), _MIN_SCALE)
     level_ly, _ = panels.window_mean(lanes, o - 364 - 28, o - 364)
     clipped_o = np.clip(o, 0, panels.sales.shape[1] - 1)
-    sales_window = np.where(np.isnan(panels.sales), 1.0, panels.sales)
-    zero_cum = np.concatenate([np.zeros((panels.n_lanes, 1)), np.cumsum(sales_window == 0, axis=1)], axis=1)
-    zero_share = (zero_cum[lanes[:, None], clipped_o] - zero_cum[lanes[:, None], np.clip(o - 91, 0, None)]) / np.maximum(history_days, 1)
-    promo_cum = np.concatenate([np.zeros((panels.n_lanes, 1)), np.cumsum(panels.promo_active, axis=1)], axis=1)
-    promo_share = (promo_cum[lanes[:, None], clipped_o] - promo_cum[lanes[:, None], np.clip(o - 28, 0, None)]) / 28.0
+    # cumulative sums over the chunk's lanes only (over every lane they cost O(lanes^2) per call)
+    local = np.arange(n_l)[:, None]
+    chunk_sales = panels.sales[lanes]
+    sales_window = np.where(np.isnan(chunk_sales), 1.0, chunk_sales)
+    zero_cum = np.concatenate([np.zeros((n_l, 1)), np.cumsum(sales_window == 0, axis=1)], axis=1)
+    zero_share = (zero_cum[local, clipped_o] - zero_cum[local, np.clip(o - 91, 0, None)]) / np.maximum(history_days, 1)
+    promo_cum = np.concatenate([np.zeros((n_l, 1)), np.cumsum(panels.promo_active[lanes], axis=1)], axis=1)
+    promo_share = (promo_cum[local, clipped_o] - promo_cum[local, np.clip(o - 28, 0, None)]) / 28.0
     price_cum = panels.price_cumsum
     price_ref = (price_cum[lanes[:, None], clipped_o] - price_cum[lanes[:, None], np.clip(o - 28, 0, None)]) / np.maximum(
         clipped_o - np.clip(o - 28, 0, None), 1
@@ -369,12 +375,13 @@ def estimate_dispersion(
     return (count * per_lane + prior_weight * pooled) / (count + prior_weight), pooled
 
 
-def forecast_table(forecaster: DemandForecaster, panels: DemandPanels, splits: TimeSplits) -> pd.DataFrame:
+def forecast_table(forecaster: DemandForecaster, panels: DemandPanels, splits: TimeSplits, quantiles: bool = True) -> pd.DataFrame:
     """Forecasts from every decision date: one row per (lane, decision date, horizon day).
 
     Columns: lane_id, decision_date, target_date, horizon (days after the decision
     date, 0-based), forecast_mean and forecast_std (units per day), dispersion
-    (``phi``), and one ``q<level>`` column per configured quantile.
+    (``phi``), and one ``q<level>`` column per configured quantile (left out when
+    ``quantiles`` is false: they cost more than the means).
     """
     decision_dates = splits.decision_dates()
     origins = panels.day_index(decision_dates)
@@ -395,7 +402,7 @@ def forecast_table(forecaster: DemandForecaster, panels: DemandPanels, splits: T
             "dispersion": np.repeat(forecaster.dispersion, n_o * horizon).astype("float32"),
         }
     )
-    for level in forecaster.quantiles:
+    for level in forecaster.quantiles if quantiles else ():
         table[quantile_column(level)] = forecaster.quantile(level, mean, lanes).ravel().astype("float32")
     return table
 
