@@ -75,5 +75,6 @@ def tiny_processed(tiny_data, fast_params) -> dict:
         "daily_sales": sales,
         "promotion_days": promotions,
         "splits": splits,
+        "forecaster": forecaster,
         "forecasts": forecasting.forecast_table(forecaster, panels, splits),
     }

@@ -1,11 +1,14 @@
 """The raw data contract and its validation.
 
-Five raw tables feed the project (``docs/data_contract.md`` is the user-facing
-version of this module). :data:`RAW_CONTRACTS` states, per table, the columns,
-their types, bounds and the key; :func:`validate_raw_tables` checks every table
-and the links between them, collects *all* problems and raises one
-:class:`DataContractError` whose message names, for each problem, the dataset and
-its file, the column, the rule and a few offending rows.
+Six raw tables feed the project (``docs/data_contract.md`` is the user-facing
+version of this module): five history tables that ``data_processing`` reads
+(:data:`HISTORY_TABLES`) and the inventory state that ``recommend`` reads.
+:data:`RAW_CONTRACTS` states, per table, the columns, their types, bounds and the
+key; :func:`validate_raw_tables` checks the history tables and the links between
+them, :func:`validate_inventory_state` the state against the lanes and the sales.
+Both collect *all* problems and raise one :class:`DataContractError` whose message
+names, for each problem, the dataset and its file, the column, the rule and a few
+offending rows.
 
 Row numbers in messages are 0-based positions in the table as loaded (for a CSV
 file with a header line, file line = row + 2).
@@ -120,7 +123,25 @@ RAW_CONTRACTS: dict[str, TableContract] = {
             Column("alpha", "float", "service target: lost sales may be at most (1 - alpha) of sales", minimum=0, maximum=1, exclusive_minimum=True),
         ),
     ),
+    "raw_inventory_state": TableContract(
+        name="raw_inventory_state",
+        description=(
+            "Inventory snapshot: one row per SKU-DC pair with its closing stock on one day "
+            "(the same as_of_date in every row), read by the recommend pipeline."
+        ),
+        key=("sku_id", "dc_id"),
+        columns=(
+            Column("sku_id", "string", "SKU identifier (the pair must be in raw_sku_dc_master)"),
+            Column("dc_id", "string", "distribution centre identifier"),
+            Column("as_of_date", "date", "day of the snapshot; raw_sales must reach this day"),
+            Column("on_hand", "int", "units on hand at the end of as_of_date (after its sales and receipts)", minimum=0),
+            Column("on_order", "int", "units ordered from the vendor and not yet received, all open orders (units)", minimum=0),
+        ),
+    ),
 }
+
+# The tables data_processing validates together (the state is validated by recommend).
+HISTORY_TABLES = ("raw_sales", "raw_sku_master", "raw_sku_dc_master", "raw_promotions", "raw_category_targets")
 
 
 @dataclass(frozen=True)
@@ -383,10 +404,11 @@ def validate_raw_tables(
     sources: Mapping[str, str] | None = None,
     max_examples: int = 5,
 ) -> dict[str, pd.DataFrame]:
-    """Validate the five raw tables against :data:`RAW_CONTRACTS` and each other.
+    """Validate the five history tables against :data:`RAW_CONTRACTS` and each other.
 
     Args:
-        tables: dataset name -> raw frame, for every name in ``RAW_CONTRACTS``.
+        tables: dataset name -> raw frame, for every name in :data:`HISTORY_TABLES`
+            (other entries are ignored).
         sources: dataset name -> file path or URI, quoted in error messages.
         max_examples: example rows shown per problem.
 
@@ -397,9 +419,70 @@ def validate_raw_tables(
         DataContractError: listing every problem found (not only the first).
     """
     collector = _Collector(max_examples)
-    originals = {name: tables[name].reset_index(drop=True) for name in RAW_CONTRACTS}
-    typed = {name: check_table(originals[name], contract, collector) for name, contract in RAW_CONTRACTS.items()}
+    originals = {name: tables[name].reset_index(drop=True) for name in HISTORY_TABLES}
+    typed = {name: check_table(originals[name], RAW_CONTRACTS[name], collector) for name in HISTORY_TABLES}
     _check_links(typed, originals, collector)
+    if collector.problems:
+        raise DataContractError(collector.problems, sources)
+    return typed
+
+
+def validate_inventory_state(
+    state: pd.DataFrame,
+    lanes: pd.DataFrame,
+    sales_end: pd.Timestamp,
+    sources: Mapping[str, str] | None = None,
+    max_examples: int = 5,
+) -> pd.DataFrame:
+    """Validate ``raw_inventory_state`` against its contract, the lanes and the sales.
+
+    Rules beyond the columns: every (sku_id, dc_id) pair is a lane of
+    ``raw_sku_dc_master``; every row has the same ``as_of_date`` (a snapshot); that
+    date is not after the last sales date (the forecast needs the sales up to it).
+    Lanes without a state row are not an error: they get no recommendation.
+
+    Args:
+        state: the raw state table.
+        lanes: the validated lanes (``sku_id``, ``dc_id``), e.g. ``prm_lanes``.
+        sales_end: last date of ``raw_sales``.
+        sources: dataset name -> file path or URI, quoted in error messages.
+        max_examples: example rows shown per problem.
+
+    Returns:
+        The state with exactly the contract columns, typed.
+
+    Raises:
+        DataContractError: listing every problem found.
+    """
+    name = "raw_inventory_state"
+    collector = _Collector(max_examples)
+    original = state.reset_index(drop=True)
+    typed = check_table(original, RAW_CONTRACTS[name], collector)
+    if {"sku_id", "dc_id"} <= set(typed.columns):
+        present = typed[["sku_id", "dc_id"]].notna().all(axis=1).to_numpy()
+        unknown = present & ~_lane_index(typed).isin(_lane_index(lanes))
+        collector.add(name, "sku_id, dc_id", "unknown SKU-DC pair (not in raw_sku_dc_master)", original, unknown)
+    if "as_of_date" in typed.columns and typed["as_of_date"].notna().any():
+        dates = typed["as_of_date"]
+        snapshot = dates.max()
+        if dates.nunique() > 1:
+            found = ", ".join(str(day.date()) for day in sorted(dates.dropna().unique()))
+            collector.add(
+                name,
+                "as_of_date",
+                f"every row must have the same as_of_date (one snapshot); found {dates.nunique()} dates ({found}); "
+                f"showing rows that differ from the latest, {snapshot.date()}",
+                original,
+                (dates.notna() & (dates != snapshot)).to_numpy(),
+            )
+        collector.add(
+            name,
+            "as_of_date",
+            f"after the last sales date {pd.Timestamp(sales_end).date()} in raw_sales "
+            "(the forecast needs the sales up to as_of_date)",
+            original,
+            (dates > pd.Timestamp(sales_end)).fillna(False).to_numpy(),
+        )
     if collector.problems:
         raise DataContractError(collector.problems, sources)
     return typed

@@ -1,8 +1,8 @@
 """Seeded, vectorised generator of e-commerce replenishment data.
 
 Writes exactly the raw data contract (:mod:`orpr_kedro.core.contract`): daily
-sales per SKU-DC, the SKU and SKU-DC masters, the promotion calendar and the
-category targets. Daily demand of a lane (SKU-DC pair) is negative-binomial
+sales per SKU-DC, the SKU and SKU-DC masters, the promotion calendar, the
+category targets and an inventory snapshot on the last sales day. Daily demand of a lane (SKU-DC pair) is negative-binomial
 around a mean that multiplies
 
 * a base level drawn from a heavy-tailed distribution (a long tail of slow,
@@ -17,6 +17,10 @@ around a mean that multiplies
 
 Sales equal demand: the history is not censored by stock-outs. A few lanes are
 launched mid-history and report sales only from their launch day on.
+
+The inventory snapshot (closing stock and open orders of every lane on the last
+sales day) is drawn last, from the same generator, so it leaves every other table
+exactly as it was before the snapshot existed.
 
 Nothing here loops over SKU-days: every component is an array over
 ``[lane, day]`` built by broadcasting or by difference arrays.
@@ -50,13 +54,14 @@ _FESTIVALS = [(6, 1, 18, 1.6), (11, 1, 11, 2.2)]
 
 @dataclass(frozen=True)
 class DemoData:
-    """The five raw tables of the data contract."""
+    """The six raw tables of the data contract."""
 
     sales: pd.DataFrame
     sku_master: pd.DataFrame
     sku_dc_master: pd.DataFrame
     promotions: pd.DataFrame
     category_targets: pd.DataFrame
+    inventory_state: pd.DataFrame
 
     def as_catalog_entries(self) -> dict[str, pd.DataFrame]:
         """Tables keyed by their raw catalog dataset names."""
@@ -66,6 +71,7 @@ class DemoData:
             "raw_sku_dc_master": self.sku_dc_master,
             "raw_promotions": self.promotions,
             "raw_category_targets": self.category_targets,
+            "raw_inventory_state": self.inventory_state,
         }
 
 
@@ -158,6 +164,34 @@ def _interval_mask(starts: np.ndarray, ends: np.ndarray, rows: np.ndarray, n_row
     return np.cumsum(diff[:, :n_days], axis=1)
 
 
+def _inventory_state(
+    lanes: pd.DataFrame, case_pack: np.ndarray, mean_daily: np.ndarray, as_of: pd.Timestamp, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Closing stock and open orders of every lane on ``as_of``, in line with its recent demand.
+
+    On hand: between a fifth of and about one and a half times the demand over lead
+    time + review period + 5 days, zero for about one lane in twenty (a stock-out).
+    On order: for about three lanes in five, one open order of the demand over a
+    review period plus part of the lead time, in whole cases.
+    """
+    n = len(lanes)
+    cycle = lanes["lead_time_mean"].to_numpy() + lanes["review_period"].to_numpy() + 5.0
+    on_hand = np.round(mean_daily * cycle * rng.uniform(0.2, 1.5, n))
+    on_hand[rng.random(n) < 0.05] = 0.0
+    open_order = rng.random(n) < 0.6
+    ordered = mean_daily * (lanes["review_period"].to_numpy() + lanes["lead_time_mean"].to_numpy() * rng.uniform(0.0, 1.0, n))
+    on_order = np.where(open_order, np.ceil(ordered / case_pack) * case_pack, 0.0)
+    return pd.DataFrame(
+        {
+            "sku_id": lanes["sku_id"].to_numpy(),
+            "dc_id": lanes["dc_id"].to_numpy(),
+            "as_of_date": as_of,
+            "on_hand": on_hand.astype("int64"),
+            "on_order": on_order.astype("int64"),
+        }
+    )
+
+
 def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:
     """Generate the demo raw tables.
 
@@ -166,7 +200,7 @@ def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:
         seed: random seed; the same seed and config give identical tables.
 
     Returns:
-        The five raw tables, exactly in the contract's columns and types.
+        The six raw tables, exactly in the contract's columns and types.
     """
     rng = np.random.default_rng(seed)
     categories = _category_table(config.n_categories, rng)
@@ -328,11 +362,16 @@ def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:
     promotions = promotions.reset_index(drop=True)
 
     category_targets = categories[["category", "target_turnover_days", "alpha"]].copy()
+    # drawn last: the other tables do not depend on it
+    inventory_state = _inventory_state(
+        lanes, skus["case_pack"].to_numpy()[sku_of_lane], mean_daily, dates[-1], rng
+    )
     return DemoData(
         sales=sales,
         sku_master=sku_master,
         sku_dc_master=sku_dc_master.reset_index(drop=True),
         promotions=promotions,
         category_targets=category_targets,
+        inventory_state=inventory_state,
     )
 

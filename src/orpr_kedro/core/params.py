@@ -364,6 +364,20 @@ class RLAlignmentParams(StrictModel):
     progress_bar: bool = True
 
 
+# --------------------------------------------------------------------------- recommend
+class RecommendParams(StrictModel):
+    """Parameters of the recommend pipeline (today's orders from the aligned policy)."""
+
+    min_history_days: int = Field(
+        28,
+        ge=1,
+        le=364,
+        description="days of sales history up to the snapshot a lane needs for the aligned policy; "
+        "fewer = cold start: the incumbent rule decides and the row is flagged",
+    )
+    batch_size: int = Field(8192, ge=1, description="lanes per forward pass of the policy network")
+
+
 # --------------------------------------------------------------------------- demo data
 class DemoDataConfig(StrictModel):
     """Size and shape of the generated demo data set (``conf/<env>/demo_data.yml``)."""
@@ -386,6 +400,7 @@ PARAMETER_MODELS: dict[str, type[StrictModel]] = {
     "or_labeling": ORLabelingParams,
     "pretraining": PretrainingParams,
     "rl_alignment": RLAlignmentParams,
+    "recommend": RecommendParams,
 }
 
 

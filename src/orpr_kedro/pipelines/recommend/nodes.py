@@ -1,0 +1,68 @@
+"""Nodes of the recommend pipeline: thin wrappers around ``orpr_kedro.core.recommend``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from orpr_kedro.core import contract, recommend
+from orpr_kedro.core.forecasting import DemandForecaster
+from orpr_kedro.core.models import FoundationPolicy
+from orpr_kedro.core.params import DataProcessingParams, RecommendParams, parse_params
+
+
+def validate_inventory_state(
+    raw_inventory_state: pd.DataFrame,
+    lanes: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    data_processing: dict[str, Any],
+) -> pd.DataFrame:
+    """Check the inventory snapshot against the data contract, the lanes and the sales; return it typed.
+
+    A breach stops the run before any recommendation is written; the error names
+    the file, column, rule and example rows.
+    """
+    settings: DataProcessingParams = parse_params("data_processing", data_processing)
+    return contract.validate_inventory_state(
+        raw_inventory_state,
+        lanes,
+        daily_sales["date"].max(),
+        sources=settings.raw_files,
+        max_examples=settings.validation.max_example_rows,
+    )
+
+
+def recommend_orders(
+    inventory_state: pd.DataFrame,
+    lanes: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    promotion_days: pd.DataFrame,
+    forecaster: DemandForecaster,
+    aligned_policy: dict[str, Any],
+    data_processing: dict[str, Any],
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Coverage (days), order quantity (units, whole cases and MOQ) and reason for every snapshot lane.
+
+    The aligned policy decides; a lane with too little sales history gets the
+    incumbent rule and is flagged ``cold_start``.
+    """
+    settings: RecommendParams = parse_params("recommend", params)
+    processing: DataProcessingParams = parse_params("data_processing", data_processing)
+    return recommend.recommend_orders(
+        inventory_state,
+        lanes,
+        daily_sales,
+        promotion_days,
+        forecaster,
+        FoundationPolicy.from_payload(aligned_policy, batch_size=settings.batch_size),
+        processing.features,
+        processing.splits.decision_weekday,
+        settings,
+    )
+
+
+def summarise_recommendations(recommendations: pd.DataFrame, lanes: pd.DataFrame) -> pd.DataFrame:
+    """Counts of the run: lanes, aligned and fallback decisions, orders, units and value."""
+    return recommend.summarise_recommendations(recommendations, len(lanes))

@@ -1,0 +1,40 @@
+"""The recommend pipeline."""
+
+from kedro.pipeline import Node, Pipeline
+
+from . import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Inventory snapshot + aligned policy -> orders for the next review -> summary."""
+    return Pipeline(
+        [
+            Node(
+                func=nodes.validate_inventory_state,
+                inputs=["raw_inventory_state", "prm_lanes", "prm_daily_sales", "params:data_processing"],
+                outputs="prm_inventory_state",
+                name="validate_inventory_state",
+            ),
+            Node(
+                func=nodes.recommend_orders,
+                inputs=[
+                    "prm_inventory_state",
+                    "prm_lanes",
+                    "prm_daily_sales",
+                    "prm_promotion_days",
+                    "ftr_demand_forecaster",
+                    "mdl_aligned_policy",
+                    "params:data_processing",
+                    "params:recommend",
+                ],
+                outputs="mo_recommendations",
+                name="recommend_orders",
+            ),
+            Node(
+                func=nodes.summarise_recommendations,
+                inputs=["mo_recommendations", "prm_lanes"],
+                outputs="rpt_recommend_summary",
+                name="summarise_recommendations",
+            ),
+        ]
+    )

@@ -1,0 +1,247 @@
+"""Recommendations: order arithmetic, review date, features as in training, cold start, the state contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from orpr_kedro.core.contract import DataContractError, validate_inventory_state
+from orpr_kedro.core.features import build_decision_features
+from orpr_kedro.core.forecasting import build_demand_panels
+from orpr_kedro.core.models import DecisionInputs, FoundationPolicy, Normalisation
+from orpr_kedro.core.params import PretrainingParams, RecommendParams
+from orpr_kedro.core.pretraining import build_model, model_config
+from orpr_kedro.core.recommend import (
+    INCUMBENT_FALLBACK,
+    RECOMMENDATION_COLUMNS,
+    next_review_date,
+    order_arithmetic,
+    recommend_orders,
+    summarise_recommendations,
+)
+from orpr_kedro.core.simulation import round_order_quantity
+
+GRID = np.arange(0.0, 31.0, 2.0)
+NETWORK = PretrainingParams.model_validate(
+    {"forecast_head": {"horizon_days": 7}, "network": {"d_model": 16, "n_heads": 2, "n_layers": 1, "ff_dim": 32, "head_hidden": 32}}
+)
+SOURCES = {"raw_inventory_state": "data/01_raw/inventory_state.csv"}
+
+
+# --------------------------------------------------------------------------- order arithmetic
+@pytest.mark.parametrize(
+    ("level", "on_hand", "on_order", "to_review", "case_pack", "moq", "position", "raw", "order"),
+    [
+        (120.4, 60, 24, 0.0, 12, 24, 84.0, 36.4, 48),  # 36.4 -> 4 cases of 12
+        (36.0, 0, 0, 0.0, 12, 0, 0.0, 36.0, 36),  # an exact multiple stays
+        (50.0, 10, 0, 0.0, 6, 48, 10.0, 40.0, 48),  # 40 -> 42 (7 cases) < MOQ 48 -> 48
+        (20.0, 0, 0, 0.0, 12, 30, 0.0, 20.0, 36),  # 24 < MOQ 30 -> MOQ in whole cases: 36
+        (10.2, 0, 0, 0.0, 1, 0, 0.0, 10.2, 11),  # single units round up
+        (30.0, 40, 0, 0.0, 6, 12, 40.0, -10.0, 0),  # position above the level: no order
+        (30.0, 20, 10, 0.0, 6, 12, 30.0, 0.0, 0),  # position at the level: no order, MOQ does not apply
+        (50.0, 20, 10, 12.5, 1, 0, 17.5, 32.5, 33),  # position projected over the days to the review
+        (50.0, 20, 10, 35.0, 5, 0, 0.0, 50.0, 50),  # projected position floored at 0
+    ],
+)
+def test_order_quantity_after_case_pack_and_moq(level, on_hand, on_order, to_review, case_pack, moq, position, raw, order):
+    result = order_arithmetic([level], [on_hand], [on_order], [to_review], [case_pack], [moq])
+    assert result.inventory_position[0] == pytest.approx(position)
+    assert result.raw_order_units[0] == pytest.approx(raw)
+    assert result.order_units[0] == order
+
+
+@pytest.mark.parametrize(
+    ("as_of", "weekday", "review"),
+    [
+        ("2025-12-28", 0, "2025-12-29"),  # Sunday close, Monday decisions: the next day
+        ("2025-12-29", 0, "2026-01-05"),  # Monday close: that morning's order is placed, next Monday
+        ("2025-12-31", 0, "2026-01-05"),  # Wednesday close: the next Monday
+        ("2025-12-30", 2, "2025-12-31"),  # Wednesday decisions
+    ],
+)
+def test_review_date_is_the_first_decision_weekday_after_the_snapshot(as_of, weekday, review):
+    assert next_review_date(pd.Timestamp(as_of), weekday) == pd.Timestamp(review)
+
+
+# --------------------------------------------------------------------------- recommend_orders
+def random_policy(features: pd.DataFrame) -> FoundationPolicy:
+    """A freshly initialised network with the tiny windows (weights do not matter here)."""
+    inputs = DecisionInputs.from_frame(features, on_hand=np.zeros(len(features)), on_order=np.zeros(len(features)))
+    normalisation = Normalisation.fit(inputs, n_categories=int(features["category_code"].max()) + 1)
+    torch.manual_seed(0)
+    model = build_model(model_config(normalisation, GRID, NETWORK), NETWORK)
+    return FoundationPolicy(model, normalisation, batch_size=7)
+
+
+class RecordingPolicy:
+    """Stands in for the policy: remembers its inputs, decides a fixed coverage."""
+
+    coverage_grid = GRID
+
+    def __init__(self, coverage: float) -> None:
+        self.coverage = coverage
+        self.inputs: DecisionInputs | None = None
+
+    def decide(self, inputs: DecisionInputs) -> np.ndarray:
+        self.inputs = inputs
+        return np.full(len(inputs), self.coverage)
+
+
+@pytest.fixture(scope="module")
+def setting(tiny_processed, tiny_data, fast_params):
+    lanes, sales = tiny_processed["lanes"], tiny_processed["daily_sales"]
+    splits = tiny_processed["splits"]
+    panels = build_demand_panels(sales, tiny_processed["promotion_days"], lanes, splits.data_end, fast_params.forecast.horizon_days)
+    features = build_decision_features(tiny_processed["forecasts"], panels, lanes, splits, fast_params.features)
+    return {
+        "lanes": lanes,
+        "sales": sales,
+        "promotion_days": tiny_processed["promotion_days"],
+        "forecaster": tiny_processed["forecaster"],
+        "features": features,
+        "splits": splits,
+        "state": tiny_data.inventory_state,
+        "params": fast_params,
+    }
+
+
+def _recommend(setting, policy, state=None, sales=None, min_history_days=14) -> pd.DataFrame:
+    return recommend_orders(
+        setting["state"] if state is None else state,
+        setting["lanes"],
+        setting["sales"] if sales is None else sales,
+        setting["promotion_days"],
+        setting["forecaster"],
+        policy,
+        setting["params"].features,
+        setting["params"].splits.decision_weekday,
+        RecommendParams(min_history_days=min_history_days),
+    )
+
+
+def test_features_are_the_training_features_of_that_date(setting):
+    """A snapshot the day before a decision date sees exactly that date's model input."""
+    decision_date = setting["splits"].decision_dates()[-3]
+    state = setting["state"].assign(as_of_date=decision_date - pd.Timedelta(days=1))
+    policy = RecordingPolicy(6.0)
+    result = _recommend(setting, policy, state=state)
+    assert (result["review_date"] == decision_date).all()
+
+    training = setting["features"]
+    rows = training[training["decision_date"] == decision_date].sort_values("lane_id")
+    expected = DecisionInputs.from_frame(rows, on_hand=np.zeros(len(rows)), on_order=np.zeros(len(rows)))
+    seen = policy.inputs
+    for name in ("history", "attributes", "targets", "promotions", "history_days_available", "category_code"):
+        np.testing.assert_array_equal(getattr(seen, name), getattr(expected, name), err_msg=name)
+    # the forecast differs only where a price after the snapshot was not known yet
+    np.testing.assert_allclose(seen.forecast, expected.forecast, rtol=1e-6)
+    np.testing.assert_array_equal(seen.on_hand, state["on_hand"].to_numpy(float))
+    np.testing.assert_array_equal(seen.on_order, state["on_order"].to_numpy(float))
+    # no days to project: position = on hand + on order, level = 6 days of the forecast
+    np.testing.assert_allclose(result["inventory_position"], state["on_hand"] + state["on_order"], atol=0.005)
+    np.testing.assert_allclose(result["order_up_to_units"], seen.forecast[:, :6].sum(axis=1), atol=0.005)
+
+
+def test_cold_start_falls_back_to_the_incumbent_rule_and_is_flagged(setting):
+    """One lane launched 5 days before the snapshot, one never sold: both incumbent, flagged."""
+    sales, state = setting["sales"], setting["state"]
+    as_of = state["as_of_date"].iloc[0]
+    launched, never_sold = (0, 3)
+    keep = ~sales["lane_id"].isin([launched, never_sold]) | (
+        (sales["lane_id"] == launched) & (sales["date"] > as_of - pd.Timedelta(days=5))
+    )
+    result = _recommend(setting, random_policy(setting["features"]), sales=sales[keep].reset_index(drop=True))
+
+    assert list(result.columns) == list(RECOMMENDATION_COLUMNS)
+    assert len(result) == len(state)
+    cold = result[result["cold_start"]]
+    lanes = setting["lanes"].set_index(["sku_id", "dc_id"])
+    assert set(zip(cold["sku_id"], cold["dc_id"], strict=True)) == {tuple(setting["lanes"].loc[i, ["sku_id", "dc_id"]]) for i in (launched, never_sold)}
+    assert (cold["policy_used"] == INCUMBENT_FALLBACK).all()
+    np.testing.assert_array_equal(
+        cold["coverage_days"], lanes.loc[list(zip(cold["sku_id"], cold["dc_id"], strict=True)), "target_turnover_days"]
+    )
+    assert sorted(cold["history_days"]) == [0, 5]
+    short, empty = cold.sort_values("history_days", ascending=False).itertuples()
+    assert short.reason.startswith("cold start (5 of 14 history days): incumbent rule")
+    assert empty.reason.startswith("cold start (no sales history, zero forecast")
+    assert empty.order_up_to_units == 0 and empty.order_units == 0
+
+    warm = result[~result["cold_start"]]
+    assert (warm["policy_used"] == "aligned").all() and warm["history_days"].ge(14).all()
+    assert set(warm["coverage_days"]) <= set(GRID)
+    assert warm["reason"].str.startswith("aligned policy: ").all()
+    # the order follows from the printed level and position (rounded to cents in the file)
+    expected = round_order_quantity(result["order_up_to_units"] - result["inventory_position"], result["case_pack"], result["moq"])
+    mismatch = result["order_units"] != expected
+    assert (result.loc[mismatch, "raw_order_units"].abs() < 0.02).all()
+    ordered = result[result["order_units"] > 0]
+    assert (ordered["order_units"] % ordered["case_pack"] == 0).all() and (ordered["order_units"] >= ordered["moq"]).all()
+
+    summary = summarise_recommendations(result, n_lanes=len(setting["lanes"]) + 2).set_index("metric")["value"]
+    assert summary["incumbent_fallback"] == "2" and summary["aligned"] == str(len(result) - 2)
+    assert summary["lanes_without_state"] == "2"
+
+
+def test_a_snapshot_needs_one_date_and_sales_up_to_it(setting):
+    state = setting["state"].copy()
+    state.loc[0, "as_of_date"] -= pd.Timedelta(days=1)
+    with pytest.raises(ValueError, match="one as_of_date"):
+        _recommend(setting, RecordingPolicy(4.0), state=state)
+    early = setting["state"].assign(as_of_date=pd.Timestamp("2020-01-01"))
+    with pytest.raises(ValueError, match="no sales in the 392 days up to the snapshot day 2020-01-01"):
+        _recommend(setting, RecordingPolicy(4.0), state=early)
+
+
+# --------------------------------------------------------------------------- the state contract
+@pytest.fixture()
+def raw_state(tiny_data) -> pd.DataFrame:
+    return tiny_data.inventory_state.copy()
+
+
+def _state_error(state, lanes, sales_end) -> DataContractError:
+    with pytest.raises(DataContractError) as caught:
+        validate_inventory_state(state, lanes, sales_end, sources=SOURCES, max_examples=3)
+    return caught.value
+
+
+def test_valid_state_comes_back_typed(raw_state, tiny_data):
+    csv_like = raw_state.astype(str)
+    typed = validate_inventory_state(csv_like, tiny_data.sku_dc_master, raw_state["as_of_date"].max())
+    assert typed["on_hand"].dtype == "int64" and typed["as_of_date"].dtype == "datetime64[ns]"
+    assert list(typed.columns) == ["sku_id", "dc_id", "as_of_date", "on_hand", "on_order"]
+
+
+def test_unknown_lane_names_file_column_and_rows(raw_state, tiny_data):
+    raw_state.loc[[2, 4], "dc_id"] = "DC99"
+    error = _state_error(raw_state, tiny_data.sku_dc_master, raw_state["as_of_date"].max())
+    [problem] = error.problems
+    assert (problem.dataset, problem.column, problem.rule, list(problem.rows)) == (
+        "raw_inventory_state",
+        "sku_id, dc_id",
+        "unknown SKU-DC pair (not in raw_sku_dc_master)",
+        [2, 4],
+    )
+    message = str(error)
+    assert "raw_inventory_state (data/01_raw/inventory_state.csv): column 'sku_id, dc_id': unknown SKU-DC pair" in message
+    assert "2 row(s) (rows 2, 4)" in message and "DC99" in message
+
+
+def test_negative_stock_and_missing_column(raw_state, tiny_data):
+    raw_state.loc[1, "on_hand"] = -4
+    error = _state_error(raw_state.drop(columns="on_order"), tiny_data.sku_dc_master, raw_state["as_of_date"].max())
+    rules = {(p.column, p.rule, tuple(p.rows[:1])) for p in error.problems}
+    assert ("on_hand", "must be >= 0", (1,)) in rules
+    assert any(column == "on_order" and rule.startswith("required column is missing") for column, rule, _ in rules)
+
+
+def test_one_snapshot_date_not_after_the_sales(raw_state, tiny_data):
+    sales_end = raw_state["as_of_date"].max()
+    raw_state.loc[5, "as_of_date"] = sales_end + pd.Timedelta(days=1)
+    error = _state_error(raw_state, tiny_data.sku_dc_master, sales_end)
+    rules = {(p.column, p.rule.split(";")[0].split(" (")[0], tuple(p.rows)) for p in error.problems}
+    assert ("as_of_date", "every row must have the same as_of_date", tuple(i for i in range(len(raw_state)) if i != 5)) in rules
+    assert ("as_of_date", f"after the last sales date {sales_end.date()} in raw_sales", (5,)) in rules
+    assert "raw_inventory_state (data/01_raw/inventory_state.csv): column 'as_of_date'" in str(error)
