@@ -1,4 +1,8 @@
-"""Project datasets: ``TorchModelDataset`` saves and loads model payloads with torch."""
+"""Project datasets.
+
+``TorchModelDataset`` saves and loads model payloads with torch;
+``GurobiLicenceDataset`` hands the ``gurobi`` credentials to the OR solver.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,18 @@ from typing import Any
 
 import fsspec
 import torch
-from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_filepath_str, get_protocol_and_path
+from kedro.io.core import (
+    AbstractDataset,
+    AbstractVersionedDataset,
+    DatasetError,
+    Version,
+    get_filepath_str,
+    get_protocol_and_path,
+)
 
-__all__ = ["TorchModelDataset"]
+from orpr_kedro.core.optimization import GurobiLicence
+
+__all__ = ["GurobiLicenceDataset", "TorchModelDataset"]
 
 
 class TorchModelDataset(AbstractVersionedDataset[Mapping[str, Any], dict[str, Any]]):
@@ -150,3 +163,87 @@ class TorchModelDataset(AbstractVersionedDataset[Mapping[str, Any], dict[str, An
 
     def _invalidate_cache(self) -> None:
         self._fs.invalidate_cache(get_filepath_str(self._filepath, self._protocol))
+
+
+class GurobiLicenceDataset(AbstractDataset[None, GurobiLicence]):
+    """The Gurobi licence of the OR solver, from credentials; read-only.
+
+    Kedro hands credentials to datasets, not to nodes: this dataset turns the
+    ``gurobi`` credentials into a :class:`~orpr_kedro.core.optimization.GurobiLicence`
+    that the ``create_or_labels`` node passes to every ``gurobipy.Env``. Empty
+    credentials (the default in ``conf/base/credential_defaults.yml``) give the
+    size-limited pip licence; models over its size go to HiGHS.
+
+    The secret values never leave the licence object: ``repr``, ``describe`` and the
+    solver log show the kind (``pip``, ``wls``, ``file``, ...) and parameter names only.
+
+    Examples:
+        Using the YAML API (``conf/base/catalog.yml``), with the licence in
+        ``conf/local/credentials.yml``:
+
+        ```yaml
+        gurobi_licence:
+          type: orpr_kedro.datasets.GurobiLicenceDataset
+          credentials: gurobi
+          metadata:
+            kedro-viz:
+              layer: raw
+        ```
+
+        ```yaml
+        # conf/local/credentials.yml (git-ignored)
+        gurobi:
+          WLSACCESSID: ...
+          WLSSECRET: ...
+          LICENSEID: 123456
+        ```
+
+        Using the Python API:
+
+        >>> from orpr_kedro.datasets import GurobiLicenceDataset
+        >>>
+        >>> dataset = GurobiLicenceDataset(credentials={"LicenseFile": "/opt/gurobi/gurobi.lic"})
+        >>> dataset.load().kind
+        'file'
+        >>> GurobiLicenceDataset().load().kind
+        'pip'
+    """
+
+    def __init__(
+        self,
+        *,
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Check the licence parameters.
+
+        Args:
+            credentials: Gurobi licence parameters (``WLSACCESSID``, ``WLSSECRET``,
+                ``LICENSEID``; or ``LicenseFile``; names are case-insensitive);
+                ``None`` or empty for the pip licence.
+            metadata: Free-form metadata (e.g. the kedro-viz layer); ignored by Kedro.
+
+        Raises:
+            DatasetError: naming the problem (unknown parameter, empty value,
+                incomplete WLS triple), never a value.
+        """
+        try:
+            self._licence = GurobiLicence(credentials or {})
+        except ValueError as exc:
+            raise DatasetError(f"GurobiLicenceDataset: {exc}") from None
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"licence": self._licence.kind, "parameters": sorted(self._licence.parameters)}
+
+    def load(self) -> GurobiLicence:
+        return self._licence
+
+    def save(self, data: GurobiLicence) -> None:
+        raise DatasetError(
+            "GurobiLicenceDataset is read-only: the licence comes from the 'gurobi' credentials "
+            "(conf/local/credentials.yml)"
+        )
+
+    def _exists(self) -> bool:
+        return True

@@ -18,6 +18,9 @@ CONFIG_LOADER_ARGS = {
     # restating its siblings.
     "merge_strategy": {"parameters": "soft"},
     "config_patterns": {
+        # Kedro's credential files, plus the committed, secret-free defaults
+        # (conf/base/credential_defaults.yml) that let a run start without them.
+        "credentials": ["credentials*", "credentials*/**", "**/credentials*", "credential_defaults*"],
         # Settings of the demo raw-data generator (`kedro demo-data`): kept out of
         # the parameters because no pipeline node reads them.
         "demo_data": ["demo_data*", "demo_data*/**"],

@@ -15,6 +15,7 @@ import pytest
 
 from orpr_kedro.core.optimization import (
     GUROBI_SIZE_LIMIT,
+    GurobiLicence,
     GurobiSizeLimitError,
     GurobiUnavailableError,
     MultipleChoiceProblem,
@@ -385,11 +386,11 @@ def test_missing_licence_file_gives_real_10009_and_falls_back(tmp_path):
     problem = curve_instance(seed=2, n=10)
     before = os.environ.get("GRB_LICENSE_FILE")
     options = {"LicenseFile": str(tmp_path / "missing.lic")}
-    result = solve(problem, gurobi_options=options)
+    result = solve(problem, licence=options)
     assert result.solver == "highs"
     assert result.fallback_reason.startswith("GurobiError 10009")
     with pytest.raises(GurobiUnavailableError, match="10009"):
-        solve(problem, solver="gurobi", gurobi_options=options)
+        solve(problem, solver="gurobi", licence=options)
     assert os.environ.get("GRB_LICENSE_FILE") == before
     assert solve(problem).solver == "gurobi"  # the default licence still works
 
@@ -402,6 +403,56 @@ def test_gurobipy_import_failure_falls_back(monkeypatch):
     assert "gurobipy cannot be imported" in result.fallback_reason
     with pytest.raises(GurobiUnavailableError):
         solve(problem, solver="gurobi")
+
+
+WLS = {"WLSACCESSID": "access-id-0000", "WLSSECRET": "secret-value-1234", "LICENSEID": "2345678"}
+
+
+def test_licence_from_credentials_is_canonical_and_masked():
+    licence = GurobiLicence(WLS)
+    assert licence.kind == "wls"
+    assert licence.env_params() == {"WLSAccessID": "access-id-0000", "WLSSecret": "secret-value-1234", "LicenseID": 2345678}
+    for text in (repr(licence), str(licence), str(licence.describe())):
+        assert "secret-value-1234" not in text and "access-id-0000" not in text
+        assert "wls" in text
+    assert licence.mask("token for access-id-0000 refused: secret-value-1234") == "token for *** refused: ***"
+    assert GurobiLicence().kind == "pip" and GurobiLicence().env_params() == {}
+    assert GurobiLicence({"licence_file": "/opt/gurobi/gurobi.lic"}).env_params() == {"LicenseFile": "/opt/gurobi/gurobi.lic"}
+
+
+@pytest.mark.parametrize(
+    ("credentials", "message"),
+    [
+        ({"WLSSECERT": "x"}, r"unknown Gurobi licence parameter 'WLSSECERT'.*WLSSecret"),
+        ({"WLSACCESSID": "a", "WLSSECRET": "b"}, "WLS licence needs WLSAccessID, WLSSecret and LicenseID together; .* lack LicenseID"),
+        ({**WLS, "LICENSEID": "12ab"}, "LicenseID must be a positive integer"),
+        ({**WLS, "WLSSECRET": ""}, "WLSSecret is empty"),
+        ({**WLS, "LicenseFile": "/x/gurobi.lic"}, "a licence file already holds its parameters"),
+        ({"wlsaccessid": "a", "WLSAccessID": "b"}, "WLSAccessID is given twice"),
+        ("WLSACCESSID=a", "must be a mapping"),
+    ],
+)
+def test_bad_licence_credentials_name_the_problem(credentials, message):
+    with pytest.raises(ValueError, match=message):
+        GurobiLicence(credentials)
+
+
+def test_unreachable_wls_falls_back_to_highs_without_leaking_the_secret(monkeypatch, caplog):
+    # a proxy nobody listens on makes the WLS token request fail at once, offline or not
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    problem = curve_instance(seed=2, n=10)
+    with caplog.at_level(logging.DEBUG):
+        result = solve(problem, licence=WLS)
+        with pytest.raises(GurobiUnavailableError, match="GurobiError 10022") as info:
+            solve(problem, solver="gurobi", licence=WLS)
+    assert result.solver == "highs"
+    assert result.fallback_reason.startswith("GurobiError 10022")
+    assert info.value.__cause__ is None
+    written = json.dumps(result.to_record(), default=str) + caplog.text + str(info.value)
+    assert "secret-value-1234" not in written and "access-id-0000" not in written
 
 
 # --------------------------------------------------------------------------- fallbacks

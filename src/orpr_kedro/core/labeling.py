@@ -25,7 +25,7 @@ the lanes table.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.features import forecast_cube
 from orpr_kedro.core.forecasting import sample_demand
-from orpr_kedro.core.optimization import MultipleChoiceProblem, SolveResult, solve
+from orpr_kedro.core.optimization import GurobiLicence, MultipleChoiceProblem, SolveResult, solve
 from orpr_kedro.core.preparation import to_panel
 from orpr_kedro.core.params import ORLabelingParams, SolverParams
 from orpr_kedro.core.splits import TimeSplits
@@ -130,15 +130,30 @@ def window_streams(seed: int, window_ordinal: int) -> tuple[np.random.Generator,
 
 
 def simulate_candidates(
-    data: LabelingData, window: int, state: LaneState, grid: np.ndarray, params: ORLabelingParams, rng: np.random.Generator
+    data: LabelingData,
+    window: int,
+    state: LaneState,
+    grid: np.ndarray,
+    params: ORLabelingParams,
+    rng: np.random.Generator,
+    *,
+    truncate_hindsight: bool = False,
 ) -> CandidateCosts:
-    """Expected costs of every candidate coverage for every lane from ``state``."""
+    """Expected costs of every candidate coverage for every lane from ``state``.
+
+    ``truncate_hindsight``: in hindsight mode near the end of the data, simulate only
+    the days of actual demand left (at least 7) instead of failing: the oracle of a
+    period that is scored up to the data's last day (evaluation).
+    """
     date = data.decision_dates[window]
     horizon = params.horizon_days
     forecast = data.forecast_cube[:, window, :]
     lanes = data.lanes
     if params.mode == "hindsight":
         start = data.day(date)
+        left = data.demand.shape[1] - start
+        if truncate_hindsight and 7 <= left < horizon:
+            horizon = left
         demand = data.demand[:, start : start + horizon][None]
         if demand.shape[2] < horizon:
             raise ValueError(f"hindsight labels for {date.date()} need {horizon} days of actual demand")
@@ -173,12 +188,17 @@ def simulate_candidates(
 
 @dataclass
 class ModelTask:
-    """One multiple-choice model with the lanes it decides (picklable, for executors)."""
+    """One multiple-choice model with the lanes it decides (picklable, for executors).
+
+    The licence travels with the task because Dask workers start their own Gurobi
+    environments; its ``repr`` shows no secret.
+    """
 
     problem: MultipleChoiceProblem
     lane_index: np.ndarray
     solver: SolverParams
     seed: int
+    licence: GurobiLicence = field(default_factory=GurobiLicence)
 
 
 def solve_task(task: ModelTask) -> SolveResult:
@@ -191,7 +211,7 @@ def solve_task(task: ModelTask) -> SolveResult:
         threads=task.solver.threads,
         seed=task.seed,
         size_limit=task.solver.size_limit,
-        gurobi_options=task.solver.gurobi_options or None,
+        licence=task.licence,
     )
 
 
@@ -209,7 +229,13 @@ def allowed_candidates(categories: np.ndarray, grid: np.ndarray, params: ORLabel
 
 
 def build_tasks(
-    data: LabelingData, window: int, costs: CandidateCosts, grid: np.ndarray, params: ORLabelingParams, seed: int
+    data: LabelingData,
+    window: int,
+    costs: CandidateCosts,
+    grid: np.ndarray,
+    params: ORLabelingParams,
+    seed: int,
+    licence: GurobiLicence | None = None,
 ) -> list[ModelTask]:
     """Multiple-choice models of one window: per category, or one coupled model with DC capacities."""
     lanes = data.lanes
@@ -218,6 +244,7 @@ def build_tasks(
     objective = costs.holding_cost if params.objective == "holding_with_budget" else costs.total_cost
     use_budget = params.objective == "holding_with_budget" or params.budget
     allowed = allowed_candidates(categories, grid, params)
+    licence = licence or GurobiLicence()
     date = data.decision_dates[window].date().isoformat()
     category_names = sorted(set(categories))
     budgets = {}
@@ -242,7 +269,7 @@ def build_tasks(
             group_labels=category_names,
             capacity_labels=dcs,
         )
-        return [ModelTask(problem, np.arange(len(lanes)), params.solver, seed)]
+        return [ModelTask(problem, np.arange(len(lanes)), params.solver, seed, licence)]
 
     tasks = []
     for category in category_names:
@@ -256,7 +283,7 @@ def build_tasks(
             model_id=f"{date}/{category}",
             group_labels=[category],
         )
-        tasks.append(ModelTask(problem, rows, params.solver, seed))
+        tasks.append(ModelTask(problem, rows, params.solver, seed, licence))
     return tasks
 
 
@@ -297,9 +324,15 @@ def label_windows(
     seed: int,
     executor: TaskExecutor,
     initial_state: LaneState,
+    licence: GurobiLicence | None = None,
 ) -> LabelingOutput:
-    """Label every window in ``windows`` (indices into ``data.decision_dates``), in date order."""
+    """Label every window in ``windows`` (indices into ``data.decision_dates``), in date order.
+
+    ``licence`` (default: the pip licence) goes to every Gurobi environment; the solver
+    log records its kind only (``gurobi_licence``: ``pip``, ``wls``, ...).
+    """
     grid = np.asarray(params.coverage_grid.values())
+    licence = licence or GurobiLicence()
     lanes = data.lanes
     state = initial_state
     label_frames, log_rows, candidate_frames = [], [], []
@@ -307,14 +340,14 @@ def label_windows(
         date = data.decision_dates[window]
         scenario_rng, replay_rng = window_streams(seed, window)
         costs = simulate_candidates(data, window, state, grid, params, scenario_rng)
-        tasks = build_tasks(data, window, costs, grid, params, seed)
+        tasks = build_tasks(data, window, costs, grid, params, seed, licence)
         results = executor.map(solve_task, tasks, description=f"models {date.date()}")
         choice = np.zeros(len(lanes), dtype="int64")
         model_of_lane = np.zeros(len(lanes), dtype="int64")
         for index, (task, result) in enumerate(zip(tasks, results, strict=True)):
             choice[task.lane_index] = result.choice
             model_of_lane[task.lane_index] = index
-        records = pd.DataFrame([{"decision_date": date, **result.to_record()} for result in results])
+        records = pd.DataFrame([{"decision_date": date, **result.to_record(), "gurobi_licence": licence.kind} for result in results])
         log_rows.append(records)
         coverage = grid[choice]
         label_frames.append(_label_frame(data, window, state, costs, choice, coverage, records.iloc[model_of_lane]))

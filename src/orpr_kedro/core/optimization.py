@@ -70,7 +70,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,7 @@ import scipy.sparse as sp
 
 __all__ = [
     "GUROBI_SIZE_LIMIT",
+    "GurobiLicence",
     "GurobiSizeLimitError",
     "GurobiUnavailableError",
     "MultipleChoiceProblem",
@@ -114,6 +115,153 @@ class GurobiSizeLimitError(OptimizationError):
 
 class GurobiUnavailableError(OptimizationError):
     """A forced Gurobi solve without gurobipy or without a usable licence."""
+
+
+# --------------------------------------------------------------------------- licence
+
+# Licence parameters of ``gurobipy.Env`` accepted from credentials, by lower-case name
+# (Gurobi parameter names are case-insensitive; licence files spell them WLSACCESSID).
+_LICENCE_PARAMETERS = {
+    name.lower(): name
+    for name in (
+        "WLSAccessID",
+        "WLSSecret",
+        "LicenseID",
+        "WLSToken",
+        "WLSTokenDuration",
+        "WLSTokenRefresh",
+        "ComputeServer",
+        "ServerPassword",
+        "ServerTimeout",
+        "CSPriority",
+        "CSRouter",
+        "CSGroup",
+        "CSTLSInsecure",
+        "CSManager",
+        "CSAPIAccessID",
+        "CSAPISecret",
+        "CSAppName",
+        "CSAuthToken",
+        "UserName",
+        "TokenServer",
+        "TSPort",
+        "CloudAccessID",
+        "CloudSecretKey",
+        "CloudPool",
+        "CloudHost",
+    )
+}
+_LICENCE_FILE = "LicenseFile"
+_WLS_TRIPLE = ("WLSAccessID", "WLSSecret", "LicenseID")
+
+
+@dataclass(frozen=True, eq=False)
+class GurobiLicence:
+    """Licence parameters for ``gurobipy.Env(params=...)``; their values are never shown.
+
+    Built from the ``gurobi`` credentials of a Kedro environment. Empty parameters mean
+    gurobipy's own licence search: by default the size-limited licence of the pip
+    package (``kind == "pip"``). ``repr`` and :meth:`describe` name the kind and the
+    parameter names only, so a licence can be logged; :meth:`mask` removes the values
+    from any text (solver messages) before it is logged or written.
+
+    Kinds: ``"pip"`` (no parameters), ``"wls"`` (Web License Service: ``WLSAccessID``,
+    ``WLSSecret`` and ``LicenseID`` together, or a ``WLSToken``), ``"file"``
+    (``LicenseFile``: a ``gurobi.lic`` path, set as ``GRB_LICENSE_FILE`` while the
+    environment starts), ``"compute_server"``, ``"token_server"``, ``"cloud"``, or
+    ``"custom"`` (other licence parameters alone).
+
+    Raises:
+        ValueError: an unknown parameter name, an empty value, an incomplete WLS triple,
+            a non-integer ``LicenseID``, or a licence file mixed with other parameters.
+    """
+
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.parameters, Mapping):
+            raise ValueError(
+                "the gurobi credentials must be a mapping of Gurobi licence parameters "
+                f"(e.g. WLSACCESSID, WLSSECRET, LICENSEID), got {type(self.parameters).__name__}"
+            )
+        canonical: dict[str, Any] = {}
+        for key, value in self.parameters.items():
+            name = _LICENCE_FILE if str(key).lower() in _LICENCE_FILE_KEYS else _LICENCE_PARAMETERS.get(str(key).lower())
+            if name is None:
+                raise ValueError(
+                    f"unknown Gurobi licence parameter {key!r} in the gurobi credentials; expected "
+                    f"{_LICENCE_FILE} or one of {sorted(_LICENCE_PARAMETERS.values())}"
+                )
+            if name in canonical:
+                raise ValueError(f"Gurobi licence parameter {name} is given twice in the gurobi credentials")
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise ValueError(
+                    f"Gurobi licence parameter {name} is empty in the gurobi credentials: fill it in "
+                    "or remove the gurobi entry to use the pip licence"
+                )
+            canonical[name] = os.fspath(value) if name == _LICENCE_FILE else value
+        if "LicenseID" in canonical:
+            licence_id = canonical["LicenseID"]
+            if isinstance(licence_id, str) and licence_id.strip().isdigit():
+                licence_id = int(licence_id)
+            if isinstance(licence_id, bool) or not isinstance(licence_id, int) or licence_id <= 0:
+                raise ValueError("Gurobi licence parameter LicenseID must be a positive integer (the WLS licence number)")
+            canonical["LicenseID"] = licence_id
+        wls = [name for name in _WLS_TRIPLE if name in canonical]
+        if wls and "WLSToken" not in canonical and len(wls) < len(_WLS_TRIPLE):
+            missing = [name for name in _WLS_TRIPLE if name not in canonical]
+            raise ValueError(
+                f"a WLS licence needs WLSAccessID, WLSSecret and LicenseID together; the gurobi "
+                f"credentials lack {', '.join(missing)}"
+            )
+        if _LICENCE_FILE in canonical and len(canonical) > 1:
+            raise ValueError(
+                f"the gurobi credentials give {_LICENCE_FILE} and {sorted(set(canonical) - {_LICENCE_FILE})}: "
+                "a licence file already holds its parameters; keep one of the two"
+            )
+        object.__setattr__(self, "parameters", canonical)
+
+    @property
+    def kind(self) -> str:
+        """``pip``, ``wls``, ``file``, ``compute_server``, ``token_server`` or ``cloud``."""
+        names = set(self.parameters)
+        if not names:
+            return "pip"
+        if names & {"WLSAccessID", "WLSToken"}:
+            return "wls"
+        if _LICENCE_FILE in names:
+            return "file"
+        if names & {"ComputeServer", "CSManager"}:
+            return "compute_server"
+        if "TokenServer" in names:
+            return "token_server"
+        if "CloudAccessID" in names:
+            return "cloud"
+        return "custom"
+
+    def env_params(self) -> dict[str, Any]:
+        """A copy of the parameters for ``gurobipy.Env(params=...)`` (secrets included)."""
+        return dict(self.parameters)
+
+    def describe(self) -> dict[str, Any]:
+        """Kind and parameter names, without values: safe to log."""
+        return {"kind": self.kind, "parameters": sorted(self.parameters)}
+
+    def mask(self, text: str) -> str:
+        """``text`` with every string value of the licence replaced by ``***``."""
+        for value in sorted((str(v) for v in self.parameters.values() if isinstance(v, str)), key=len, reverse=True):
+            if len(value) >= 4:
+                text = text.replace(value, "***")
+        return text
+
+    def __repr__(self) -> str:
+        return f"GurobiLicence(kind={self.kind!r}, parameters={sorted(self.parameters)})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GurobiLicence) and self.parameters == other.parameters
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.parameters)))
 
 
 # --------------------------------------------------------------------------- problem
@@ -758,7 +906,7 @@ class _Options:
     threads: int
     seed: int
     size_limit: int | None
-    gurobi_options: dict[str, Any] | None
+    licence: GurobiLicence
     log: logging.Logger
 
 
@@ -782,13 +930,15 @@ _GUROBI_STATUS = {
 }
 
 
-def _gurobi_env(gp: Any, gurobi_options: dict[str, Any] | None) -> Any:
-    """A started ``gurobipy.Env``; a licence-file key sets ``GRB_LICENSE_FILE`` meanwhile."""
+def _gurobi_env(gp: Any, licence: GurobiLicence) -> Any:
+    """A started ``gurobipy.Env``; a licence file is set as ``GRB_LICENSE_FILE`` meanwhile."""
+    # OutputFlag first: Gurobi applies the parameters in order, so nothing (licence
+    # banner, "Set parameter ..." lines) is printed while the licence ones are set.
     params: dict[str, Any] = {"OutputFlag": 0}
     licence_file = None
-    for key, value in (gurobi_options or {}).items():
-        if key.lower() in _LICENCE_FILE_KEYS:
-            licence_file = os.fspath(value)
+    for key, value in licence.env_params().items():
+        if key == _LICENCE_FILE:
+            licence_file = value
         else:
             params[key] = value
     if licence_file is None:
@@ -814,7 +964,7 @@ def _solve_gurobi(
     gp: Any, comp: _Compiled, model_id: str, opt: _Options
 ) -> _BackendOut:
     with (
-        _gurobi_env(gp, opt.gurobi_options) as env,
+        _gurobi_env(gp, opt.licence) as env,
         gp.Model(model_id[:200] or "orpr", env=env) as model,
     ):
         model.Params.Threads = opt.threads
@@ -1015,7 +1165,7 @@ def _try_gurobi(
                 f"model {problem.model_id!r}: {too_big} (limit {opt.size_limit} variables and "
                 f"{opt.size_limit} linear constraints; after reduction {comp.n_variables} variables, "
                 f"{comp.n_constraints} constraints). Use solver='highs' or solver='auto', "
-                "or pass a full Gurobi licence via gurobi_options with size_limit=None."
+                "or pass a full Gurobi licence (the gurobi credentials) with size_limit=None."
             )
         reasons.append(too_big)
         opt.log.warning("model %s: %s; solving with HiGHS", problem.model_id, too_big)
@@ -1035,19 +1185,22 @@ def _try_gurobi(
     try:
         return _solve_gurobi(gp, comp, problem.model_id, opt)
     except gp.GurobiError as err:
-        reason = f"GurobiError {err.errno}: {err.message}"
+        # licence errors can quote what they were given: never log or record a secret
+        reason = opt.licence.mask(f"GurobiError {err.errno}: {err.message}")
         if forced and err.errno == 10010:
             raise GurobiSizeLimitError(
                 f"model {problem.model_id!r} with {comp.n_variables} variables and "
                 f"{comp.n_constraints} constraints was rejected by the Gurobi licence "
                 f"({reason}). Use solver='highs' or solver='auto', or a full licence."
-            ) from err
+            ) from None
         if forced and err.errno == 10009:
             raise GurobiUnavailableError(
                 f"no usable Gurobi licence ({reason}); use solver='highs' or 'auto'"
-            ) from err
+            ) from None
         if forced:
-            raise
+            raise GurobiUnavailableError(
+                f"model {problem.model_id!r}: Gurobi failed ({reason}); use solver='highs' or 'auto'"
+            ) from None
         reasons.append(reason)
         opt.log.warning("model %s: %s; solving with HiGHS", problem.model_id, reason)
         return None
@@ -1077,7 +1230,7 @@ def solve(
     seed: int = 0,
     reduce: bool = True,
     size_limit: int | None = GUROBI_SIZE_LIMIT,
-    gurobi_options: dict[str, Any] | None = None,
+    licence: GurobiLicence | Mapping[str, Any] | None = None,
     log: logging.Logger | None = None,
 ) -> SolveResult:
     """Solve the multiple-choice model; see the module docstring for the fallbacks.
@@ -1093,16 +1246,19 @@ def solve(
         reduce: drop dominated candidates and redundant rows before solving.
         size_limit: most variables / linear constraints Gurobi may receive (2000 for the
             pip licence); ``None`` = unlimited (a full licence).
-        gurobi_options: parameters for ``gurobipy.Env(params=...)``, e.g.
-            ``{"WLSAccessID": ..., "WLSSecret": ..., "LicenseID": ...}``; the key
-            ``"LicenseFile"`` sets ``GRB_LICENSE_FILE`` while the environment starts.
+        licence: Gurobi licence parameters (:class:`GurobiLicence`, or a mapping it is
+            built from, e.g. ``{"WLSAccessID": ..., "WLSSecret": ..., "LicenseID": ...}``
+            or ``{"LicenseFile": "/opt/gurobi/gurobi.lic"}``); ``None`` = gurobipy's own
+            licence search (the size-limited pip licence by default).
         log: logger to use (default ``orpr_kedro.core.optimization``).
 
     Raises:
         ValueError: unknown solver or bad option values.
         GurobiSizeLimitError: ``solver="gurobi"`` on a model over ``size_limit`` or
             rejected by the licence (GurobiError 10010).
-        GurobiUnavailableError: ``solver="gurobi"`` without gurobipy or licence (10009).
+        GurobiUnavailableError: ``solver="gurobi"`` without gurobipy or licence (10009),
+            or any other Gurobi error (a WLS network error 10022, ...); the message is
+            masked with :meth:`GurobiLicence.mask`.
     """
     t_start = time.perf_counter()
     if solver not in _SOLVERS:
@@ -1120,7 +1276,7 @@ def solve(
         threads=int(threads),
         seed=int(seed),
         size_limit=size_limit,
-        gurobi_options=gurobi_options,
+        licence=licence if isinstance(licence, GurobiLicence) else GurobiLicence(licence or {}),
         log=log or logger,
     )
     reasons: list[str] = []

@@ -155,7 +155,19 @@ class SolverParams(StrictModel):
     mip_gap: float = Field(1e-3, ge=0, lt=1)
     threads: int = Field(1, ge=1)
     size_limit: int | None = Field(2000, ge=1, description="variables/constraints the Gurobi licence allows; null = unlimited")
-    gurobi_options: dict[str, Any] = Field(default_factory=dict, description="Gurobi Env parameters (licence), from credentials")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _licence_is_a_credential(cls, values: Any) -> Any:
+        # Licence parameters are secrets: they come from the `gurobi` credentials
+        # (the gurobi_licence dataset), never from committed parameters.
+        if isinstance(values, dict) and "gurobi_options" in values:
+            raise ValueError(
+                "gurobi_options is no longer a parameter: put the Gurobi licence (WLSACCESSID, "
+                "WLSSECRET, LICENSEID or LicenseFile) under 'gurobi' in conf/local/credentials.yml "
+                "(see conf/local/credentials.yml.template)"
+            )
+        return values
 
 
 class ExecutorParams(StrictModel):

@@ -1,38 +1,119 @@
-"""The or_labeling pipeline on an in-memory catalog."""
+"""The or_labeling pipeline on an in-memory catalog: serial, on a Dask cluster, with a licence."""
+
+import logging
 
 import pandas as pd
+import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from orpr_kedro.core.params import ORLabelingParams
+from orpr_kedro.datasets import GurobiLicenceDataset
 from orpr_kedro.pipelines.or_labeling import create_pipeline
 
+PARAMS = {"coverage_grid": {"start": 0, "stop": 30, "step": 2}, "horizon_days": 21, "n_scenarios": 6}
+WLS = {"WLSACCESSID": "access-id-0000", "WLSSECRET": "secret-value-1234", "LICENSEID": 2345678}
 
-def test_or_labeling_on_an_in_memory_catalog(tiny_processed):
-    params = ORLabelingParams.model_validate(
-        {"coverage_grid": {"start": 0, "stop": 30, "step": 2}, "horizon_days": 21, "n_scenarios": 6}
-    )
+
+class _KeptDataset(MemoryDataset):
+    """A MemoryDataset the runner does not empty after its last reader, for assertions."""
+
+    def _release(self) -> None:
+        pass
+
+
+def _run(tiny_processed, params: dict, credentials: dict | None = None, pipeline=None) -> dict:
+    """Run the pipeline on an in-memory catalog; return every output by name."""
     catalog = DataCatalog(
         datasets={
             "prm_lanes": MemoryDataset(tiny_processed["lanes"]),
             "prm_daily_sales": MemoryDataset(tiny_processed["daily_sales"]),
             "ftr_demand_forecast": MemoryDataset(tiny_processed["forecasts"]),
             "time_splits": MemoryDataset(tiny_processed["splits"].to_dict()),
-            "mi_or_labels": MemoryDataset(),
+            "gurobi_licence": GurobiLicenceDataset(credentials=credentials),
+            "mi_or_labels": _KeptDataset(),
         }
     )
-    catalog["params:or_labeling"] = params.model_dump(mode="json")
+    catalog["params:or_labeling"] = ORLabelingParams.model_validate(params).model_dump(mode="json")
     catalog["params:seed"] = 5
-    outputs = SequentialRunner().run(create_pipeline(), catalog)
+    outputs = SequentialRunner().run(pipeline or create_pipeline(), catalog)
     result = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
+    return {**result, "mi_or_labels": catalog["mi_or_labels"].load()}
 
-    solver_log, kpis = result["rpt_or_solver_log"], result["rpt_or_validation_kpis"]
-    candidates = result["mi_or_candidates"]
+
+@pytest.fixture(scope="module")
+def serial_run(tiny_processed) -> dict:
+    return _run(tiny_processed, PARAMS)
+
+
+def test_or_labeling_on_an_in_memory_catalog(serial_run, tiny_processed):
+    solver_log, kpis = serial_run["rpt_or_solver_log"], serial_run["rpt_or_validation_kpis"]
+    candidates = serial_run["mi_or_candidates"]
     splits = tiny_processed["splits"]
     n_lanes = len(tiny_processed["lanes"])
     n_dates = len(splits.decision_dates(end=splits.test_start - pd.Timedelta(days=1)))
     assert len(candidates) == n_lanes * n_dates * 16
     assert len(solver_log) == n_dates * tiny_processed["lanes"]["category"].nunique()
     assert {"model_id", "solver", "status", "objective", "mip_gap", "solve_time_s", "fallback_reason"} <= set(solver_log.columns)
+    assert solver_log["gurobi_licence"].eq("pip").all()  # no gurobi credentials: the pip licence
     assert set(kpis["policy"]) == {"or_policy", "incumbent", "base_stock"}
     assert {"total_cost", "holding_cost", "lost_sales_cost", "order_cost", "turnover_days", "in_stock_rate"} <= set(kpis.columns)
+
+
+def test_dask_cluster_gives_the_serial_labels(serial_run, tiny_processed):
+    """The executor block of conf/prod, pointed at a running two-worker scheduler."""
+    distributed = pytest.importorskip("dask.distributed")
+    # worker processes, as on a real cluster: every task and result crosses a process boundary
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        ) as cluster,
+        distributed.Client(cluster) as observer,
+        distributed.get_task_stream(observer) as stream,
+    ):
+        params = {**PARAMS, "executor": {"kind": "dask", "scheduler_address": cluster.scheduler_address}}
+        on_dask = _run(tiny_processed, params)
+        workers = set(cluster.scheduler_info["workers"])
+    solved = [task for task in stream.data if "solve_task" in str(task["key"])]
+    assert len(solved) == len(on_dask["rpt_or_solver_log"])  # every model was solved on the cluster
+    assert {task["worker"] for task in solved} <= workers
+    for name in ("mi_or_labels", "rpt_or_solver_log"):
+        timing = [column for column in serial_run[name].columns if column.endswith("_time_s")]  # wall-clock
+        pd.testing.assert_frame_equal(serial_run[name].drop(columns=timing), on_dask[name].drop(columns=timing))
+    pd.testing.assert_frame_equal(serial_run["rpt_or_validation_kpis"], on_dask["rpt_or_validation_kpis"])
+
+
+def test_a_wls_licence_reaches_gurobi_and_never_an_output(tiny_processed, monkeypatch, caplog):
+    # a proxy nobody listens on: the WLS token request fails at once, offline or not
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    params = {**PARAMS, "periods": ["validation"], "save_candidates": False}
+    pipeline = create_pipeline().only_nodes("create_or_labels")
+    with caplog.at_level(logging.DEBUG):
+        result = _run(tiny_processed, params, credentials=WLS, pipeline=pipeline)
+    solver_log, labels = result["rpt_or_solver_log"], result["mi_or_labels"]
+    # Gurobi was asked with the WLS licence (network error 10022) and every model went to HiGHS
+    assert solver_log["gurobi_licence"].eq("wls").all()
+    assert solver_log["solver"].eq("highs").all()
+    assert solver_log["fallback_reason"].str.contains("GurobiError 10022").all()
+    assert "Gurobi licence: wls" in caplog.text
+    written = labels.to_csv() + solver_log.to_csv() + caplog.text
+    for secret in WLS.values():
+        assert str(secret) not in written
+
+
+def test_the_node_refuses_a_licence_that_is_not_one(tiny_processed):
+    from orpr_kedro.pipelines.or_labeling.nodes import create_or_labels
+
+    with pytest.raises(TypeError, match="gurobi_licence must be a GurobiLicence"):
+        create_or_labels(
+            tiny_processed["lanes"],
+            tiny_processed["daily_sales"],
+            tiny_processed["forecasts"],
+            tiny_processed["splits"].to_dict(),
+            WLS,
+            PARAMS,
+            5,
+        )

@@ -10,6 +10,7 @@ import pandas as pd
 from orpr_kedro.core import labeling
 from orpr_kedro.core.backtest import compare_on_period
 from orpr_kedro.core.executor import TaskExecutor
+from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.params import ORLabelingParams, parse_params
 from orpr_kedro.core.splits import TimeSplits
 
@@ -25,16 +26,35 @@ def create_or_labels(
     daily_sales: pd.DataFrame,
     forecasts: pd.DataFrame,
     time_splits: dict[str, Any],
+    gurobi_licence: GurobiLicence,
     params: dict[str, Any],
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Label the decision dates of the configured periods; return labels, solver log, candidates."""
+    """Label the decision dates of the configured periods; return labels, solver log, candidates.
+
+    ``gurobi_licence`` comes from the ``gurobi`` credentials (``GurobiLicenceDataset``);
+    only its kind is logged and written (solver log column ``gurobi_licence``).
+    """
     settings: ORLabelingParams = parse_params("or_labeling", params)
+    if not isinstance(gurobi_licence, GurobiLicence):
+        raise TypeError(
+            f"gurobi_licence must be a GurobiLicence (the gurobi_licence dataset), got {type(gurobi_licence).__name__}"
+        )
+    logger.info("Gurobi licence: %s", gurobi_licence.kind)
+    if gurobi_licence.kind != "pip" and settings.solver.size_limit is not None:
+        logger.info(
+            "A %s licence is configured but or_labeling.solver.size_limit is %d: larger models still go "
+            "to HiGHS; set it to null for a licence without a size limit",
+            gurobi_licence.kind,
+            settings.solver.size_limit,
+        )
     splits = TimeSplits.from_dict(time_splits)
     data = _data(lanes, daily_sales, forecasts, splits)
     indices = labeling.windows_to_label(data.decision_dates, splits, settings)
     with TaskExecutor(settings.executor) as executor:
-        output = labeling.label_windows(data, indices, settings, seed, executor, labeling.initial_state(data.lanes))
+        output = labeling.label_windows(
+            data, indices, settings, seed, executor, labeling.initial_state(data.lanes), licence=gurobi_licence
+        )
     output.labels["split"] = splits.period_of(output.labels["decision_date"])
     used = output.solver_log["solver"].value_counts().to_dict()
     fallbacks = int(output.solver_log["fallback_reason"].notna().sum())

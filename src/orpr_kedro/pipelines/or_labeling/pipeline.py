@@ -13,7 +13,15 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=nodes.create_or_labels,
-                inputs=["prm_lanes", "prm_daily_sales", "ftr_demand_forecast", "time_splits", _PARAMS, "params:seed"],
+                inputs=[
+                    "prm_lanes",
+                    "prm_daily_sales",
+                    "ftr_demand_forecast",
+                    "time_splits",
+                    "gurobi_licence",
+                    _PARAMS,
+                    "params:seed",
+                ],
                 outputs=["mi_or_labels", "rpt_or_solver_log", "mi_or_candidates"],
                 name="create_or_labels",
             ),

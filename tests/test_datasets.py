@@ -1,0 +1,91 @@
+"""Project datasets: the Gurobi licence from credentials (TorchModelDataset: tests/core/test_models.py)."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from kedro.io.core import DatasetError
+
+from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.datasets import GurobiLicenceDataset
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = PROJECT_ROOT / "conf" / "local" / "credentials.yml.template"
+WLS = {"WLSACCESSID": "access-id-0000", "WLSSECRET": "secret-value-1234", "LICENSEID": 2345678}
+
+
+def test_the_dataset_loads_the_licence_and_masks_its_values():
+    dataset = GurobiLicenceDataset(credentials=WLS, metadata={"kedro-viz": {"layer": "raw"}})
+    licence = dataset.load()
+    assert isinstance(licence, GurobiLicence) and licence.kind == "wls"
+    assert licence.env_params()["WLSSecret"] == "secret-value-1234"
+    shown = repr(dataset) + str(dataset._describe()) + repr(licence)
+    assert "wls" in shown and "WLSSecret" in shown
+    assert "secret-value-1234" not in shown and "access-id-0000" not in shown and "2345678" not in shown
+    assert dataset.exists()
+
+
+@pytest.mark.parametrize("credentials", [None, {}])
+def test_no_credentials_give_the_pip_licence(credentials):
+    licence = GurobiLicenceDataset(credentials=credentials).load()
+    assert licence == GurobiLicence() and licence.kind == "pip" and licence.env_params() == {}
+
+
+def test_bad_credentials_and_saving_fail_clearly():
+    with pytest.raises(DatasetError, match="GurobiLicenceDataset: a WLS licence needs .* lack LicenseID"):
+        GurobiLicenceDataset(credentials={"WLSACCESSID": "a", "WLSSECRET": "b"})
+    with pytest.raises(DatasetError, match="read-only"):
+        GurobiLicenceDataset().save(GurobiLicence())
+
+
+def test_the_template_is_committed_and_the_real_files_are_ignored():
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "check-ignore", "-q", path], cwd=PROJECT_ROOT).returncode == 0
+
+    assert not ignored("conf/local/credentials.yml.template")
+    assert ignored("conf/local/credentials.yml") and ignored("conf/prod/credentials.yml")
+    assert not ignored("conf/base/credential_defaults.yml")
+
+
+def test_the_template_is_valid_once_filled_in():
+    template = yaml.safe_load(TEMPLATE.read_text())
+    assert set(template) == {"gurobi", "object_storage"}
+    with pytest.raises(ValueError, match="LicenseID must be a positive integer"):  # copied unchanged: a clear error
+        GurobiLicence(template["gurobi"])
+    filled = {key: (7 if key == "LICENSEID" else "value") for key in template["gurobi"]}
+    assert GurobiLicence(filled).kind == "wls"
+
+
+def _catalog(project: Path, env: str | None):
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env) as session:
+        return session.load_context().catalog
+
+
+def test_a_fresh_checkout_runs_on_the_pip_licence(project_copy: Path):
+    assert not list((project_copy / "conf").glob("**/credentials.yml"))
+    assert _catalog(project_copy, "test").load("gurobi_licence").kind == "pip"
+
+
+def test_credentials_of_the_environment_reach_the_dataset(project_copy: Path, monkeypatch):
+    # local: the values in conf/local/credentials.yml
+    (project_copy / "conf/local/credentials.yml").write_text(yaml.safe_dump({"gurobi": WLS}))
+    catalog = _catalog(project_copy, None)
+    assert catalog.load("gurobi_licence").env_params()["WLSSecret"] == "secret-value-1234"
+    assert "secret-value-1234" not in repr(catalog) + repr(catalog.get("gurobi_licence"))
+
+    # prod reads conf/prod (not conf/local); here the values come from environment variables
+    monkeypatch.setenv("GRB_WLSACCESSID", "env-access-id")
+    monkeypatch.setenv("GRB_WLSSECRET", "env-secret-value")
+    monkeypatch.setenv("GRB_LICENSEID", "424242")
+    (project_copy / "conf/prod/credentials.yml").write_text(
+        "gurobi:\n"
+        "  WLSACCESSID: ${oc.env:GRB_WLSACCESSID}\n"
+        "  WLSSECRET: ${oc.env:GRB_WLSSECRET}\n"
+        "  LICENSEID: ${oc.env:GRB_LICENSEID}\n"
+    )
+    licence = _catalog(project_copy, "prod").load("gurobi_licence")
+    assert licence.env_params() == {"WLSAccessID": "env-access-id", "WLSSecret": "env-secret-value", "LicenseID": 424242}
