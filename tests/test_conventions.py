@@ -8,7 +8,8 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io import MemoryDataset
 
-from orpr_kedro.core.params import PARAMETER_MODELS
+from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.core.params import PARAMETER_MODELS, parse_params
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENVIRONMENTS = ["base", "test", "staging", "prod"]
@@ -16,6 +17,12 @@ ENVIRONMENTS = ["base", "test", "staging", "prod"]
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
 def context(request):
+    """The Kedro context of one environment, as `kedro run --env <env>` builds it.
+
+    Nothing is read from disk but configuration, so every environment resolves here:
+    prod needs neither its Dask scheduler nor its client files, and every environment
+    runs without credentials files (conf/base/credential_defaults.yml).
+    """
     bootstrap_project(PROJECT_ROOT)
     env = None if request.param == "base" else request.param
     with KedroSession.create(project_path=PROJECT_ROOT, env=env) as session:
@@ -97,3 +104,107 @@ def test_layers_follow_the_data_flow(context):
                 if rank(latest_input) > rank(earliest_output):
                     problems.append(f"{node.name}: reads {latest_input} but writes {earliest_output}")
     assert not problems, "\n".join(sorted(set(problems)))
+
+
+# Dataset types by name prefix (the layer convention of conf/base/catalog.yml), and the
+# explicit names outside it. An environment that swaps a type, or a new name outside
+# the convention, fails here before a run writes anything.
+PREFIX_TYPES = {
+    "raw_": ("raw", {"pandas.ParquetDataset", "pandas.CSVDataset"}),
+    "int_": ("intermediate", {"pandas.ParquetDataset"}),
+    "prm_": ("primary", {"pandas.ParquetDataset"}),
+    "ftr_": ("feature", {"pandas.ParquetDataset", "pickle.PickleDataset"}),
+    "mi_": ("model_input", {"pandas.ParquetDataset"}),
+    "mdl_": ("models", {"pickle.PickleDataset", "orpr_kedro.TorchModelDataset"}),
+    "mo_": ("model_output", {"pandas.ParquetDataset", "pandas.CSVDataset"}),
+    "rpt_": ("reporting", {"pandas.CSVDataset", "json.JSONDataset", "text.TextDataset", "matplotlib.MatplotlibDataset"}),
+    "plt_": ("reporting", {"matplotlib.MatplotlibDataset", "plotly.JSONDataset"}),
+}
+NAMED_TYPES = {
+    "time_splits": ("primary", {"json.JSONDataset"}),
+    "gurobi_licence": ("raw", {"orpr_kedro.GurobiLicenceDataset"}),
+}
+
+
+def _short_type(dataset) -> str:
+    """``pandas.ParquetDataset`` for kedro-datasets, ``orpr_kedro.<Class>`` for ours."""
+    module = type(dataset).__module__
+    if module.startswith("kedro_datasets."):
+        return f"{module.split('.')[1]}.{type(dataset).__name__}"
+    return f"{module.split('.')[0]}.{type(dataset).__name__}"
+
+
+def _under(filepath: str, root: str) -> bool:
+    root = root.split("://", 1)[-1]  # fsspec datasets keep the path without its protocol
+    if "://" not in root and not Path(root).is_absolute():
+        root = str(PROJECT_ROOT / root)
+    return filepath == root or filepath.startswith(root.rstrip("/") + "/")
+
+
+def test_every_default_pipeline_dataset_resolves_to_its_expected_type(context):
+    """Each dataset of `kedro run` (factory-matched names included) in this environment:
+    the type its name promises, its layer, no unresolved ``${...}`` or ``{placeholder}``,
+    outputs under this environment's data_root and raw inputs at the globals' raw_files."""
+    catalog = context.catalog
+    data_root = context.config_loader["globals"]["data_root"]
+    raw_files = context.config_loader["globals"]["raw_files"]
+    names = {name for name in pipelines["__default__"].datasets() if not name.startswith("params:") and name != "parameters"}
+    assert names, "the default pipeline has no datasets"
+    problems = []
+    for name in sorted(names):
+        prefix = next((prefix for prefix in PREFIX_TYPES if name.startswith(prefix)), None)
+        if name not in NAMED_TYPES and prefix is None:
+            problems.append(f"{name}: no layer prefix ({', '.join(PREFIX_TYPES)}) and not in NAMED_TYPES")
+            continue
+        layer, types = NAMED_TYPES.get(name) or PREFIX_TYPES[prefix]
+        dataset = catalog.get(name)
+        kind = _short_type(dataset)
+        if kind not in types:
+            problems.append(f"{name}: {kind}, expected one of {sorted(types)}")
+        found_layer = (getattr(dataset, "metadata", None) or {}).get("kedro-viz", {}).get("layer")
+        if found_layer != layer:
+            problems.append(f"{name}: layer {found_layer!r}, expected {layer!r}")
+        shown = repr(dataset)
+        if "${" in shown:
+            problems.append(f"{name}: unresolved interpolation in {shown}")
+        filepath = getattr(dataset, "_filepath", None)
+        if filepath is None:
+            continue
+        filepath = str(filepath)
+        if "{" in filepath or "}" in filepath:
+            problems.append(f"{name}: unresolved placeholder in {filepath}")
+        elif layer == "raw":
+            if name not in raw_files or not _under(filepath, raw_files[name]):
+                problems.append(f"{name}: {filepath} is not globals raw_files.{name} ({raw_files.get(name)})")
+        elif not _under(filepath, data_root):
+            problems.append(f"{name}: {filepath} is outside this environment's data_root {data_root}")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_parameter_input_exists_and_validates(context):
+    """Every ``params:`` input of the default pipeline is present and passes its model."""
+    problems = []
+    for name in sorted(pipelines["__default__"].inputs()):
+        if not name.startswith("params:"):
+            continue
+        value, path = context.params, []
+        for key in name.removeprefix("params:").split("."):
+            path.append(key)
+            if not isinstance(value, dict) or key not in value:
+                problems.append(f"{name}: no parameter {'.'.join(path)} in this environment")
+                break
+            value = value[key]
+        else:
+            block = name.removeprefix("params:").split(".")[0]
+            if block in PARAMETER_MODELS:
+                parse_params(block, context.params[block])  # raises ParameterError naming the key
+            elif isinstance(value, dict):
+                problems.append(f"{name}: a parameter block without a pydantic model")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_environment_starts_on_the_pip_licence_without_credentials(context):
+    licence = context.catalog.load("gurobi_licence")
+    assert isinstance(licence, GurobiLicence)
+    if not list((PROJECT_ROOT / "conf" / (context.env or "local")).glob("credentials*.yml")):
+        assert licence.kind == "pip"  # conf/base/credential_defaults.yml
