@@ -14,8 +14,10 @@ closed loop equals the open-loop backtest.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -31,16 +33,43 @@ from orpr_kedro.core.simulation import (
     simulate_order_up_to,
 )
 
-__all__ = ["ClosedLoopResult", "closed_loop_validation", "promotion_gaps"]
+__all__ = ["ClosedLoopResult", "Decider", "closed_loop_validation", "promotion_gaps"]
+
+
+class Decider(Protocol):
+    """A state-dependent policy: coverage for every lane on a decision date.
+
+    Called once per decision date with the lanes' rows of the context (lane order),
+    the policy's own simulated on-hand ``[N]`` and pipeline ``[N, P]`` (units due at
+    the start of day ``k`` from the date); returns coverage days ``[N]`` and grid
+    indices ``[N]`` (``-1`` where the coverage is not a grid value).
+    """
+
+    def __call__(
+        self, date: pd.Timestamp, rows: np.ndarray, on_hand: np.ndarray, pipeline: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @dataclass
 class ClosedLoopResult:
-    """KPIs of every policy and the decisions taken (one row per policy, lane and date)."""
+    """KPIs of every policy and the decisions taken (one row per policy, lane and date).
+
+    ``decision_seconds`` / ``n_decisions``: wall time spent deciding and the number of
+    lane decisions per policy. ``weekly`` (when requested): accumulators ``[P, W, N]``
+    per scored week. ``daily`` (when requested): trajectories ``[P, n, T]`` of the
+    selected lanes over the scored days (``on_hand_start``, ``on_hand_end``, ``orders``,
+    ``arrivals``, ``lost``, ``demand``), with ``daily_lanes`` their lane indices.
+    """
 
     backtest: BacktestResult
     decisions: pd.DataFrame
     lanes: pd.DataFrame
+    decision_seconds: dict[str, float] = field(default_factory=dict)
+    n_decisions: dict[str, int] = field(default_factory=dict)
+    scored_dates: list[pd.Timestamp] = field(default_factory=list)
+    weekly: dict[str, np.ndarray] | None = None
+    daily: dict[str, np.ndarray] | None = None
+    daily_lanes: np.ndarray | None = None
 
     def kpi_table(self) -> pd.DataFrame:
         """KPIs per policy, overall (``scope = all``) and per category."""
@@ -49,7 +78,7 @@ class ClosedLoopResult:
 
 def closed_loop_validation(
     context: LaneContext,
-    learned: Mapping[str, FoundationModel],
+    learned: Mapping[str, FoundationModel | Decider],
     schedules: Mapping[str, pd.DataFrame],
     *,
     start: pd.Timestamp,
@@ -58,37 +87,70 @@ def closed_loop_validation(
     initial_state: str = "or_trajectory",
     kl_pairs: Mapping[str, str] | None = None,
     threads: int = 1,
+    score_from: pd.Timestamp | None = None,
+    weekly: bool = False,
+    daily_lanes: np.ndarray | None = None,
+    builtin: tuple[str, ...] = ("incumbent", "base_stock"),
 ) -> ClosedLoopResult:
     """Simulate learned policies (closed loop), coverage schedules, the incumbent and base-stock on ``[start, end)``.
 
     Args:
         context: lane context covering the period's decision dates.
-        learned: policy name -> network deciding from its own simulated state (argmax).
+        learned: policy name -> network deciding from its own simulated state (argmax),
+            or any :class:`Decider` (OR re-solved from the state, a baseline learner, ...).
         schedules: policy name -> table (``lane_id``, ``decision_date``, ``coverage_days``).
         start, end: the period (decision dates ``start <= d < end``, each with 7 days of demand).
         seed: run seed; lead times are drawn from ``SeedSequence([seed, first day])``.
         initial_state: ``or_trajectory`` (the OR policy's state on the first date,
             from ``mi_or_labels``) or ``master`` (``initial_on_hand``, nothing on order).
         kl_pairs: policy -> reference policy: ``KL(policy || reference)`` is recorded on
-            the policy's own states (column ``kl_to_reference``).
+            the policy's own states (column ``kl_to_reference``); networks only.
         threads: torch threads for the networks.
+        score_from: weeks before this date are a burn-in: simulated (every policy
+            reaches its own state) but not counted in the KPIs; ``None`` scores all.
+        weekly: also keep the accumulators of every scored week per lane.
+        daily_lanes: lane indices whose daily trajectories are kept (scored days).
+        builtin: which of the fixed rules ``incumbent`` and ``base_stock`` to add.
 
     Raises:
         ValueError: when the period has no decision date with a week of demand.
     """
+    options = _LoopOptions(
+        initial_state=initial_state,
+        kl_pairs=dict(kl_pairs or {}),
+        score_from=None if score_from is None else pd.Timestamp(score_from),
+        weekly=weekly,
+        daily_lanes=None if daily_lanes is None else np.asarray(daily_lanes, dtype=np.int64),
+        builtin=tuple(builtin),
+    )
+    unknown = set(options.builtin) - {"incumbent", "base_stock"}
+    if unknown:
+        raise ValueError(f"builtin policies are incumbent and base_stock, got {sorted(unknown)}")
     with torch_runtime(threads):
-        return _closed_loop(context, learned, schedules, start, end, seed, initial_state, dict(kl_pairs or {}))
+        return _closed_loop(context, learned, schedules, start, end, seed, options)
 
 
-def _closed_loop(
+@dataclass(frozen=True)
+class _LoopOptions:
+    initial_state: str
+    kl_pairs: dict[str, str]
+    score_from: pd.Timestamp | None
+    weekly: bool
+    daily_lanes: np.ndarray | None
+    builtin: tuple[str, ...]
+
+
+_DAILY_FIELDS = ("on_hand_start", "on_hand_end", "orders", "arrivals", "lost")
+
+
+def _closed_loop(  # noqa: PLR0915 - one week loop, kept in one place
     context: LaneContext,
-    learned: Mapping[str, FoundationModel],
+    learned: Mapping[str, FoundationModel | Decider],
     schedules: Mapping[str, pd.DataFrame],
     start: pd.Timestamp,
     end: pd.Timestamp,
     seed: int,
-    initial_state: str,
-    kl_pairs: dict[str, str],
+    options: _LoopOptions,
 ) -> ClosedLoopResult:
     data = context.data
     lanes = data.lanes
@@ -97,6 +159,9 @@ def _closed_loop(
     dates = [date for date in data.decision_dates[in_period] if data.day(date) + WEEK <= data.demand.shape[1]]
     if not dates:
         raise ValueError(f"no decision date between {pd.Timestamp(start).date()} and {pd.Timestamp(end).date()} has a week of demand")
+    scored = [options.score_from is None or date >= options.score_from for date in dates]
+    if not any(scored):
+        raise ValueError(f"no decision date on or after score_from {options.score_from.date()} in the period")
     first_day = data.day(dates[0])
     n_days = WEEK * len(dates)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), first_day]))
@@ -104,13 +169,18 @@ def _closed_loop(
         lanes["lead_time_mean"].to_numpy(), lanes["lead_time_std"].to_numpy(), n_days, rng, max_lead_time=context.max_lead_time
     )
     coverage = {name: coverage_schedule(table, lanes, pd.DatetimeIndex(dates), name) for name, table in schedules.items()}
-    names = [*learned, *coverage, "incumbent", "base_stock"]
+    names = [*learned, *coverage, *options.builtin]
     first_rows = context.rows_of(dates[0])
     base_stock = base_stock_rule(lanes, context.lane_params_for(first_rows), data.dispersion)
 
     n_policies = len(names)
-    on_hand, pipeline = _initial_state(context, first_rows, initial_state, n_policies)
+    on_hand, pipeline = _initial_state(context, first_rows, options.initial_state, n_policies)
     totals = {name: np.zeros((n_policies, 1, n_lanes)) for name in ACCUMULATOR_FIELDS}
+    weekly: dict[str, list[np.ndarray]] = {name: [] for name in ACCUMULATOR_FIELDS}
+    selected = options.daily_lanes
+    daily: dict[str, list[np.ndarray]] = {name: [] for name in (*_DAILY_FIELDS, "demand")}
+    seconds = dict.fromkeys(names, 0.0)
+    counts = dict.fromkeys(names, 0)
     columns: dict[str, list[np.ndarray]] = {}
     for week, date in enumerate(dates):
         rows = context.rows_of(date)
@@ -119,9 +189,13 @@ def _closed_loop(
         for index, name in enumerate(names):
             position = pipeline[index].sum(axis=1)
             chosen, kl = None, np.full(n_lanes, np.nan)
-            if name in learned:
-                chosen, kl = _learned_decision(context, learned, kl_pairs, name, rows, on_hand[index], position)
+            started = time.perf_counter()
+            if name in learned and isinstance(learned[name], FoundationModel):
+                chosen, kl = _learned_decision(context, learned, options.kl_pairs, name, rows, on_hand[index], position)
                 days = context.grid[chosen]
+            elif name in learned:
+                days, chosen = learned[name](pd.Timestamp(date), rows, on_hand[index], pipeline[index])
+                days = np.asarray(days, dtype=np.float64)
             elif name in coverage:
                 days = coverage[name][:, week]
             elif name == "incumbent":
@@ -129,12 +203,16 @@ def _closed_loop(
             else:
                 days = np.full(n_lanes, np.nan)
             levels[index] = base_stock(week, forecast, WEEK) if name == "base_stock" else lane_coverage_levels(forecast, days, WEEK)
+            seconds[name] += time.perf_counter() - started
+            counts[name] += n_lanes
             record = {
                 "policy": np.full(n_lanes, name, dtype=object),
                 "lane_id": lanes["lane_id"].to_numpy(),
                 "decision_date": np.full(n_lanes, np.datetime64(pd.Timestamp(date), "ns")),
+                "scored": np.full(n_lanes, scored[week]),
                 "coverage_days": days,
                 "coverage_index": chosen if chosen is not None else _grid_index(context.grid, days),
+                "order_up_to": levels[index][:, 0],
                 "on_hand": on_hand[index],
                 "on_order": position,
                 "promotion": context.promotion[rows],
@@ -144,24 +222,44 @@ def _closed_loop(
             for column, values in record.items():
                 columns.setdefault(column, []).append(values)
         days_of_week = slice(week * WEEK, (week + 1) * WEEK)
+        demand = context.demand(rows, WEEK)
+        keep_daily = selected is not None and scored[week]
         with serial_simulation():
             result = simulate_order_up_to(
-                context.demand(rows, WEEK)[None],
+                demand[None],
                 levels,
                 np.ascontiguousarray(lead_times[:, days_of_week])[None],
                 context.lane_params_for(rows),
                 on_hand[:, None, :],
                 pipeline[:, None, :, :],
                 return_pipeline=True,
+                record_trajectories=keep_daily,
             )
-        for name in ACCUMULATOR_FIELDS:
-            totals[name] += getattr(result, name)
+        if scored[week]:
+            for name in ACCUMULATOR_FIELDS:
+                totals[name] += getattr(result, name)
+                if options.weekly:
+                    weekly[name].append(np.asarray(getattr(result, name))[:, 0, :])
+        if keep_daily:
+            for name in _DAILY_FIELDS:
+                daily[name].append(getattr(result.trajectories, name)[:, 0][:, selected, :])
+            daily["demand"].append(np.broadcast_to(demand[selected], (n_policies, len(selected), WEEK)))
         on_hand = result.final_on_hand[:, 0, :].copy()
         pipeline = result.final_pipeline[:, 0, :, : context.pipeline_days].copy()
     # the accumulators [P, 1, N] stand in for a SimulationResult (BacktestResult reads them by name)
     backtest = BacktestResult(policies=names, result=totals)  # type: ignore[arg-type]
     decisions = pd.DataFrame({column: np.concatenate(values) for column, values in columns.items()})
-    return ClosedLoopResult(backtest, decisions, lanes)
+    return ClosedLoopResult(
+        backtest,
+        decisions,
+        lanes,
+        decision_seconds=seconds,
+        n_decisions=counts,
+        scored_dates=[pd.Timestamp(d) for d, s in zip(dates, scored, strict=True) if s],
+        weekly={name: np.stack(values, axis=1) for name, values in weekly.items()} if options.weekly else None,
+        daily={name: np.concatenate(values, axis=2) for name, values in daily.items()} if selected is not None else None,
+        daily_lanes=selected,
+    )
 
 
 def _learned_decision(

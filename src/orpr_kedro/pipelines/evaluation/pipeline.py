@@ -1,0 +1,104 @@
+"""The evaluation pipeline."""
+
+from kedro.pipeline import Node, Pipeline
+
+from . import nodes
+
+_PARAMS = "params:evaluation"
+_TABLES = ["mi_decision_features", "mi_or_labels", "prm_lanes", "prm_daily_sales", "ftr_demand_forecast", "time_splits"]
+_SETTINGS = [_PARAMS, "params:or_labeling", "params:rl_alignment", "params:seed"]
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """All policies on the test period -> KPI tables with intervals, transfer, trade-off, field test -> the report."""
+    return Pipeline(
+        [
+            Node(
+                func=nodes.evaluate_policies,
+                inputs=["mdl_foundation_model", "mdl_aligned_policy", "mdl_baseline_learner", "gurobi_licence", *_TABLES, *_SETTINGS],
+                outputs=[
+                    "mo_evaluation_decisions",
+                    "mo_evaluation_lane_kpis",
+                    "mo_evaluation_trajectories",
+                    "rpt_evaluation_decision_time",
+                    "rpt_evaluation_solver_log",
+                ],
+                name="evaluate_policies",
+            ),
+            Node(
+                func=nodes.summarise_kpis,
+                inputs=["mo_evaluation_lane_kpis", "rpt_evaluation_decision_time", _PARAMS, "params:seed"],
+                outputs=["rpt_evaluation_kpis", "rpt_evaluation_kpi_intervals"],
+                name="summarise_kpis",
+            ),
+            Node(
+                func=nodes.check_targets,
+                inputs=["rpt_evaluation_kpis", "rpt_evaluation_decision_time", _PARAMS],
+                outputs="rpt_evaluation_targets",
+                name="check_targets",
+            ),
+            Node(
+                func=nodes.report_transfer,
+                inputs=["mo_evaluation_lane_kpis", "time_splits"],
+                outputs="rpt_evaluation_transfer",
+                name="report_transfer",
+            ),
+            Node(
+                func=nodes.sweep_service_level,
+                inputs=["mdl_foundation_model", "gurobi_licence", *_TABLES, *_SETTINGS],
+                outputs="rpt_evaluation_tradeoff",
+                name="sweep_service_level",
+            ),
+            Node(
+                func=nodes.simulate_field_test,
+                inputs=["mdl_aligned_policy", *_TABLES, *_SETTINGS],
+                outputs="mo_field_test_daily",
+                name="simulate_field_test",
+            ),
+            Node(
+                func=nodes.match_field_test_units,
+                inputs=["mo_field_test_daily", "prm_lanes", "time_splits", _PARAMS, "params:seed"],
+                outputs=["mo_field_test_units", "rpt_field_test_balance"],
+                name="match_field_test_units",
+            ),
+            Node(
+                func=nodes.estimate_field_test,
+                inputs=["mo_field_test_daily", "mo_field_test_units", "time_splits", _PARAMS],
+                outputs=["mo_field_test_panel", "rpt_field_test_did"],
+                name="estimate_field_test",
+            ),
+            Node(
+                func=nodes.plot_report_figures,
+                inputs=[
+                    "rpt_evaluation_kpis",
+                    "rpt_evaluation_tradeoff",
+                    "mo_evaluation_trajectories",
+                    "prm_lanes",
+                    "mo_field_test_panel",
+                    "rpt_field_test_did",
+                    "rpt_rl_training_curves",
+                ],
+                outputs="rpt_report_figures",
+                name="plot_report_figures",
+            ),
+            Node(
+                func=nodes.write_report,
+                inputs=[
+                    "rpt_evaluation_kpis",
+                    "rpt_evaluation_targets",
+                    "rpt_evaluation_decision_time",
+                    "rpt_evaluation_transfer",
+                    "rpt_evaluation_tradeoff",
+                    "rpt_field_test_did",
+                    "rpt_field_test_balance",
+                    "mo_field_test_units",
+                    "rpt_rl_alignment_summary",
+                    "prm_lanes",
+                    "time_splits",
+                    _PARAMS,
+                ],
+                outputs=["rpt_report_markdown", "rpt_report_html"],
+                name="write_report",
+            ),
+        ]
+    )

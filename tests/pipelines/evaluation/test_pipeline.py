@@ -1,0 +1,108 @@
+"""The evaluation pipeline on an in-memory catalog (tiny data, conf/test parameters)."""
+
+import numpy as np
+import pandas as pd
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
+
+from orpr_kedro.core import pretraining
+from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.core.params import EvaluationParams
+from orpr_kedro.pipelines.evaluation import create_pipeline
+from tests.conftest import PROJECT_ROOT
+from tests.core.test_pretraining import TINY as TINY_PRETRAINING
+from tests.core.test_rl import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
+
+POLICIES = ["incumbent", "base_stock", "or_policy", "baseline_learner", "pretrained", "orpr", "or_hindsight"]
+
+
+class KeptDataset(MemoryDataset):
+    """A memory dataset the runner does not release, so the test can read intermediate outputs."""
+
+    def _release(self) -> None:
+        pass
+
+
+def evaluation_params() -> EvaluationParams:
+    """conf/base with the conf/test overrides (as the test environment sees them)."""
+    values = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]
+    test = yaml.safe_load((PROJECT_ROOT / "conf/test/parameters_evaluation.yml").read_text())["evaluation"]
+    for key, value in test.items():
+        values[key] = {**values[key], **value} if isinstance(value, dict) else value
+    return EvaluationParams.model_validate(values)
+
+
+def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_path):
+    tables = rl_tables(tiny_processed, fast_params)
+    grid = np.asarray(OR_PARAMS.coverage_grid.values())
+    samples = pretraining.build_samples(tables["features"], tables["labels"], tiny_processed["daily_sales"], grid, 7)
+    baseline = pretraining.BaselineLearner.fit(samples, grid, TINY_PRETRAINING, seed=1)
+    payload = tables["policy"].to_payload()
+    alignment = pd.DataFrame({"metric": ["total_cost_change_pct"], "value": [-1.0], "note": ["validation"]})
+    curves = pd.DataFrame({"epoch": [1, 2], "reward": [-1.0, -0.9], "total_cost": [5.0, 4.5], "kl": [0.0, 0.01], "entropy": [2.0, 1.9],
+                           "holding_cost": [1.0, 1.0], "lost_sales_cost": [3.0, 2.5], "order_cost": [1.0, 1.0]})
+    kept = [
+        "mo_evaluation_decisions", "mo_evaluation_lane_kpis", "mo_evaluation_trajectories", "rpt_evaluation_decision_time",
+        "rpt_evaluation_solver_log", "rpt_evaluation_kpis", "rpt_evaluation_kpi_intervals", "rpt_evaluation_targets",
+        "rpt_evaluation_transfer", "rpt_evaluation_tradeoff", "mo_field_test_daily", "mo_field_test_units",
+        "rpt_field_test_balance", "mo_field_test_panel", "rpt_field_test_did",
+    ]
+    catalog = DataCatalog(
+        datasets={
+            "mdl_foundation_model": MemoryDataset(payload),
+            "mdl_aligned_policy": MemoryDataset(payload),
+            "mdl_baseline_learner": MemoryDataset(baseline, copy_mode="assign"),
+            "gurobi_licence": MemoryDataset(GurobiLicence(), copy_mode="assign"),
+            "mi_decision_features": MemoryDataset(tables["features"]),
+            "mi_or_labels": MemoryDataset(tables["labels"]),
+            "prm_lanes": MemoryDataset(tiny_processed["lanes"]),
+            "prm_daily_sales": MemoryDataset(tiny_processed["daily_sales"]),
+            "ftr_demand_forecast": MemoryDataset(tiny_processed["forecasts"]),
+            "time_splits": MemoryDataset(tiny_processed["splits"].to_dict()),
+            "rpt_rl_alignment_summary": MemoryDataset(alignment),
+            "rpt_rl_training_curves": MemoryDataset(curves),
+            **{name: KeptDataset() for name in kept},
+        }
+    )
+    catalog["params:evaluation"] = evaluation_params().model_dump(mode="json")
+    catalog["params:or_labeling"] = OR_PARAMS.model_dump(mode="json")
+    catalog["params:rl_alignment"] = rl_params(tmp_path).model_dump(mode="json")
+    catalog["params:seed"] = SEED
+    outputs = SequentialRunner().run(create_pipeline(), catalog)
+    result = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
+
+    per_lane = catalog.load("mo_evaluation_lane_kpis")
+    assert list(dict.fromkeys(per_lane["policy"])) == POLICIES
+    # every policy saw the same demand on every lane
+    assert per_lane.groupby("lane_id")["demand_units"].nunique().eq(1).all()
+    kpis = catalog.load("rpt_evaluation_kpis")
+    overall = kpis[kpis["scope"] == "all"].set_index("policy")
+    assert (overall["total_cost_ci_low"] <= overall["total_cost"]).all() and (overall["total_cost"] <= overall["total_cost_ci_high"]).all()
+    # the network and the aligned policy are the same payload here: identical decisions and KPIs
+    assert overall.loc["orpr", "total_cost"] == overall.loc["pretrained", "total_cost"]
+    timing = catalog.load("rpt_evaluation_decision_time").set_index("policy")
+    assert (timing["ms_per_1000_decisions"] > 0).all() and set(timing.index) == set(POLICIES)
+    targets = catalog.load("rpt_evaluation_targets")
+    assert len(targets) == 5 and targets["met"].dtype == bool
+    assert catalog.load("rpt_evaluation_transfer").empty  # no holdout categories in the tiny data
+    sweep = catalog.load("rpt_evaluation_tradeoff")
+    assert sweep["alpha"].tolist() == [0.9, 0.99]
+    # a stricter service level buys in-stock with stock
+    assert sweep["in_stock_rate"].iloc[1] >= sweep["in_stock_rate"].iloc[0]
+    log = catalog.load("rpt_evaluation_solver_log")
+    assert set(log["policy"]) == {"or_policy", "or_hindsight"}
+
+    units = catalog.load("mo_field_test_units")
+    assert units["treated"].sum() == units["control"].sum() > 0
+    effects = catalog.load("rpt_field_test_did")
+    assert effects["outcome"].tolist() == ["turnover_days", "in_stock_rate", "holding_cost"]
+    assert effects["true_effect"].notna().all()
+
+    figures = result["rpt_report_figures"]
+    assert set(figures) == {"kpi_comparison", "tradeoff", "trajectories", "field_test", "rl_curves"}
+    assert all(isinstance(figure, Figure) for figure in figures.values())
+    text, page = result["rpt_report_markdown"], result["rpt_report_html"]
+    assert text.startswith("# ORPR evaluation report") and "## Targets" in text and "Hindsight OR (oracle)" in text
+    assert "](figures/kpi_comparison.png)" in text and "<table>" in page
