@@ -85,3 +85,21 @@ def test_forecaster_beats_seasonal_naive_and_is_deterministic(prepared, fast_par
     assert len(table) == panels.n_lanes * len(splits.decision_dates()) * fast_params.forecast.horizon_days
     again = fc.forecast_table(fc.fit_forecaster(panels, splits, fast_params.forecast, seed=3), panels, splits)
     pd.testing.assert_frame_equal(table, again)
+
+
+def test_compiled_trees_predict_exactly_what_sklearn_predicts():
+    """predict_mean walks the fitted trees in numba; numbers are identical to model.predict."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(4)
+    features = rng.normal(size=(6_000, 5))
+    features[:, 2] = rng.integers(0, 6, len(features))  # a categorical column, as category_code
+    target = rng.poisson(np.exp(0.5 * features[:, 0] + 0.2 * features[:, 2]))
+    features[rng.random(features.shape) < 0.05] = np.nan  # missing values take the learned side
+    model = HistGradientBoostingRegressor(loss="poisson", max_iter=30, categorical_features=[2], random_state=0).fit(features, target)
+    unseen = rng.normal(size=(2_000, 5))
+    unseen[:, 2] = rng.integers(-1, 9, len(unseen))  # negative and unknown categories go as missing
+    unseen[rng.random(unseen.shape) < 0.05] = np.nan
+    forest = fc._FlatForest.of(model)
+    np.testing.assert_array_equal(forest.predict(unseen), model.predict(unseen))
+    np.testing.assert_array_equal(forest.predict(unseen.astype("float32")), model.predict(unseen.astype("float32")))

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numba import njit, prange
 from scipy import stats
 from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -227,6 +228,116 @@ def _features(panels: DemandPanels, lanes: np.ndarray, origins: np.ndarray, hori
     return matrix, scale3.ravel(), d.ravel()
 
 
+# --------------------------------------------------------------------------- compiled trees
+@dataclass(frozen=True)
+class _FlatForest:
+    """The regressor's trees as flat node arrays for :func:`_forest_raw_predict`.
+
+    Node ``k`` of every tree sits at ``offset[tree] + local index``; children point at
+    flat indices. A categorical split keeps a 256-entry go-left row (``category_left``)
+    that folds sklearn's bitsets of the left categories and of the known ones.
+    """
+
+    model: HistGradientBoostingRegressor
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_left: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    leaf: np.ndarray
+    value: np.ndarray
+    offsets: np.ndarray
+    category_row: np.ndarray
+    category_left: np.ndarray
+
+    @classmethod
+    def of(cls, model: HistGradientBoostingRegressor) -> _FlatForest | None:
+        """Flatten a fitted single-output regressor; None for anything else (sklearn then predicts)."""
+        predictors = getattr(model, "_predictors", None)
+        if not predictors or any(len(trees) != 1 for trees in predictors):
+            return None
+        trees = [trees[0] for trees in predictors]
+        sizes = np.array([len(tree.nodes) for tree in trees])
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        nodes = np.concatenate([tree.nodes for tree in trees])
+        base = np.repeat(offsets[:-1], sizes)
+        leaf = nodes["is_leaf"].astype(np.bool_)
+        categorical = np.flatnonzero(nodes["is_categorical"].astype(bool) & ~leaf)
+        category_row = np.full(len(nodes), -1, dtype=np.int64)
+        category_row[categorical] = np.arange(len(categorical))
+        category_left = np.zeros((max(len(categorical), 1), 256), dtype=np.bool_)
+        if len(categorical):
+            known, feature_map = model._bin_mapper.make_known_categories_bitsets()
+            codes = np.arange(256)
+            tree_of = np.searchsorted(offsets, categorical, side="right") - 1
+            for row, (node, tree) in enumerate(zip(categorical, tree_of, strict=True)):
+                bits = trees[tree].raw_left_cat_bitsets[nodes["bitset_idx"][node]]
+                known_bits = known[feature_map[nodes["feature_idx"][node]]]
+                goes_left = (bits[codes // 32] >> (codes % 32)) & 1 == 1
+                is_known = (known_bits[codes // 32] >> (codes % 32)) & 1 == 1
+                # sklearn: left categories go left, other known ones right, unknown ones as missing values
+                category_left[row] = goes_left | (~is_known & bool(nodes["missing_go_to_left"][node]))
+        return cls(
+            model=model,
+            feature=nodes["feature_idx"].astype(np.int64),
+            threshold=nodes["num_threshold"].astype(np.float64),
+            missing_left=nodes["missing_go_to_left"].astype(np.bool_),
+            left=base + nodes["left"].astype(np.int64),
+            right=base + nodes["right"].astype(np.int64),
+            leaf=leaf,
+            value=nodes["value"].astype(np.float64),
+            offsets=offsets,
+            category_row=category_row,
+            category_left=category_left,
+        )
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Exactly ``model.predict(features)``: same trees, same order of summation, same link."""
+        data = np.ascontiguousarray(self.model._preprocess_X(features, reset=False), dtype=np.float64)
+        raw = _forest_raw_predict(
+            data,
+            float(self.model._baseline_prediction[0, 0]),
+            self.feature,
+            self.threshold,
+            self.missing_left,
+            self.left,
+            self.right,
+            self.leaf,
+            self.value,
+            self.offsets,
+            self.category_row,
+            self.category_left,
+        )
+        return self.model._loss.link.inverse(raw)
+
+
+@njit(parallel=True, cache=True)
+def _forest_raw_predict(data, baseline, feature, threshold, missing_left, left, right, leaf, value, offsets, category_row, category_left):  # noqa: PLR0913, PLR0917 (flat arrays of one forest)
+    """Baseline plus every tree's leaf value per row, trees in order (sklearn's raw prediction).
+
+    One row at a time through all trees keeps the row's features in cache; sklearn
+    runs each tree over all rows, a parallel region per tree.
+    """
+    out = np.empty(data.shape[0])
+    n_trees = offsets.shape[0] - 1
+    for row in prange(data.shape[0]):
+        raw = baseline
+        for tree in range(n_trees):
+            node = offsets[tree]
+            while not leaf[node]:
+                x = data[row, feature[node]]
+                if np.isnan(x):
+                    go_left = missing_left[node]
+                elif category_row[node] >= 0:
+                    go_left = missing_left[node] if x < 0 or x >= 256 else category_left[category_row[node], int(x)]
+                else:
+                    go_left = x <= threshold[node]
+                node = left[node] if go_left else right[node]
+            raw += value[node]
+        out[row] = raw
+    return out
+
+
 @dataclass
 class DemandForecaster:
     """A fitted global forecaster with per-lane negative-binomial dispersion."""
@@ -243,12 +354,14 @@ class DemandForecaster:
         """Forecast means ``[lane, origin, horizon]`` (units per day) for origin day indices."""
         lanes = np.arange(panels.n_lanes) if lanes is None else np.asarray(lanes)
         out = np.zeros((len(lanes), len(origins), self.horizon_days))
+        forest = _FlatForest.of(self.model)
+        predict = self.model.predict if forest is None else forest.predict
         for start in range(0, len(lanes), _LANE_CHUNK):
             chunk = lanes[start : start + _LANE_CHUNK]
             features, scale, _ = _features(panels, chunk, origins, self.horizon_days)
             features[:, self.unobserved_features] = 0.0
             history = features[:, FEATURE_NAMES.index("history_days")]
-            mean = self.model.predict(features) * scale
+            mean = predict(features) * scale
             out[start : start + len(chunk)] = np.where(history > 0, mean, 0.0).reshape(len(chunk), len(origins), self.horizon_days)
         return out
 
