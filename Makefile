@@ -13,7 +13,7 @@ export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run demo-data test viz viz-build docs bench lint lock clean-data
+.PHONY: install run demo-data test viz viz-build docs bench lint lock clean-data package tracking lock-tracking
 
 $(BIN)/.installed: requirements.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,25 @@ bench: install
 
 lock: install
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > constraints.txt
+
+# Wheel and configuration archive in dist/, built from the committed state only, so
+# no uncommitted file and no conf/<env>/credentials.yml can end up in them.
+package: install
+	rm -rf build/package && mkdir -p build/package dist
+	git archive --format=tar HEAD | tar -x -C build/package
+	cd build/package && $(abspath $(BIN))/kedro package
+	cp build/package/dist/* dist/
+
+# Optional experiment tracking (kedro-mlflow) in its own environment, so that the
+# default .venv, `make run` and `make test` stay without it (docs/tracking.md).
+TRACKING_VENV ?= .venv-tracking
+tracking:
+	@test -x $(TRACKING_VENV)/bin/python || $(PYTHON) -m venv $(TRACKING_VENV)
+	$(TRACKING_VENV)/bin/python -m pip install --quiet -c constraints-tracking.txt setuptools
+	$(TRACKING_VENV)/bin/python -m pip install --quiet -c constraints-tracking.txt --no-build-isolation -e ".[tracking]"
+
+lock-tracking: tracking
+	$(TRACKING_VENV)/bin/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > constraints-tracking.txt
 
 clean-data:
 	find data -type f ! -name .gitkeep -delete

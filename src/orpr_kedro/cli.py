@@ -13,6 +13,10 @@ import logging
 from pathlib import Path
 
 import click
+
+# A packaged install runs `python -m orpr_kedro` / `orpr-kedro`, which looks up `run`
+# in this module (kedro.framework.cli.utils.find_run_command): Kedro's own `kedro run`.
+from kedro.framework.cli.project import run  # noqa: F401
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 

@@ -5,10 +5,11 @@ See the Kedro documentation on configuration for the defaults this file changes.
 
 from kedro.config import OmegaConfigLoader
 
-from orpr_kedro.hooks import ParameterValidationHooks
+from orpr_kedro.hooks import ExperimentTrackingHooks, ParameterValidationHooks
 
 # Parameters are validated against their pydantic models before any node runs.
-HOOKS = (ParameterValidationHooks(),)
+# Experiment tracking only acts inside an MLflow run (kedro-mlflow, `make tracking`).
+HOOKS = (ParameterValidationHooks(), ExperimentTrackingHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -1,0 +1,79 @@
+"""Packaging metadata and the pinned environments (no build: `make package` does that)."""
+
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+import orpr_kedro
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+
+
+def _pins(name: str) -> dict[str, str]:
+    """``{normalised name: version}`` of a pip constraints file."""
+    pins = {}
+    for line in (PROJECT_ROOT / name).read_text().splitlines():
+        match = re.match(r"([A-Za-z0-9_.\-]+)==(\S+)", line.strip())
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return pins
+
+
+def _requirements() -> list[Requirement]:
+    lines = (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
+    return [Requirement(line.split("#")[0]) for line in lines if line.split("#")[0].strip()]
+
+
+def _unsatisfied(requirements: list[Requirement], pins: dict[str, str]) -> list[str]:
+    problems = []
+    for requirement in requirements:
+        version = pins.get(re.sub(r"[-_.]+", "-", requirement.name).lower())
+        if version is None:
+            problems.append(f"{requirement}: not pinned")
+        elif not requirement.specifier.contains(version, prereleases=True):
+            problems.append(f"{requirement}: pinned to {version}")
+    return problems
+
+
+def test_the_wheel_metadata_names_the_package_and_its_command():
+    project, kedro = PYPROJECT["project"], PYPROJECT["tool"]["kedro"]
+    assert project["name"] == kedro["package_name"] == "orpr_kedro" == orpr_kedro.__name__
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"]["attr"] == "orpr_kedro.__version__"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", orpr_kedro.__version__)
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["dependencies"]["file"] == "requirements.txt"
+    assert project["scripts"]["orpr-kedro"] == "orpr_kedro.__main__:main"
+    assert kedro["source_dir"] == "src" and (PROJECT_ROOT / "src" / "orpr_kedro" / "__main__.py").exists()
+
+
+def test_the_packaged_entry_point_finds_kedros_run_command():
+    from kedro.framework.cli.utils import find_run_command
+
+    run = find_run_command("orpr_kedro")  # what `python -m orpr_kedro` calls
+    assert run.name == "run" and {"env", "pipeline", "conf_source", "params"} <= {p.name for p in run.params}
+
+
+def test_the_default_pins_satisfy_the_requirements_and_leave_tracking_out():
+    pins = _pins("constraints.txt")
+    assert not _unsatisfied(_requirements(), pins)
+    assert "kedro-mlflow" not in pins and "mlflow" not in pins  # make run / make test stay without it
+
+
+def test_the_tracking_pins_satisfy_the_extra_without_another_torch():
+    tracking = _pins("constraints-tracking.txt")
+    extra = [Requirement(text) for text in PYPROJECT["project"]["optional-dependencies"]["tracking"]]
+    assert {requirement.name for requirement in extra} >= {"kedro-mlflow"}
+    assert not _unsatisfied(_requirements() + extra, tracking)
+    default = _pins("constraints.txt")
+    for name in ("torch", "kedro", "numpy", "pandas", "gurobipy", "highspy", "dask", "distributed"):
+        assert tracking[name] == default[name], name
+    assert not [name for name in tracking if name.startswith(("nvidia-", "triton"))]  # no CUDA
+
+
+@pytest.mark.parametrize("path", ["dist/orpr_kedro-0.1.0-py3-none-any.whl", "dist/conf-orpr_kedro.tar.gz", "build/package/pyproject.toml"])
+def test_build_outputs_stay_out_of_git(path):
+    assert subprocess.run(["git", "check-ignore", "-q", path], cwd=PROJECT_ROOT).returncode == 0
