@@ -336,3 +336,6 @@ def test_checkpoints_keep_the_newest_and_never_resume_a_foreign_run(tmp_path):
     assert sorted(path.name for path in store.folder.glob("*.pt")) == ["epoch_0003.pt", "epoch_0004.pt"]
     assert store.last()["epoch"] == 4 and torch.equal(store.last()["weights"], torch.full((2,), 4.0))
     assert rl.CheckpointStore(tmp_path, "b" * 64).last() is None
+    # a run asking for fewer epochs never continues from a later one
+    assert store.last(max_epoch=3)["epoch"] == 3
+    assert store.last(max_epoch=2) is None

@@ -302,7 +302,7 @@ class RewardParams(StrictModel):
     """
 
     w_sim: float = Field(1.0, ge=0, description="weight of the (scaled) simulation reward")
-    w_rule: float = Field(0.2, ge=0, description="weight of the rule reward")
+    w_rule: float = Field(0.05, ge=0, description="weight of the rule reward")
     band: float = Field(1.0, ge=0, description="weight of the managerial-band term inside the rule reward")
     turnover: float = Field(0.2, ge=0, description="weight of -|v - target_turnover_days| / target_turnover_days")
     or_agreement: float = Field(1.0, ge=0, description="weight of -|index - OR label index| / (grid size - 1)")
@@ -387,7 +387,7 @@ class RecommendParams(StrictModel):
         description="days of sales history up to the snapshot a lane needs for the aligned policy; "
         "fewer = cold start: the incumbent rule decides and the row is flagged",
     )
-    batch_size: int = Field(8192, ge=1, description="lanes per forward pass of the policy network")
+    batch_size: int = Field(4096, ge=1, description="lanes per forward pass of the policy network")
 
 
 # --------------------------------------------------------------------------- demo data

@@ -428,9 +428,16 @@ class CheckpointStore:
                 old.unlink()
         return path
 
-    def last(self) -> dict[str, Any] | None:
-        """The newest checkpoint of this run, or ``None``."""
+    def last(self, max_epoch: int | None = None) -> dict[str, Any] | None:
+        """The newest checkpoint of this run at or before ``max_epoch``, or ``None``.
+
+        A run asked for fewer epochs than an earlier run of the same configuration
+        reached must not continue from the later epoch: it resumes from its own last
+        epoch when that checkpoint is still kept, and trains afresh otherwise.
+        """
         files = sorted(self.folder.glob("epoch_*.pt"))
+        if max_epoch is not None:
+            files = [path for path in files if int(path.stem.removeprefix("epoch_")) <= max_epoch]
         for path in reversed(files):
             try:
                 state = torch.load(path, weights_only=True, map_location="cpu")
@@ -542,7 +549,7 @@ def train_ppo(pretrained: FoundationPolicy, context: LaneContext, params: RLAlig
         collector = Collector(algorithm, env, VectorReplayBuffer(steps_per_collect * params.collects_per_epoch, params.n_envs))
 
         store = CheckpointStore(params.checkpoint_dir, run_fingerprint(params, seed, actor.model, context), params.keep_checkpoints)
-        state = store.last() if params.resume else None
+        state = store.last(params.epochs) if params.resume else None
         curves: list[dict[str, float]] = []
         restored = (0, 0, 0)
         if state is not None:
@@ -676,7 +683,7 @@ def train_rloo(pretrained: FoundationPolicy, context: LaneContext, params: RLAli
         optimizer = torch.optim.Adam([p for p in actor.parameters() if p.requires_grad], lr=rloo.learning_rate)
         episodes = LaneEpisodes(context, params.n_envs, params.episode_weeks, params.reward, seed)
         store = CheckpointStore(params.checkpoint_dir, run_fingerprint(params, seed, actor.model, context), params.keep_checkpoints)
-        state = store.last() if params.resume else None
+        state = store.last(params.epochs) if params.resume else None
         curves: list[dict[str, float]] = []
         start_epoch, env_step, update_step, previous_wall = 0, 0, 0, 0.0
         if state is not None:
