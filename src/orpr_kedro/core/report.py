@@ -34,7 +34,7 @@ POLICY_DESCRIPTIONS = {
     "baseline_learner": "a gradient-boosted classifier trained on the OR labels (the yardstick the network must beat).",
     "pretrained": "the foundation network after supervised pretraining on the OR labels.",
     "orpr": "the pretrained network after reinforcement-learning alignment in the simulator: the policy ORPR deploys.",
-    "or_hindsight": "the OR program solved on the actual future demand: an oracle bound no real policy can reach.",
+    "or_hindsight": "the OR program solved every week on the actual future demand (lead times still uncertain): what knowing demand is worth to the OR model. It is not a strict bound: it still picks one coverage per week from the grid, myopically over its horizon, under the category budgets.",
 }
 
 KPI_COLUMNS = (
@@ -120,11 +120,21 @@ def _target_notes(targets: pd.DataFrame, kpis: pd.DataFrame, decision_time: pd.D
     overall = kpis[kpis["scope"] == "all"].set_index("policy")
     missed = set(targets.loc[~targets["met"], "target"])
     if "in-stock rate vs incumbent" in missed and "incumbent" in overall.index:
-        notes.append(
+        note = (
             f"- In-stock: the incumbent holds {overall.loc['incumbent', 'turnover_days']:.1f} turnover days of stock against "
-            f"ORPR's {overall.loc['orpr', 'turnover_days']:.1f}; its extra in-stock is bought with that stock. The trade-off "
-            "figure shows where each policy sits."
+            f"ORPR's {overall.loc['orpr', 'turnover_days']:.1f}; part of its in-stock is bought with that stock."
         )
+        if "or_policy" in overall.index:
+            note += (
+                f" ORPR learned from the OR policy, whose in-stock is {overall.loc['or_policy', 'in_stock_rate']:.2%}: the teacher's "
+                "service level bounds what pretraining can reach, and alignment moves it only as far as the KL anchor allows."
+            )
+        if "base_stock" in overall.index and overall.loc["base_stock", "in_stock_rate"] >= overall.loc["incumbent", "in_stock_rate"]:
+            note += (
+                f" Forecast base-stock reaches {overall.loc['base_stock', 'in_stock_rate']:.2%} with "
+                f"{overall.loc['base_stock', 'turnover_days']:.1f} turnover days, so a higher in-stock without the incumbent's stock is possible here."
+            )
+        notes.append(note)
     if "decision speed vs OR policy" in missed:
         speed = decision_time.set_index("policy")["ms_per_1000_decisions"]
         notes.append(
@@ -199,6 +209,14 @@ def _field_test_section(effects: pd.DataFrame, balance: pd.DataFrame, units: pd.
         markdown_table(balance, {c: "{:.3f}" for c in balance.columns if balance[c].dtype.kind == "f"}),
         "",
     ]
+    unbalanced = balance.loc[~balance["balanced"].astype(bool), "covariate"].tolist() if "balanced" in balance else []
+    if unbalanced:
+        lines.append(
+            f"After matching, {', '.join(unbalanced)} is still not balanced (|SMD| >= 0.1): the rule picks the highest-volume "
+            "SKU-DCs and few controls are alike. The SKU-DC fixed effects absorb level differences, not different dynamics; "
+            "the true effect below shows what that costs here."
+        )
+        lines.append("")
     for row in effects.itertuples():
         inside = "inside" if row.truth_inside_interval else "outside"
         if pd.isna(row.pre_trend_p_value):

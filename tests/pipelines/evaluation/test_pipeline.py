@@ -101,7 +101,8 @@ def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pat
     assert effects["true_effect"].notna().all()
 
     figures = result["rpt_report_figures"]
-    assert set(figures) == {"kpi_comparison", "tradeoff", "trajectories", "field_test", "rl_curves"}
+    assert set(figures) == {"kpi_comparison.png", "tradeoff.png", "trajectories.png", "field_test.png", "rl_curves.png"}
+    assert all(f"](figures/{name})" in result["rpt_report_markdown"] for name in figures)
     assert all(isinstance(figure, Figure) for figure in figures.values())
     text, page = result["rpt_report_markdown"], result["rpt_report_html"]
     assert text.startswith("# ORPR evaluation report") and "## Targets" in text and "Hindsight OR (oracle)" in text

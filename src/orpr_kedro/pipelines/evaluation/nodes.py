@@ -244,13 +244,13 @@ def plot_report_figures(
     effects: pd.DataFrame,
     rl_curves: pd.DataFrame,
 ) -> dict[str, Figure]:
-    """The report's figures, keyed by file name (saved next to the report)."""
+    """The report's figures, keyed by file name (``figures/<name>.png`` next to the report)."""
     return {
-        "kpi_comparison": figures.kpi_comparison(kpis),
-        "tradeoff": figures.tradeoff(tradeoff, kpis),
-        "trajectories": figures.trajectories(trajectories, lanes),
-        "field_test": figures.field_test(panel, effects),
-        "rl_curves": plot_rl_training_curves(rl_curves),
+        "kpi_comparison.png": figures.kpi_comparison(kpis),
+        "tradeoff.png": figures.tradeoff(tradeoff, kpis),
+        "trajectories.png": figures.trajectories(trajectories, lanes),
+        "field_test.png": figures.field_test(panel, effects),
+        "rl_curves.png": plot_rl_training_curves(rl_curves),
     }
 
 
