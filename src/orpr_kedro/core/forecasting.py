@@ -88,11 +88,9 @@ class DemandPanels:
     price_cumsum: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        observed = ~np.isnan(self.sales)
-        zeros = np.zeros((self.sales.shape[0], 1))
-        self._cumsum = np.concatenate([zeros, np.cumsum(np.where(observed, self.sales, 0.0), axis=1)], axis=1)
-        self._count = np.concatenate([zeros, np.cumsum(observed, axis=1)], axis=1)
-        self.price_cumsum = np.concatenate([zeros, np.cumsum(self.price, axis=1)], axis=1)
+        self._cumsum, self._count, self.price_cumsum = _panel_cumsums(
+            np.ascontiguousarray(self.sales, dtype=np.float64), np.ascontiguousarray(self.price, dtype=np.float64)
+        )
 
     @property
     def n_lanes(self) -> int:
@@ -116,6 +114,32 @@ class DemandPanels:
         count = self._count[rows, stop] - self._count[rows, start]
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(count > 0, total / np.maximum(count, 1), np.nan), count
+
+
+@njit(parallel=True, cache=True)
+def _panel_cumsums(sales: np.ndarray, price: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Running totals along days with a leading 0, ``[lane, day + 1]``: observed sales, observed days, price.
+
+    One pass over the panels, lanes in parallel; each total adds the days in order,
+    as ``np.cumsum`` does, so the sums are the same to the last bit.
+    """
+    n_lanes, n_days = sales.shape
+    sales_total = np.empty((n_lanes, n_days + 1))
+    observed_days = np.empty((n_lanes, n_days + 1))
+    price_total = np.empty((n_lanes, n_days + 1))
+    for lane in prange(n_lanes):
+        units, days, money = 0.0, 0.0, 0.0
+        sales_total[lane, 0] = observed_days[lane, 0] = price_total[lane, 0] = 0.0
+        for day in range(n_days):
+            value = sales[lane, day]
+            if not np.isnan(value):
+                units += value
+                days += 1.0
+            money += price[lane, day]
+            sales_total[lane, day + 1] = units
+            observed_days[lane, day + 1] = days
+            price_total[lane, day + 1] = money
+    return sales_total, observed_days, price_total
 
 
 def build_demand_panels(
@@ -350,19 +374,28 @@ class DemandForecaster:
     unobserved_features: np.ndarray
     feature_names: tuple[str, ...] = FEATURE_NAMES
 
-    def predict_mean(self, panels: DemandPanels, origins: np.ndarray, lanes: np.ndarray | None = None) -> np.ndarray:
-        """Forecast means ``[lane, origin, horizon]`` (units per day) for origin day indices."""
+    def predict_mean(
+        self, panels: DemandPanels, origins: np.ndarray, lanes: np.ndarray | None = None, horizon_days: int | None = None
+    ) -> np.ndarray:
+        """Forecast means ``[lane, origin, horizon]`` (units per day) for origin day indices.
+
+        ``horizon_days`` (at most the fitted horizon) limits the forecast to the first
+        days; their values are those of the full forecast.
+        """
         lanes = np.arange(panels.n_lanes) if lanes is None else np.asarray(lanes)
-        out = np.zeros((len(lanes), len(origins), self.horizon_days))
+        horizon = self.horizon_days if horizon_days is None else int(horizon_days)
+        if not 1 <= horizon <= self.horizon_days:
+            raise ValueError(f"horizon_days must be between 1 and the fitted horizon {self.horizon_days}, got {horizon}")
+        out = np.zeros((len(lanes), len(origins), horizon))
         forest = _FlatForest.of(self.model)
         predict = self.model.predict if forest is None else forest.predict
         for start in range(0, len(lanes), _LANE_CHUNK):
             chunk = lanes[start : start + _LANE_CHUNK]
-            features, scale, _ = _features(panels, chunk, origins, self.horizon_days)
+            features, scale, _ = _features(panels, chunk, origins, horizon)
             features[:, self.unobserved_features] = 0.0
             history = features[:, FEATURE_NAMES.index("history_days")]
             mean = predict(features) * scale
-            out[start : start + len(chunk)] = np.where(history > 0, mean, 0.0).reshape(len(chunk), len(origins), self.horizon_days)
+            out[start : start + len(chunk)] = np.where(history > 0, mean, 0.0).reshape(len(chunk), len(origins), horizon)
         return out
 
     def std(self, mean: np.ndarray, lanes: np.ndarray) -> np.ndarray:
@@ -488,19 +521,22 @@ def estimate_dispersion(
     return (count * per_lane + prior_weight * pooled) / (count + prior_weight), pooled
 
 
-def forecast_table(forecaster: DemandForecaster, panels: DemandPanels, splits: TimeSplits, quantiles: bool = True) -> pd.DataFrame:
+def forecast_table(
+    forecaster: DemandForecaster, panels: DemandPanels, splits: TimeSplits, quantiles: bool = True, horizon_days: int | None = None
+) -> pd.DataFrame:
     """Forecasts from every decision date: one row per (lane, decision date, horizon day).
 
     Columns: lane_id, decision_date, target_date, horizon (days after the decision
     date, 0-based), forecast_mean and forecast_std (units per day), dispersion
     (``phi``), and one ``q<level>`` column per configured quantile (left out when
-    ``quantiles`` is false: they cost more than the means).
+    ``quantiles`` is false: they cost more than the means). ``horizon_days`` limits
+    the table to the first days of the forecaster's horizon.
     """
     decision_dates = splits.decision_dates()
     origins = panels.day_index(decision_dates)
-    mean = forecaster.predict_mean(panels, origins)
+    mean = forecaster.predict_mean(panels, origins, horizon_days=horizon_days)
     lanes = np.arange(panels.n_lanes)
-    n_o, horizon = len(origins), forecaster.horizon_days
+    n_o, horizon = len(origins), mean.shape[2]
     lane_id = np.repeat(lanes, n_o * horizon)
     decision = np.tile(np.repeat(decision_dates.to_numpy(), horizon), panels.n_lanes)
     h = np.tile(np.arange(horizon), panels.n_lanes * n_o)
