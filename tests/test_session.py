@@ -41,7 +41,18 @@ def test_demo_data_refuses_prod(test_project: Path):
     assert "Environment 'prod' disables the demo data generator" in result.output
 
 
+def _launch_late(sales_file: Path, days: int) -> tuple[str, str]:
+    """Keep only the last ``days`` days of the first SKU-DC's sales: a new launch, a cold start for recommend."""
+    sales = pd.read_parquet(sales_file)
+    sku_id, dc_id = sales.iloc[0]["sku_id"], sales.iloc[0]["dc_id"]
+    lane = (sales["sku_id"] == sku_id) & (sales["dc_id"] == dc_id)
+    recent = sales["date"] > sales["date"].max() - pd.Timedelta(days=days)
+    sales[~lane | recent].reset_index(drop=True).to_parquet(sales_file, index=False)
+    return sku_id, dc_id
+
+
 def test_default_run_on_the_test_environment(test_project: Path, monkeypatch):
+    new_launch = _launch_late(test_project / "data/test/01_raw/sales.parquet", days=10)
     bootstrap_project(test_project)
     with KedroSession.create(project_path=test_project, env="test") as session:
         session.run()
@@ -59,6 +70,14 @@ def test_default_run_on_the_test_environment(test_project: Path, monkeypatch):
     assert len(solver_log) == labels["decision_date"].nunique() * lanes["category"].nunique()
     kpis = pd.read_csv(_latest(data / "08_reporting", "or_validation_kpis.csv"))
     assert set(kpis["policy"]) == {"or_policy", "incumbent", "base_stock"}
+    # recommend: an order for every SKU-DC of the snapshot; the new launch falls back to the incumbent rule
+    recommendations = pd.read_csv(data / "07_model_output/recommendations.csv", dtype={"sku_id": str, "dc_id": str})
+    assert len(recommendations) == len(lanes)
+    cold = recommendations[recommendations["cold_start"]]
+    assert cold[["sku_id", "dc_id", "policy_used", "history_days"]].values.tolist() == [[*new_launch, "incumbent_fallback", 10]]
+    assert (recommendations.loc[~recommendations["cold_start"], "policy_used"] == "aligned").all()
+    summary = pd.read_csv(_latest(data / "08_reporting", "recommend_summary.csv")).set_index("metric")["value"]
+    assert summary["incumbent_fallback"] == "1"
 
     # the exploration notebook runs top to bottom on what the run wrote
     notebook = nbformat.read(test_project / "notebooks" / "exploration.ipynb", as_version=4)
