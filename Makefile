@@ -12,6 +12,8 @@ PIPELINE ?= __default__
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# idle OpenMP threads sleep instead of spinning (see src/orpr_kedro/__init__.py)
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install run demo-data test viz viz-build docs bench lint lock clean-data package tracking lock-tracking
 

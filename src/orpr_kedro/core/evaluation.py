@@ -328,7 +328,9 @@ def transfer_table(frame: pd.DataFrame, holdout_categories: Sequence[str], polic
     trained_gap = table[table["group"] == "trained"].set_index("policy")["gap_to_teacher"]
     table["transfer_gap"] = np.where(table["group"] == "held_out", table["gap_to_teacher"] - table["policy"].map(trained_gap), np.nan)
     columns = ["policy", "group", "categories", "n_lanes", *ADDITIVE_COLUMNS, *RATIO_COLUMNS, "gap_to_teacher", "transfer_gap"]
-    return table[columns]
+    rank = {name: i for i, name in enumerate(POLICY_ORDER)}
+    table = table.assign(_rank=table["policy"].map(lambda name: rank.get(name, len(rank))), _held=table["group"].eq("held_out"))
+    return table.sort_values(["_rank", "policy", "_held"]).reset_index(drop=True)[columns]
 
 
 def sample_lanes(lanes: pd.DataFrame, demand: np.ndarray, n: int) -> np.ndarray:
