@@ -276,7 +276,8 @@ def _learned_decision(
     logits = decision_logits(learned[name], context.layout, obs)
     kl = np.full(len(rows), np.nan)
     if name in kl_pairs:
-        kl = categorical_kl(logits, decision_logits(learned[kl_pairs[name]], context.layout, obs)).numpy()
+        # float32 rounding leaves about -1e-8 where the two policies agree; KL itself is >= 0
+        kl = categorical_kl(logits, decision_logits(learned[kl_pairs[name]], context.layout, obs)).clamp_min(0.0).numpy()
     return logits.argmax(dim=1).numpy(), kl
 
 
