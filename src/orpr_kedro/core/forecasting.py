@@ -59,6 +59,9 @@ FEATURE_NAMES = (
 )
 _MIN_SCALE = 0.05
 _LANE_CHUNK = 512
+# feature rows (lane x origin x horizon) per block when forecasting: bounds memory; the
+# forecast is row-wise, so any block size gives the same numbers
+_PREDICT_ROWS = 1_000_000
 # Days before an origin that the features read: the longest window is last year's
 # 28-day level (days o - 364 - 28 .. o - 365). History older than this changes no forecast.
 LOOKBACK_DAYS = 364 + 28
@@ -142,6 +145,47 @@ def _panel_cumsums(sales: np.ndarray, price: np.ndarray) -> tuple[np.ndarray, np
     return sales_total, observed_days, price_total
 
 
+@njit(parallel=True, cache=True)
+def _fill_prices(price: np.ndarray, unit_price: np.ndarray) -> np.ndarray:
+    """Fill the days without a price in place: the last known price, before the first one the first one.
+
+    A lane without any price gets its master ``unit_price`` on every day.
+    """
+    n_lanes, n_days = price.shape
+    for lane in prange(n_lanes):
+        last = np.nan
+        for day in range(n_days):
+            if np.isnan(price[lane, day]):
+                price[lane, day] = last
+            else:
+                last = price[lane, day]
+        first = unit_price[lane]
+        for day in range(n_days):
+            if not np.isnan(price[lane, day]):
+                first = price[lane, day]
+                break
+        for day in range(n_days):
+            if not np.isnan(price[lane, day]):
+                break
+            price[lane, day] = first
+    return price
+
+
+@njit(parallel=True, cache=True)
+def _days_after_promotion(active: np.ndarray) -> np.ndarray:
+    """Days since the last promoted day, counted 1..7 after a promotion ends, else 0, ``[lane, day]``."""
+    n_lanes, n_days = active.shape
+    out = np.zeros((n_lanes, n_days))
+    for lane in prange(n_lanes):
+        last = -10_000
+        for day in range(n_days):
+            if active[lane, day] > 0:
+                last = day
+            elif 1 <= day - last <= 7:
+                out[lane, day] = day - last
+    return out
+
+
 def build_demand_panels(
     daily_sales: pd.DataFrame,
     promotion_days: pd.DataFrame,
@@ -155,18 +199,9 @@ def build_demand_panels(
     n_lanes = len(lanes)
     n_history = int((pd.Timestamp(data_end) - data_start).days) + 1
     sales = to_panel(daily_sales, "sales_units", n_lanes, dates)
-    price = to_panel(daily_sales, "price", n_lanes, dates)
-    price = pd.DataFrame(price.T).ffill().bfill().to_numpy().T
-    missing_price = np.isnan(price)
-    if missing_price.any():
-        price[missing_price] = np.broadcast_to(lanes["unit_price"].to_numpy()[:, None], price.shape)[missing_price]
+    price = _fill_prices(to_panel(daily_sales, "price", n_lanes, dates), lanes["unit_price"].to_numpy(dtype="float64"))
     uplift = to_panel(promotion_days, "expected_uplift", n_lanes, dates, fill=0.0)
     active = to_panel(promotion_days.assign(one=1.0), "one", n_lanes, dates, fill=0.0)
-    # days since the last promoted day, counted 1..7 after a promotion ends, else 0
-    last_promo = np.where(active > 0, np.arange(len(dates))[None, :], -10_000)
-    last_promo = np.maximum.accumulate(last_promo, axis=1)
-    since = np.arange(len(dates))[None, :] - last_promo
-    days_after = np.where((active == 0) & (since >= 1) & (since <= 7), since, 0).astype("float64")
     return DemandPanels(
         dates=dates,
         n_history_days=n_history,
@@ -174,7 +209,7 @@ def build_demand_panels(
         price=price,
         promo_uplift=uplift,
         promo_active=active,
-        days_after_promo=days_after,
+        days_after_promo=_days_after_promotion(active),
         expert_coverage=to_panel(promotion_days, "expert_coverage_days", n_lanes, dates, fill=0.0),
         category_code=lanes["category_code"].to_numpy().astype("float64"),
         log_unit_price=np.log(lanes["unit_price"].to_numpy().astype("float64")),
@@ -389,8 +424,9 @@ class DemandForecaster:
         out = np.zeros((len(lanes), len(origins), horizon))
         forest = _FlatForest.of(self.model)
         predict = self.model.predict if forest is None else forest.predict
-        for start in range(0, len(lanes), _LANE_CHUNK):
-            chunk = lanes[start : start + _LANE_CHUNK]
+        block = max(1, _PREDICT_ROWS // max(1, len(origins) * horizon))
+        for start in range(0, len(lanes), block):
+            chunk = lanes[start : start + block]
             features, scale, _ = _features(panels, chunk, origins, horizon)
             features[:, self.unobserved_features] = 0.0
             history = features[:, FEATURE_NAMES.index("history_days")]

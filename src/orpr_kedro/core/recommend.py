@@ -198,11 +198,12 @@ def _reasons(frame: pd.DataFrame, min_history_days: int, days_to_review: int) ->
 def _sales_window(daily_sales: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
     """The sales rows (lane, date, units, price) from ``first`` to ``last`` inclusive."""
     dates = daily_sales["date"].to_numpy()
-    rows = np.flatnonzero((dates >= first.to_datetime64()) & (dates <= last.to_datetime64()))
+    keep = (dates >= first.to_datetime64()) & (dates <= last.to_datetime64())
+    every = bool(keep.all())
     columns = ("lane_id", "date", "sales_units", "price")
-    if len(rows) == len(dates):
-        return pd.DataFrame({column: daily_sales[column].to_numpy() for column in columns}, copy=False)
-    return pd.DataFrame({column: daily_sales[column].to_numpy()[rows] for column in columns}, copy=False)
+    return pd.DataFrame(
+        {column: daily_sales[column].to_numpy() if every else daily_sales[column].to_numpy()[keep] for column in columns}, copy=False
+    )
 
 
 def _forecast_paths(
