@@ -22,8 +22,10 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PIPELINES = {"data_processing", "or_labeling"}
-LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "reporting"]
+PIPELINES = {"data_processing", "or_labeling", "pretraining", "rl_alignment", "evaluation", "recommend", "__default__"}
+LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"]
+# one node of each pipeline
+NODES = ("validate_raw_data", "create_or_labels", "train_foundation_model", "train_aligned_policy", "evaluate_policies", "recommend_orders")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -118,7 +120,7 @@ def test_kedro_viz_shows_pipelines_and_layers(viz_server, tmp_path):
     main = json.loads(_wait_for(f"{url}/api/main", process))
     assert PIPELINES <= {pipeline["id"] for pipeline in main["pipelines"]}
     assert [layer for layer in main["layers"] if layer in LAYERS] == LAYERS
-    assert {"validate_raw_data", "create_or_labels"} <= {node["name"] for node in main["nodes"]}
+    assert set(NODES) <= {node["name"] for node in main["nodes"]}
 
     screenshot = tmp_path / "kedro-viz.png"
     subprocess.run(
@@ -132,8 +134,8 @@ def test_kedro_viz_shows_pipelines_and_layers(viz_server, tmp_path):
         check=True, timeout=120, capture_output=True, text=True,
     ).stdout
     # layer bands and node names are rendered into the page
-    for layer in ("raw", "intermediate", "primary", "feature", "reporting"):
+    for layer in LAYERS:
         assert f">{layer}<" in dom, f"layer {layer!r} not rendered"
-    for node in ("validate_raw_data", "create_or_labels"):
+    for node in NODES:
         assert node in dom, f"node {node!r} not rendered"
     shutil.copy(screenshot, PROJECT_ROOT / "data" / "08_reporting" / "kedro-viz.png")
