@@ -36,6 +36,7 @@ projected position; order = :func:`~orpr_kedro.core.simulation.round_order_quant
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -43,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from orpr_kedro.core.features import build_decision_features, forecast_cube
-from orpr_kedro.core.forecasting import LOOKBACK_DAYS, DemandForecaster, build_demand_panels, forecast_table
+from orpr_kedro.core.forecasting import LOOKBACK_DAYS, DemandForecaster, DemandPanels, build_demand_panels, forecast_table
 from orpr_kedro.core.models import DecisionInputs, FoundationPolicy
 from orpr_kedro.core.params import FeatureParams, RecommendParams
 from orpr_kedro.core.policies import CoveragePolicy, IncumbentRule
@@ -169,7 +170,7 @@ def _reasons(frame: pd.DataFrame, min_history_days: int, days_to_review: int) ->
     ]  # fmt: skip
     texts = []
     for cold, history, cover, incumbent, level, on_hand, on_order, to_review, position, raw, order, pack, moq, promo, expert in zip(
-        *(frame[column].to_numpy() for column in columns), strict=True
+        *(frame[column].to_numpy().tolist() for column in columns), strict=True
     ):
         if not cold:
             source = f"aligned policy: {_number(cover)} d cover (incumbent {_number(incumbent)} d)"
@@ -182,7 +183,7 @@ def _reasons(frame: pd.DataFrame, min_history_days: int, days_to_review: int) ->
             state += f" - {_number(to_review)} forecast over {days_to_review} d to review"
         if order > 0:
             text = f"order {_number(order)} = level {_number(level)} - position {_number(position)} ({state}) = {_number(raw)}"
-            cased = np.ceil(raw / pack) * pack
+            cased = math.ceil(raw / pack) * pack
             if order > cased:
                 text += f", rounded up to case pack {pack}, raised to MOQ {moq}"
             elif order > raw and pack > 1:
@@ -208,7 +209,7 @@ def _sales_window(daily_sales: pd.DataFrame, first: pd.Timestamp, last: pd.Times
 
 def _forecast_paths(
     forecaster: DemandForecaster,
-    panels,
+    panels: DemandPanels,
     forecasts: pd.DataFrame,
     splits: TimeSplits,
     lane_id: np.ndarray,
