@@ -61,7 +61,7 @@ _MIN_SCALE = 0.05
 _LANE_CHUNK = 512
 # feature rows (lane x origin x horizon) per block when forecasting: bounds memory; the
 # forecast is row-wise, so any block size gives the same numbers
-_PREDICT_ROWS = 1_000_000
+_PREDICT_ROWS = 100_000
 # Days before an origin that the features read: the longest window is last year's
 # 28-day level (days o - 364 - 28 .. o - 365). History older than this changes no forecast.
 LOOKBACK_DAYS = 364 + 28
