@@ -12,8 +12,8 @@ PIPELINE ?= __default__
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# idle OpenMP threads sleep instead of spinning (see src/orpr_kedro/__init__.py)
-export OMP_WAIT_POLICY ?= PASSIVE
+# idle OpenMP threads spin only briefly before they sleep (see src/orpr_kedro/__init__.py)
+export GOMP_SPINCOUNT ?= 1000
 
 .PHONY: install run demo-data test viz viz-build docs bench lint lock clean-data package tracking lock-tracking
 
