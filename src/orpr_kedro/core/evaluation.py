@@ -29,8 +29,21 @@ import numpy as np
 import pandas as pd
 
 from orpr_kedro.core.executor import TaskExecutor
-from orpr_kedro.core.kpi import ADDITIVE_COLUMNS, RATIO_COLUMNS, aggregate_kpis, kpis_from_accumulators
-from orpr_kedro.core.labeling import LabelingData, LaneState, build_tasks, labeling_data, simulate_candidates, solve_task, window_streams
+from orpr_kedro.core.kpi import (
+    ADDITIVE_COLUMNS,
+    RATIO_COLUMNS,
+    aggregate_kpis,
+    kpis_from_accumulators,
+)
+from orpr_kedro.core.labeling import (
+    LabelingData,
+    LaneState,
+    build_tasks,
+    labeling_data,
+    simulate_candidates,
+    solve_task,
+    window_streams,
+)
 from orpr_kedro.core.models import DecisionInputs, FoundationModel
 from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.params import ORLabelingParams
@@ -368,17 +381,6 @@ def alpha_override(data: LabelingData, alpha: float) -> LabelingData:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     lanes = data.lanes.assign(alpha=float(alpha))
     return LabelingData(lanes, data.dates, data.demand, data.decision_dates, data.forecast_cube, data.dispersion, data.first_review_day)
-
-
-def policy_points(kpis: pd.DataFrame, policies: Mapping[str, str]) -> pd.DataFrame:
-    """Turnover days and in-stock rate of each policy (scope ``all``), labelled for plots."""
-    overall = kpis[kpis["scope"] == "all"].set_index("policy")
-    rows = [
-        {"policy": name, "label": label, "turnover_days": overall.loc[name, "turnover_days"], "in_stock_rate": overall.loc[name, "in_stock_rate"]}
-        for name, label in policies.items()
-        if name in overall.index
-    ]
-    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- the run

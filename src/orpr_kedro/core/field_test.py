@@ -31,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from orpr_kedro.core import did
-from orpr_kedro.core.evaluation import IncumbentDecider, NetworkDecider, SwitchDecider, daily_frame
+from orpr_kedro.core.evaluation import (
+    IncumbentDecider,
+    NetworkDecider,
+    SwitchDecider,
+    daily_frame,
+)
 from orpr_kedro.core.models import FoundationModel
 from orpr_kedro.core.rl_env import LaneContext
 from orpr_kedro.core.rl_eval import ClosedLoopResult, closed_loop_validation

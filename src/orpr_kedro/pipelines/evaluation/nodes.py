@@ -13,7 +13,11 @@ from orpr_kedro.core import did, evaluation, field_test, report
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.models import FoundationPolicy
 from orpr_kedro.core.optimization import GurobiLicence
-from orpr_kedro.core.params import EvaluationParams, ORLabelingParams, RLAlignmentParams, parse_params
+from orpr_kedro.core.params import (
+    EvaluationParams,
+    ORLabelingParams,
+    parse_params,
+)
 from orpr_kedro.core.splits import TimeSplits
 from orpr_kedro.pipelines.rl_alignment.nodes import plot_rl_training_curves
 
