@@ -44,12 +44,13 @@ from orpr_kedro.core.labeling import (
     solve_task,
     window_streams,
 )
-from orpr_kedro.core.models import DecisionInputs, FoundationModel
+from orpr_kedro.core.models import DecisionInputs, FoundationModel, Normalisation
 from orpr_kedro.core.optimization import GurobiLicence
-from orpr_kedro.core.params import ORLabelingParams
+from orpr_kedro.core.params import ORLabelingParams, RewardParams
 from orpr_kedro.core.rl import decision_logits
 from orpr_kedro.core.rl_env import LaneContext, build_lane_context
 from orpr_kedro.core.rl_eval import ClosedLoopResult, closed_loop_validation
+from orpr_kedro.core.splits import TimeSplits
 
 logger = logging.getLogger(__name__)
 
@@ -401,10 +402,10 @@ def period_data(  # noqa: PLR0913 - the persisted tables the context is built fr
     lanes: pd.DataFrame,
     daily_sales: pd.DataFrame,
     forecasts: pd.DataFrame,
-    splits,
-    normalisation,
+    splits: TimeSplits,
+    normalisation: Normalisation,
     grid: np.ndarray,
-    reward,
+    reward: RewardParams,
     or_params: ORLabelingParams,
     *,
     score_from: pd.Timestamp,
@@ -453,7 +454,7 @@ def evaluate_policies(  # noqa: PLR0913 - every policy of the comparison
 
     Policies, in report order: ``incumbent``, ``base_stock``, ``or_policy`` (scenario
     mode), the ``learners`` (e.g. ``baseline_learner``), the ``networks`` (e.g.
-    ``pretrained``, ``orpr``) and, with ``hindsight``, ``or_hindsight`` (oracle).
+    ``pretrained``, ``orpr``) and, with ``hindsight``, ``or_hindsight`` (OR on the actual demand).
     """
     context = period.context
     or_scenario = ORDecider(period.data, or_params.model_copy(update={"mode": "scenario"}), seed, executor, "or_policy", licence)
