@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -39,16 +39,15 @@ from orpr_kedro.core.labeling import (
     LabelingData,
     LaneState,
     build_tasks,
-    labeling_data,
     simulate_candidates,
     solve_task,
     window_streams,
 )
-from orpr_kedro.core.models import DecisionInputs, FoundationModel, Normalisation
+from orpr_kedro.core.models import DecisionInputs, FoundationModel, FoundationPolicy
 from orpr_kedro.core.optimization import GurobiLicence
-from orpr_kedro.core.params import ORLabelingParams, RewardParams
-from orpr_kedro.core.rl import decision_logits
-from orpr_kedro.core.rl_env import LaneContext, build_lane_context
+from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams
+from orpr_kedro.core.rl import decision_logits, lane_context
+from orpr_kedro.core.rl_env import LaneContext
 from orpr_kedro.core.rl_eval import ClosedLoopResult, closed_loop_validation
 from orpr_kedro.core.splits import TimeSplits
 
@@ -380,20 +379,23 @@ def alpha_override(data: LabelingData, alpha: float) -> LabelingData:
     """The same data with every category's service level ``alpha`` replaced (for the trade-off sweep)."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    lanes = data.lanes.assign(alpha=float(alpha))
-    return LabelingData(lanes, data.dates, data.demand, data.decision_dates, data.forecast_cube, data.dispersion, data.first_review_day)
+    return replace(data, lanes=data.lanes.assign(alpha=float(alpha)))
 
 
 # --------------------------------------------------------------------------- the run
 @dataclass
 class PeriodData:
-    """The lane context and labeling data of an evaluation window (burn-in included)."""
+    """The lane context of an evaluation window (burn-in included) and its dates."""
 
     context: LaneContext
-    data: LabelingData
     start: pd.Timestamp
     score_from: pd.Timestamp
     end: pd.Timestamp
+
+    @property
+    def data(self) -> LabelingData:
+        """Demand, forecasts and lanes of the window's context."""
+        return self.context.data
 
 
 def period_data(  # noqa: PLR0913 - the persisted tables the context is built from
@@ -403,9 +405,8 @@ def period_data(  # noqa: PLR0913 - the persisted tables the context is built fr
     daily_sales: pd.DataFrame,
     forecasts: pd.DataFrame,
     splits: TimeSplits,
-    normalisation: Normalisation,
-    grid: np.ndarray,
-    reward: RewardParams,
+    policy: FoundationPolicy,
+    rl_params: RLAlignmentParams,
     or_params: ORLabelingParams,
     *,
     score_from: pd.Timestamp,
@@ -413,27 +414,12 @@ def period_data(  # noqa: PLR0913 - the persisted tables the context is built fr
 ) -> PeriodData:
     """Context from ``burn_in_weeks`` before ``score_from`` to the end of the data.
 
-    The reward scale of the context is the training period's (as in alignment); the
-    evaluation itself reads only demand, forecasts, observations and lane parameters.
+    Built like the alignment's contexts (:func:`orpr_kedro.core.rl.lane_context`); the
+    evaluation reads only demand, forecasts, observations and lane parameters from it.
     """
-    data = labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
     start = max(pd.Timestamp(score_from) - pd.Timedelta(weeks=int(burn_in_weeks)), splits.first_decision_date)
-    end = splits.data_end + pd.Timedelta(days=1)
-    context = build_lane_context(
-        features,
-        labels,
-        data,
-        normalisation,
-        grid,
-        start=start,
-        end=splits.data_end,
-        scale_start=splits.first_decision_date,
-        scale_end=splits.validation_start,
-        reward=reward,
-        bands=or_params.bands,
-        max_lead_time=or_params.max_lead_time,
-    )
-    return PeriodData(context, data, start, pd.Timestamp(score_from), end)
+    context = lane_context(features, labels, lanes, daily_sales, forecasts, splits, policy, rl_params, or_params, start=start, end=splits.data_end)
+    return PeriodData(context, start, pd.Timestamp(score_from), splits.data_end + pd.Timedelta(days=1))
 
 
 def evaluate_policies(  # noqa: PLR0913 - every policy of the comparison

@@ -794,14 +794,6 @@ def alignment_context(
         ValueError: when the OR labels do not point into the model's coverage grid, or
             ``period`` is neither ``train`` nor ``validation``.
     """
-    grid = policy.coverage_grid
-    index = labels["coverage_index"].to_numpy()
-    if len(index) and (index.min() < 0 or index.max() >= len(grid) or not np.allclose(grid[index], labels["coverage_days"].to_numpy())):
-        raise ValueError(
-            f"mi_or_labels coverage_index/coverage_days do not match the foundation model's coverage grid ({len(grid)} values "
-            f"from {grid[0]} to {grid[-1]}); rerun or_labeling and pretraining with the same grid"
-        )
-    data = labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
     if period == "train":
         start, end = splits.first_decision_date, splits.validation_start
         horizon = WEEK * params.rloo.horizon_weeks if params.algorithm == "rloo" else WEEK
@@ -811,6 +803,41 @@ def alignment_context(
         start, end, horizon = splits.validation_start, splits.test_start, WEEK
     else:
         raise ValueError(f"period must be train or validation, got {period!r}")
+    return lane_context(
+        features, labels, lanes, daily_sales, forecasts, splits, policy, params, or_params, start=start, end=end, horizon_days=horizon
+    )
+
+
+def lane_context(
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    lanes: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    splits: TimeSplits,
+    policy: FoundationPolicy,
+    params: RLAlignmentParams,
+    or_params: ORLabelingParams,
+    *,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    horizon_days: int = WEEK,
+) -> LaneContext:
+    """Lane context of the decision dates from ``start`` to ``end`` (inclusive) for ``policy``.
+
+    The reward scale is the training period's.
+
+    Raises:
+        ValueError: when the OR labels do not point into the model's coverage grid.
+    """
+    grid = policy.coverage_grid
+    index = labels["coverage_index"].to_numpy()
+    if len(index) and (index.min() < 0 or index.max() >= len(grid) or not np.allclose(grid[index], labels["coverage_days"].to_numpy())):
+        raise ValueError(
+            f"mi_or_labels coverage_index/coverage_days do not match the foundation model's coverage grid ({len(grid)} values "
+            f"from {grid[0]} to {grid[-1]}); rerun or_labeling and pretraining with the same grid"
+        )
+    data = labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
     return build_lane_context(
         features,
         labels,
@@ -824,5 +851,5 @@ def alignment_context(
         reward=params.reward,
         bands=params.reward.bands or or_params.bands,
         max_lead_time=or_params.max_lead_time,
-        horizon_days=horizon,
+        horizon_days=horizon_days,
     )

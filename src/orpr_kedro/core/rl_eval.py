@@ -55,8 +55,7 @@ class ClosedLoopResult:
     """KPIs of every policy and the decisions taken (one row per policy, lane and date).
 
     ``decision_seconds`` / ``n_decisions``: wall time spent deciding and the number of
-    lane decisions per policy. ``weekly`` (when requested): accumulators ``[P, W, N]``
-    per scored week. ``daily`` (when requested): trajectories ``[P, n, T]`` of the
+    lane decisions per policy. ``daily`` (when requested): trajectories ``[P, n, T]`` of the
     selected lanes over the scored days (``on_hand_start``, ``on_hand_end``, ``orders``,
     ``arrivals``, ``lost``, ``demand``), with ``daily_lanes`` their lane indices.
     """
@@ -67,7 +66,6 @@ class ClosedLoopResult:
     decision_seconds: dict[str, float] = field(default_factory=dict)
     n_decisions: dict[str, int] = field(default_factory=dict)
     scored_dates: list[pd.Timestamp] = field(default_factory=list)
-    weekly: dict[str, np.ndarray] | None = None
     daily: dict[str, np.ndarray] | None = None
     daily_lanes: np.ndarray | None = None
 
@@ -88,7 +86,6 @@ def closed_loop_validation(
     kl_pairs: Mapping[str, str] | None = None,
     threads: int = 1,
     score_from: pd.Timestamp | None = None,
-    weekly: bool = False,
     daily_lanes: np.ndarray | None = None,
     builtin: tuple[str, ...] = ("incumbent", "base_stock"),
 ) -> ClosedLoopResult:
@@ -108,7 +105,6 @@ def closed_loop_validation(
         threads: torch threads for the networks.
         score_from: weeks before this date are a burn-in: simulated (every policy
             reaches its own state) but not counted in the KPIs; ``None`` scores all.
-        weekly: also keep the accumulators of every scored week per lane.
         daily_lanes: lane indices whose daily trajectories are kept (scored days).
         builtin: which of the fixed rules ``incumbent`` and ``base_stock`` to add.
 
@@ -119,7 +115,6 @@ def closed_loop_validation(
         initial_state=initial_state,
         kl_pairs=dict(kl_pairs or {}),
         score_from=None if score_from is None else pd.Timestamp(score_from),
-        weekly=weekly,
         daily_lanes=None if daily_lanes is None else np.asarray(daily_lanes, dtype=np.int64),
         builtin=tuple(builtin),
     )
@@ -135,7 +130,6 @@ class _LoopOptions:
     initial_state: str
     kl_pairs: dict[str, str]
     score_from: pd.Timestamp | None
-    weekly: bool
     daily_lanes: np.ndarray | None
     builtin: tuple[str, ...]
 
@@ -176,7 +170,6 @@ def _closed_loop(  # noqa: PLR0915 - one week loop, kept in one place
     n_policies = len(names)
     on_hand, pipeline = _initial_state(context, first_rows, options.initial_state, n_policies)
     totals = {name: np.zeros((n_policies, 1, n_lanes)) for name in ACCUMULATOR_FIELDS}
-    weekly: dict[str, list[np.ndarray]] = {name: [] for name in ACCUMULATOR_FIELDS}
     selected = options.daily_lanes
     daily: dict[str, list[np.ndarray]] = {name: [] for name in (*_DAILY_FIELDS, "demand")}
     seconds = dict.fromkeys(names, 0.0)
@@ -238,8 +231,6 @@ def _closed_loop(  # noqa: PLR0915 - one week loop, kept in one place
         if scored[week]:
             for name in ACCUMULATOR_FIELDS:
                 totals[name] += getattr(result, name)
-                if options.weekly:
-                    weekly[name].append(np.asarray(getattr(result, name))[:, 0, :])
         if keep_daily:
             for name in _DAILY_FIELDS:
                 daily[name].append(getattr(result.trajectories, name)[:, 0][:, selected, :])
@@ -256,7 +247,6 @@ def _closed_loop(  # noqa: PLR0915 - one week loop, kept in one place
         decision_seconds=seconds,
         n_decisions=counts,
         scored_dates=[pd.Timestamp(d) for d, s in zip(dates, scored, strict=True) if s],
-        weekly={name: np.stack(values, axis=1) for name, values in weekly.items()} if options.weekly else None,
         daily={name: np.concatenate(values, axis=2) for name, values in daily.items()} if selected is not None else None,
         daily_lanes=selected,
     )

@@ -16,6 +16,7 @@ from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.params import (
     EvaluationParams,
     ORLabelingParams,
+    RLAlignmentParams,
     parse_params,
 )
 from orpr_kedro.core.splits import TimeSplits
@@ -26,34 +27,17 @@ from . import figures
 logger = logging.getLogger(__name__)
 
 def _period(
-    foundation_model: dict[str, Any],
-    features: pd.DataFrame,
-    labels: pd.DataFrame,
-    lanes: pd.DataFrame,
-    daily_sales: pd.DataFrame,
-    forecasts: pd.DataFrame,
+    policy: FoundationPolicy,
+    tables: tuple[pd.DataFrame, ...],
     splits: TimeSplits,
     rl_alignment: dict[str, Any],
     or_settings: ORLabelingParams,
     score_from: pd.Timestamp,
     burn_in_weeks: int,
 ) -> evaluation.PeriodData:
-    pretrained = FoundationPolicy.from_payload(foundation_model)
-    reward = parse_params("rl_alignment", rl_alignment).reward
-    return evaluation.period_data(
-        features,
-        labels,
-        lanes,
-        daily_sales,
-        forecasts,
-        splits,
-        pretrained.normalisation,
-        pretrained.coverage_grid,
-        reward,
-        or_settings,
-        score_from=score_from,
-        burn_in_weeks=burn_in_weeks,
-    )
+    """The evaluation window's context; ``tables``: features, labels, lanes, daily sales, forecasts."""
+    rl_settings: RLAlignmentParams = parse_params("rl_alignment", rl_alignment)
+    return evaluation.period_data(*tables, splits, policy, rl_settings, or_settings, score_from=score_from, burn_in_weeks=burn_in_weeks)
 
 
 def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
@@ -80,13 +64,10 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     settings: EvaluationParams = parse_params("evaluation", params)
     or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
     splits = TimeSplits.from_dict(time_splits)
-    period = _period(
-        foundation_model, features, labels, lanes, daily_sales, forecasts, splits, rl_alignment, or_settings, splits.test_start, settings.burn_in_weeks
-    )
-    networks = {
-        "pretrained": FoundationPolicy.from_payload(foundation_model).model,
-        "orpr": FoundationPolicy.from_payload(aligned_policy).model,
-    }
+    pretrained = FoundationPolicy.from_payload(foundation_model)
+    tables = (features, labels, lanes, daily_sales, forecasts)
+    period = _period(pretrained, tables, splits, rl_alignment, or_settings, splits.test_start, settings.burn_in_weeks)
+    networks = {"pretrained": pretrained.model, "orpr": FoundationPolicy.from_payload(aligned_policy).model}
     with TaskExecutor(or_settings.executor) as executor:
         result, solver_log = evaluation.evaluate_policies(
             period,
@@ -160,9 +141,8 @@ def sweep_service_level(  # noqa: PLR0913
     settings: EvaluationParams = parse_params("evaluation", params)
     or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
     splits = TimeSplits.from_dict(time_splits)
-    period = _period(
-        foundation_model, features, labels, lanes, daily_sales, forecasts, splits, rl_alignment, or_settings, splits.test_start, settings.burn_in_weeks
-    )
+    tables = (features, labels, lanes, daily_sales, forecasts)
+    period = _period(FoundationPolicy.from_payload(foundation_model), tables, splits, rl_alignment, or_settings, splits.test_start, settings.burn_in_weeks)
     with TaskExecutor(or_settings.executor) as executor:
         table = evaluation.service_level_sweep(period, settings.tradeoff_alphas, or_settings, seed=seed, executor=executor, licence=gurobi_licence)
     return table
@@ -187,12 +167,11 @@ def simulate_field_test(
     or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
     splits = TimeSplits.from_dict(time_splits)
     pre_start = splits.test_start - pd.Timedelta(weeks=design_params.pre_weeks)
-    period = _period(
-        aligned_policy, features, labels, lanes, daily_sales, forecasts, splits, rl_alignment, or_settings, pre_start, design_params.burn_in_weeks
-    )
+    aligned = FoundationPolicy.from_payload(aligned_policy)
+    tables = (features, labels, lanes, daily_sales, forecasts)
+    period = _period(aligned, tables, splits, rl_alignment, or_settings, pre_start, design_params.burn_in_weeks)
     design = field_test.FieldTestDesign(period.start, pre_start, splits.test_start, period.end)
-    aligned = FoundationPolicy.from_payload(aligned_policy).model
-    result = field_test.simulate_worlds(period.context, aligned, design, seed, settings.threads)
+    result = field_test.simulate_worlds(period.context, aligned.model, design, seed, settings.threads)
     return field_test.daily_trajectories(result)
 
 
