@@ -24,10 +24,10 @@ import numpy as np
 import torch
 import yaml
 
-from orpr_kedro.core.features import ATTRIBUTE_COLUMNS
-from orpr_kedro.core.models import DecisionInputs, FoundationPolicy, Normalisation, count_parameters
+from orpr_kedro.core.learning.features import ATTRIBUTE_COLUMNS
+from orpr_kedro.core.learning.network import DecisionInputs, FoundationPolicy, Normalisation, count_parameters
+from orpr_kedro.core.learning.pretraining import build_model, model_config
 from orpr_kedro.core.params import parse_params
-from orpr_kedro.core.pretraining import build_model, model_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,9 @@ def random_inputs(n: int, history_days: int, forecast_days: int, seed: int = 0) 
         history=rng.poisson(level[:, None], size=(n, history_days)).astype("float64"),
         forecast=level[:, None] * rng.uniform(0.8, 1.2, size=(n, forecast_days)),
         attributes=rng.uniform(0.5, 20.0, size=(n, len(ATTRIBUTE_COLUMNS))),
-        targets=np.column_stack([rng.uniform(0, 0.1, n), rng.choice([14.0, 30.0, 45.0], n), rng.choice([0.96, 0.98], n)]),
+        targets=np.column_stack(
+            [rng.uniform(0, 0.1, n), rng.choice([14.0, 30.0, 45.0], n), rng.choice([0.96, 0.98], n)]
+        ),
         promotions=rng.integers(0, 3, size=(n, 3)).astype("float64"),
         history_days_available=np.full(n, 365.0),
         forecast_std_sum=level * 3.0,
@@ -67,8 +69,12 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    params = parse_params("pretraining", yaml.safe_load((ROOT / "conf/base/parameters_pretraining.yml").read_text())["pretraining"])
-    or_labeling = parse_params("or_labeling", yaml.safe_load((ROOT / "conf/base/parameters_or_labeling.yml").read_text())["or_labeling"])
+    params = parse_params(
+        "pretraining", yaml.safe_load((ROOT / "conf/base/parameters_pretraining.yml").read_text())["pretraining"]
+    )
+    or_labeling = parse_params(
+        "or_labeling", yaml.safe_load((ROOT / "conf/base/parameters_or_labeling.yml").read_text())["or_labeling"]
+    )
     grid = np.asarray(or_labeling.coverage_grid.values())
     inputs = random_inputs(args.batch, 28, 28)
     normalisation = Normalisation.fit(random_inputs(10_000, 28, 28, seed=1), n_categories=8)
@@ -83,8 +89,12 @@ def main() -> None:
     def end_to_end() -> None:
         policy.decide(inputs)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, {args.repeats} timed repeats")
-    print(f"parameters: {count_parameters(model):,} (d_model {params.network.d_model}, {params.network.n_layers} layers x 3 encoders, grid {len(grid)})")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, {args.repeats} timed repeats"
+    )
+    print(
+        f"parameters: {count_parameters(model):,} (d_model {params.network.d_model}, {params.network.n_layers} layers x 3 encoders, grid {len(grid)})"
+    )
     for name, function in (("network", network), ("end to end", end_to_end)):
         times = timed(function, args.repeats)
         best, median = min(times), statistics.median(times)

@@ -23,10 +23,10 @@ import numpy as np
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from orpr_kedro.core import labeling
+from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.executor import TaskExecutor
+from orpr_kedro.core.optimization import labeling
 from orpr_kedro.core.params import parse_params
-from orpr_kedro.core.splits import TimeSplits
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 PROJECT = Path(__file__).resolve().parents[1]
@@ -82,14 +82,16 @@ def main() -> None:
     log = output.solver_log
     n_lanes, n_windows = len(data.lanes), len(windows)
     print(f"or_labeling on env {args.env}: {n_lanes:,} SKU-DC pairs x {n_windows} weekly decision dates")
-    print(f"  grid {len(settings.coverage_grid.values())} candidates, {settings.n_scenarios} scenarios, horizon {settings.horizon_days} days")
+    print(
+        f"  grid {len(settings.coverage_grid.values())} candidates, {settings.n_scenarios} scenarios, horizon {settings.horizon_days} days"
+    )
     print(f"  executor {settings.executor.kind} ({settings.executor.n_workers} workers), {os.cpu_count()} CPU cores")
     print(f"  load average at the end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"  wall time {total:.1f} s ({total / 60:.2f} min), {total / n_windows:.2f} s per decision date")
     for name, seconds in timer.seconds.items():
         print(f"    {name:<26} {seconds:7.1f} s")
     print(f"  models {len(log)}: " + ", ".join(f"{k} {v}" for k, v in log["solver"].value_counts().items()))
-    print(f"  statuses: " + ", ".join(f"{k} {v}" for k, v in log["status"].value_counts().items()))
+    print("  statuses: " + ", ".join(f"{k} {v}" for k, v in log["status"].value_counts().items()))
     per_solver = log.groupby("solver")["solve_time_s"].agg(["median", lambda s: np.percentile(s, 90), "max"])
     per_solver.columns = ["median_s", "p90_s", "max_s"]
     print(per_solver.round(3).to_string())

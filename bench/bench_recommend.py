@@ -38,13 +38,13 @@ import pandas as pd
 import torch
 import yaml
 
-from orpr_kedro.core.features import ATTRIBUTE_COLUMNS
-from orpr_kedro.core.forecasting import LOOKBACK_DAYS, build_demand_panels, fit_forecaster
-from orpr_kedro.core.models import DecisionInputs, FoundationPolicy, Normalisation
+from orpr_kedro.core.data.splits import make_time_splits
+from orpr_kedro.core.forecasting.model import LOOKBACK_DAYS, build_demand_panels, fit_forecaster
+from orpr_kedro.core.learning.features import ATTRIBUTE_COLUMNS
+from orpr_kedro.core.learning.network import DecisionInputs, FoundationPolicy, Normalisation
+from orpr_kedro.core.learning.pretraining import build_model, model_config
 from orpr_kedro.core.params import RecommendParams, parse_params
-from orpr_kedro.core.pretraining import build_model, model_config
 from orpr_kedro.core.recommend import recommend_orders
-from orpr_kedro.core.splits import make_time_splits
 
 ROOT = Path(__file__).resolve().parents[1]
 CATEGORIES = ["snacks", "beverages", "dairy", "personal_care", "household", "baby", "pet", "small_appliances"]
@@ -89,7 +89,9 @@ def synthetic_tables(n_lanes: int, n_days: int, seed: int = 0) -> dict:
     assert set(ATTRIBUTE_COLUMNS) <= set(lanes.columns)
 
     dates = pd.date_range("2024-01-01", periods=n_days, freq="D")
-    level = np.where(rng.random(n_lanes) < 0.35, rng.lognormal(np.log(0.25), 0.7, n_lanes), rng.lognormal(np.log(6.0), 1.1, n_lanes))
+    level = np.where(
+        rng.random(n_lanes) < 0.35, rng.lognormal(np.log(0.25), 0.7, n_lanes), rng.lognormal(np.log(6.0), 1.1, n_lanes)
+    )
     weekly = 1.0 + 0.15 * np.sin(2 * np.pi * np.arange(n_days) / 7.0)
     launch = np.where(rng.random(n_lanes) < 0.01, n_days - rng.integers(1, 20, n_lanes), 0)  # cold starts
     sales = rng.poisson(level[:, None].astype("float32") * weekly[None, :].astype("float32")).astype("int32")
@@ -162,7 +164,9 @@ def random_policy(tables: dict, processing, batch_size: int) -> FoundationPolicy
     )
     normalisation = Normalisation.fit(sample, n_categories=len(CATEGORIES))
     torch.manual_seed(0)
-    model = build_model(model_config(normalisation, np.asarray(or_labeling.coverage_grid.values()), pretraining), pretraining)
+    model = build_model(
+        model_config(normalisation, np.asarray(or_labeling.coverage_grid.values()), pretraining), pretraining
+    )
     return FoundationPolicy(model, normalisation, batch_size=batch_size)
 
 
@@ -171,7 +175,9 @@ def demo_policy(batch_size: int) -> FoundationPolicy | None:
     versions = sorted((ROOT / "data/06_models/aligned_policy.pt").glob("*/aligned_policy.pt"))
     if not versions:
         return None
-    return FoundationPolicy.from_payload(torch.load(versions[-1], weights_only=True, map_location="cpu"), batch_size=batch_size)
+    return FoundationPolicy.from_payload(
+        torch.load(versions[-1], weights_only=True, map_location="cpu"), batch_size=batch_size
+    )
 
 
 def main() -> None:
@@ -180,14 +186,19 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=LOOKBACK_DAYS + 8, help="days of sales history synthesised")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--random-policy", action="store_true", help="random weights instead of the demo's aligned policy")
+    parser.add_argument(
+        "--random-policy", action="store_true", help="random weights instead of the demo's aligned policy"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="    %(message)s")
     logging.getLogger("orpr_kedro.core.recommend").setLevel(logging.INFO)
     torch.set_num_threads(args.threads)
 
-    processing, settings = base_params("data_processing"), RecommendParams.model_validate(
-        yaml.safe_load((ROOT / "conf/base/parameters_recommend.yml").read_text())["recommend"]
+    processing, settings = (
+        base_params("data_processing"),
+        RecommendParams.model_validate(
+            yaml.safe_load((ROOT / "conf/base/parameters_recommend.yml").read_text())["recommend"]
+        ),
     )
     started = time.perf_counter()
     tables = synthetic_tables(args.lanes, args.days)

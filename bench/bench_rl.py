@@ -37,12 +37,12 @@ from tianshou.data import Collector, VectorReplayBuffer
 from tianshou.env import DummyVectorEnv
 from tianshou.utils.torch_utils import policy_within_training_step
 
-from orpr_kedro.core import rl
-from orpr_kedro.core.models import DecisionInputs, FoundationPolicy, Normalisation
+from orpr_kedro.core.data.splits import TimeSplits
+from orpr_kedro.core.learning.network import DecisionInputs, FoundationPolicy, Normalisation
+from orpr_kedro.core.learning.pretraining import build_model, model_config
 from orpr_kedro.core.params import parse_params
-from orpr_kedro.core.pretraining import build_model, model_config
-from orpr_kedro.core.rl_env import LaneEnv, LaneEpisodes, LaneVectorEnv
-from orpr_kedro.core.splits import TimeSplits
+from orpr_kedro.core.rl import alignment
+from orpr_kedro.core.rl.env import LaneEnv, LaneEpisodes, LaneVectorEnv
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 PROJECT = Path(__file__).resolve().parents[1]
@@ -62,18 +62,26 @@ def load_inputs() -> tuple[dict, FoundationPolicy, dict]:
         except Exception:  # noqa: BLE001 - any missing/unreadable model: a fresh one of the configured shape
             pretraining = parse_params("pretraining", context.params["pretraining"])
             labels, features = tables["mi_or_labels"], tables["mi_decision_features"]
-            train = labels[labels["split"] == "train"][["lane_id", "decision_date", "on_hand", "on_order"]].merge(features, on=["lane_id", "decision_date"])
-            normalisation = Normalisation.fit(DecisionInputs.from_frame(train), int(features["category_code"].max()) + 1)
+            train = labels[labels["split"] == "train"][["lane_id", "decision_date", "on_hand", "on_order"]].merge(
+                features, on=["lane_id", "decision_date"]
+            )
+            normalisation = Normalisation.fit(
+                DecisionInputs.from_frame(train), int(features["category_code"].max()) + 1
+            )
             grid = np.asarray(parse_params("or_labeling", context.params["or_labeling"]).coverage_grid.values())
             torch.manual_seed(0)
-            policy = FoundationPolicy(build_model(model_config(normalisation, grid, pretraining), pretraining).eval(), normalisation)
+            policy = FoundationPolicy(
+                build_model(model_config(normalisation, grid, pretraining), pretraining).eval(), normalisation
+            )
             print("model: none persisted yet; a freshly initialised network of the configured shape")
         return tables, policy, context.params
 
 
 def collect_rate(policy: FoundationPolicy, lane_context, env, freeze: str, steps: int, repeats: int) -> float:
-    actor, _ = rl._actor_and_reference(policy, lane_context, freeze)
-    tianshou_policy = DiscreteActorPolicy(actor=actor, action_space=env.action_space[0], observation_space=env.observation_space[0])
+    actor, _ = alignment._actor_and_reference(policy, lane_context, freeze)
+    tianshou_policy = DiscreteActorPolicy(
+        actor=actor, action_space=env.action_space[0], observation_space=env.observation_space[0]
+    )
     collector = Collector(tianshou_policy, env, VectorReplayBuffer(steps, len(env)))
     collector.reset()
     best = 0.0
@@ -96,38 +104,60 @@ def main() -> None:
     settings = parse_params("rl_alignment", params["rl_alignment"])
     or_settings = parse_params("or_labeling", params["or_labeling"])
     splits = TimeSplits.from_dict(tables["time_splits"])
-    lane_context = rl.alignment_context(
-        tables["mi_decision_features"], tables["mi_or_labels"], tables["prm_lanes"], tables["prm_daily_sales"],
-        tables["ftr_demand_forecast"], splits, policy, settings, or_settings, "train",
+    lane_context = alignment.alignment_context(
+        tables["mi_decision_features"],
+        tables["mi_or_labels"],
+        tables["prm_lanes"],
+        tables["prm_daily_sales"],
+        tables["ftr_demand_forecast"],
+        splits,
+        policy,
+        settings,
+        or_settings,
+        "train",
     )
-    print(f"lanes: {len(tables['prm_lanes'])}, training rows (lane x date): {lane_context.n_rows}, grid: {lane_context.n_actions}")
+    print(
+        f"lanes: {len(tables['prm_lanes'])}, training rows (lane x date): {lane_context.n_rows}, grid: {lane_context.n_actions}"
+    )
     repeats = 2 if args.quick else 3
     weeks = settings.episode_weeks
-    with rl.torch_runtime(settings.threads):
-        print(f"\ncollect (Tianshou Collector, real actor sampling, torch threads {settings.threads}, best of {repeats}):")
+    with alignment.torch_runtime(settings.threads):
+        print(
+            f"\ncollect (Tianshou Collector, real actor sampling, torch threads {settings.threads}, best of {repeats}):"
+        )
         for n_envs in (512, 1024):
             for freeze in ("context", "none"):
                 env = LaneVectorEnv(LaneEpisodes(lane_context, n_envs, weeks, settings.reward, seed=0))
                 rate = collect_rate(policy, lane_context, env, freeze, n_envs * weeks, repeats)
                 print(f"  batched LaneVectorEnv, {n_envs} lanes, freeze {freeze:8s}: {rate:10,.0f} steps/s")
         n_single = 512
-        env = DummyVectorEnv([lambda: LaneEnv(lane_context, weeks, settings.reward, info_terms=False) for _ in range(n_single)])
+        env = DummyVectorEnv(
+            [lambda: LaneEnv(lane_context, weeks, settings.reward, info_terms=False) for _ in range(n_single)]
+        )
         env.seed(0)
         rate = collect_rate(policy, lane_context, env, "context", n_single * weeks, 1 if args.quick else 2)
         print(f"  one gymnasium env per lane (DummyVectorEnv), {n_single} lanes, freeze context: {rate:10,.0f} steps/s")
 
-    print(f"\ntrain (PPO epochs: collect {settings.n_envs} x {weeks} steps + {settings.ppo.repeat} passes of minibatch {settings.ppo.batch_size}):")
+    print(
+        f"\ntrain (PPO epochs: collect {settings.n_envs} x {weeks} steps + {settings.ppo.repeat} passes of minibatch {settings.ppo.batch_size}):"
+    )
     with tempfile.TemporaryDirectory() as folder:
         for freeze in ("context", "none"):
-            bench = settings.model_copy(update={"epochs": 3, "freeze": freeze, "resume": False, "progress_bar": False, "checkpoint_dir": folder})
-            run = rl.train_alignment(policy, lane_context, bench, 20251219)
+            bench = settings.model_copy(
+                update={"epochs": 3, "freeze": freeze, "resume": False, "progress_bar": False, "checkpoint_dir": folder}
+            )
+            run = alignment.train_alignment(policy, lane_context, bench, 20251219)
             curves = run.curves
-            steady = (curves["env_steps"].iloc[-1] - curves["env_steps"].iloc[0]) / (curves["wall_s"].iloc[-1] - curves["wall_s"].iloc[0])
-            print(f"  freeze {freeze:8s}: {steady:8,.0f} env steps/s over epochs 2-3 (setup + epoch 1: {curves['wall_s'].iloc[0]:.1f} s)")
+            steady = (curves["env_steps"].iloc[-1] - curves["env_steps"].iloc[0]) / (
+                curves["wall_s"].iloc[-1] - curves["wall_s"].iloc[0]
+            )
+            print(
+                f"  freeze {freeze:8s}: {steady:8,.0f} env steps/s over epochs 2-3 (setup + epoch 1: {curves['wall_s'].iloc[0]:.1f} s)"
+            )
         if not args.quick:
             full = settings.model_copy(update={"resume": False, "progress_bar": False, "checkpoint_dir": folder})
             started = time.perf_counter()
-            run = rl.train_alignment(policy, lane_context, full, 20251219)
+            run = alignment.train_alignment(policy, lane_context, full, 20251219)
             wall = time.perf_counter() - started
             print(
                 f"  whole alignment with conf/base ({settings.algorithm}, {settings.epochs} epochs, {int(run.curves['env_steps'].iloc[-1]):,} env steps, "

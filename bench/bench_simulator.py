@@ -22,7 +22,7 @@ import time
 import numba
 import numpy as np
 
-from orpr_kedro.core.simulation import (
+from orpr_kedro.core.simulation.kernel import (
     LaneParams,
     coverage_levels,
     draw_lead_times,
@@ -46,9 +46,7 @@ def build_instance(n_lanes: int, n_cand: int, n_scen: int, n_days: int, seed: in
     weekly = 1.0 + 0.3 * np.sin(2 * np.pi * np.arange(n_days) / 7.0)
     mu = mean_demand[:, None] * weekly[None, :]
     demand = rng.gamma(2.0, mu[None] / 2.0, (n_scen, n_lanes, n_days))
-    lead_times = draw_lead_times(
-        rng.uniform(2, 14, n_lanes), rng.uniform(0, 3, n_lanes), n_days, rng, n_scen
-    )
+    lead_times = draw_lead_times(rng.uniform(2, 14, n_lanes), rng.uniform(0, 3, n_lanes), n_days, rng, n_scen)
     grid = np.linspace(0.0, 40.0, n_cand)
     levels = coverage_levels(mu, grid, n_days)
     initial_on_hand = np.floor(mean_demand * 7.0)
@@ -95,10 +93,7 @@ def main(argv=None) -> None:
     )
     numba.set_num_threads(1)
     sec1 = timed(inst, a.repeats)
-    print(
-        f"threads=1: {sec1:.3f} s  {lane_days / sec1 / 1e6:,.1f} M lane-days/s "
-        "per core (measured single-thread)"
-    )
+    print(f"threads=1: {sec1:.3f} s  {lane_days / sec1 / 1e6:,.1f} M lane-days/s per core (measured single-thread)")
     numba.set_num_threads(threads)
 
 

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 try:
-    from orpr_kedro.core.optimization import MultipleChoiceProblem, solve
+    from orpr_kedro.core.optimization.model import MultipleChoiceProblem, solve
 except ImportError:  # running from a checkout without an editable install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from orpr_kedro.core.optimization import MultipleChoiceProblem, solve
+    from orpr_kedro.core.optimization.model import MultipleChoiceProblem, solve
 
 
 def make_model(
@@ -52,11 +52,7 @@ def make_model(
     horizon = 28.0
     cost = holding * demand * (0.5 * v + 0.015 * v**2) * horizon / 7
     sales = unit_value * demand * horizon
-    loss = (
-        sales
-        * np.exp(-v / (3 * cv + 1))
-        * (1 + 0.05 * rng.standard_normal((n, 1)) ** 2)
-    )
+    loss = sales * np.exp(-v / (3 * cv + 1)) * (1 + 0.05 * rng.standard_normal((n, 1)) ** 2)
     group = rng.integers(0, n_groups, n)
     budgets = (1 - alpha) * np.bincount(group, sales[:, 0], minlength=n_groups)
     allowed = None
@@ -82,9 +78,7 @@ def summary(times: list[float]) -> str:
     )
 
 
-def bench_medium(
-    args: argparse.Namespace, rng: np.random.Generator, common: dict
-) -> None:
+def bench_medium(args: argparse.Namespace, rng: np.random.Generator, common: dict) -> None:
     """Same models through Gurobi and HiGHS."""
     times: dict[str, list[float]] = {"gurobi": [], "highs": []}
     totals: dict[str, list[float]] = {"gurobi": [], "highs": []}
@@ -107,10 +101,7 @@ def bench_medium(
             objectives[solver] = result.objective
             statuses.append(f"{solver}:{result.status}")
             size = size or (problem.size, (result.n_variables, result.n_constraints))
-        rel_diff.append(
-            abs(objectives["gurobi"] - objectives["highs"])
-            / max(1.0, abs(objectives["gurobi"]))
-        )
+        rel_diff.append(abs(objectives["gurobi"] - objectives["highs"]) / max(1.0, abs(objectives["gurobi"])))
     print(
         f"\n{args.models} models of {args.items} items x {args.candidates} candidates "
         f"(first model: {size[0][0]} x {size[0][1]} variables x constraints, "
@@ -119,19 +110,13 @@ def bench_medium(
     for solver in ("gurobi", "highs"):
         print(f"  {solver:7s} optimise  : {summary(times[solver])}")
         print(f"  {solver:7s} end-to-end: {summary(totals[solver])}")
-    ratio = [
-        h / g for h, g in zip(times["highs"], times["gurobi"], strict=True) if g > 0
-    ]
+    ratio = [h / g for h, g in zip(times["highs"], times["gurobi"], strict=True) if g > 0]
     print(f"  HiGHS / Gurobi optimise time: median x{statistics.median(ratio):.1f}")
-    print(
-        f"  max relative objective difference: {max(rel_diff):.2e}  (gap tolerance {args.mip_gap})"
-    )
+    print(f"  max relative objective difference: {max(rel_diff):.2e}  (gap tolerance {args.mip_gap})")
     print(f"  statuses: { {s: statuses.count(s) for s in sorted(set(statuses))} }")
 
 
-def bench_large(
-    args: argparse.Namespace, rng: np.random.Generator, common: dict
-) -> None:
+def bench_large(args: argparse.Namespace, rng: np.random.Generator, common: dict) -> None:
     """Models over the Gurobi licence: ``auto`` goes to HiGHS."""
     times, totals = [], []
     for i in range(args.large_reps):
@@ -164,17 +149,11 @@ def bench_large(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--models", type=int, default=20, help="number of medium models (0 = skip)"
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=int, default=20, help="number of medium models (0 = skip)")
     parser.add_argument("--items", type=int, default=45, help="items per medium model")
     parser.add_argument("--candidates", type=int, default=41, help="coverage levels K")
-    parser.add_argument(
-        "--groups", type=int, default=3, help="budget groups (categories)"
-    )
+    parser.add_argument("--groups", type=int, default=3, help="budget groups (categories)")
     parser.add_argument(
         "--alpha",
         type=float,
@@ -186,24 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="restrict each item to a random band [v_min, v_max]",
     )
-    parser.add_argument(
-        "--large-items", type=int, default=1250, help="items of the large (HiGHS) model"
-    )
-    parser.add_argument(
-        "--large-reps", type=int, default=3, help="large models to solve (0 = skip)"
-    )
-    parser.add_argument(
-        "--time-limit", type=float, default=60.0, help="seconds per solve"
-    )
+    parser.add_argument("--large-items", type=int, default=1250, help="items of the large (HiGHS) model")
+    parser.add_argument("--large-reps", type=int, default=3, help="large models to solve (0 = skip)")
+    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per solve")
     parser.add_argument("--mip-gap", type=float, default=1e-4, help="relative MIP gap")
     parser.add_argument("--threads", type=int, default=1, help="solver threads")
-    parser.add_argument(
-        "--no-reduce", action="store_true", help="disable the dominance reduction"
-    )
+    parser.add_argument("--no-reduce", action="store_true", help="disable the dominance reduction")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random models")
-    parser.add_argument(
-        "--verbose", action="store_true", help="show the solver log lines"
-    )
+    parser.add_argument("--verbose", action="store_true", help="show the solver log lines")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.ERROR,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orpr_kedro.core.demo_data import DemoData, generate_demo_data
+from orpr_kedro.core.data.demo_data import DemoData, generate_demo_data
 from orpr_kedro.core.params import DataProcessingParams, DemoDataConfig
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
@@ -58,17 +58,23 @@ def project_copy(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_processed(tiny_data, fast_params) -> dict:
     """The tiny data set through data_processing (core functions, no Kedro)."""
-    from orpr_kedro.core import forecasting
-    from orpr_kedro.core.contract import validate_raw_tables
-    from orpr_kedro.core.preparation import build_daily_sales, build_lanes, build_promotion_days
-    from orpr_kedro.core.splits import make_time_splits
+    from orpr_kedro.core.data.contract import validate_raw_tables
+    from orpr_kedro.core.data.preparation import build_daily_sales, build_lanes, build_promotion_days
+    from orpr_kedro.core.data.splits import make_time_splits
+    from orpr_kedro.core.forecasting import model as forecasting
 
     tables = validate_raw_tables(tiny_data.as_catalog_entries())
-    lanes = build_lanes(tables["raw_sku_master"], tables["raw_sku_dc_master"], tables["raw_category_targets"], fast_params.costs)
+    lanes = build_lanes(
+        tables["raw_sku_master"], tables["raw_sku_dc_master"], tables["raw_category_targets"], fast_params.costs
+    )
     sales = build_daily_sales(tables["raw_sales"], lanes)
     promotions = build_promotion_days(tables["raw_promotions"], lanes)
-    splits = make_time_splits(sales["date"].min(), sales["date"].max(), fast_params.splits, sorted(lanes["category"].unique()))
-    panels = forecasting.build_demand_panels(sales, promotions, lanes, splits.data_end, fast_params.forecast.horizon_days)
+    splits = make_time_splits(
+        sales["date"].min(), sales["date"].max(), fast_params.splits, sorted(lanes["category"].unique())
+    )
+    panels = forecasting.build_demand_panels(
+        sales, promotions, lanes, splits.data_end, fast_params.forecast.horizon_days
+    )
     forecaster = forecasting.fit_forecaster(panels, splits, fast_params.forecast, seed=3)
     return {
         "lanes": lanes,

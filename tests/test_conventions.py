@@ -8,7 +8,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io import MemoryDataset
 
-from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.core.optimization.model import GurobiLicence
 from orpr_kedro.core.params import PARAMETER_MODELS, parse_params
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +71,9 @@ def test_no_parameter_is_unused(context):
 
 def test_every_parameter_block_has_a_model(context):
     blocks = {key for key, value in context.params.items() if isinstance(value, dict)}
-    assert blocks <= set(PARAMETER_MODELS), f"parameter blocks without a pydantic model: {sorted(blocks - set(PARAMETER_MODELS))}"
+    assert blocks <= set(PARAMETER_MODELS), (
+        f"parameter blocks without a pydantic model: {sorted(blocks - set(PARAMETER_MODELS))}"
+    )
 
 
 # The planner's report lives at a fixed path a planner can bookmark (data/08_reporting/report.md
@@ -122,7 +124,10 @@ PREFIX_TYPES = {
     "mi_": ("model_input", {"pandas.ParquetDataset"}),
     "mdl_": ("models", {"pickle.PickleDataset", "orpr_kedro.TorchModelDataset"}),
     "mo_": ("model_output", {"pandas.ParquetDataset", "pandas.CSVDataset"}),
-    "rpt_": ("reporting", {"pandas.CSVDataset", "json.JSONDataset", "text.TextDataset", "matplotlib.MatplotlibDataset"}),
+    "rpt_": (
+        "reporting",
+        {"pandas.CSVDataset", "json.JSONDataset", "text.TextDataset", "matplotlib.MatplotlibDataset"},
+    ),
     "plt_": ("reporting", {"matplotlib.MatplotlibDataset", "plotly.JSONDataset"}),
 }
 NAMED_TYPES = {
@@ -153,7 +158,9 @@ def test_every_default_pipeline_dataset_resolves_to_its_expected_type(context):
     catalog = context.catalog
     data_root = context.config_loader["globals"]["data_root"]
     raw_files = context.config_loader["globals"]["raw_files"]
-    names = {name for name in pipelines["__default__"].datasets() if not name.startswith("params:") and name != "parameters"}
+    names = {
+        name for name in pipelines["__default__"].datasets() if not name.startswith("params:") and name != "parameters"
+    }
     assert names, "the default pipeline has no datasets"
     problems = []
     for name in sorted(names):

@@ -9,7 +9,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io.core import DatasetError
 
-from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.core.optimization.model import GurobiLicence
 from orpr_kedro.datasets import GurobiLicenceDataset
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -88,4 +88,8 @@ def test_credentials_of_the_environment_reach_the_dataset(project_copy: Path, mo
         "  LICENSEID: ${oc.env:GRB_LICENSEID}\n"
     )
     licence = _catalog(project_copy, "prod").load("gurobi_licence")
-    assert licence.env_params() == {"WLSAccessID": "env-access-id", "WLSSecret": "env-secret-value", "LicenseID": 424242}
+    assert licence.env_params() == {
+        "WLSAccessID": "env-access-id",
+        "WLSSecret": "env-secret-value",
+        "LicenseID": 424242,
+    }

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orpr_kedro.core.contract import RAW_CONTRACTS
+from orpr_kedro.core.data.contract import RAW_CONTRACTS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

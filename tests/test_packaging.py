@@ -74,6 +74,8 @@ def test_the_tracking_pins_satisfy_the_extra_without_another_torch():
     assert not [name for name in tracking if name.startswith(("nvidia-", "triton"))]  # no CUDA
 
 
-@pytest.mark.parametrize("path", ["dist/orpr_kedro-0.1.0-py3-none-any.whl", "dist/conf-orpr_kedro.tar.gz", "build/package/pyproject.toml"])
+@pytest.mark.parametrize(
+    "path", ["dist/orpr_kedro-0.1.0-py3-none-any.whl", "dist/conf-orpr_kedro.tar.gz", "build/package/pyproject.toml"]
+)
 def test_build_outputs_stay_out_of_git(path):
     assert subprocess.run(["git", "check-ignore", "-q", path], cwd=PROJECT_ROOT).returncode == 0

@@ -5,10 +5,10 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-from nbclient import NotebookClient
 from click.testing import CliRunner
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from nbclient import NotebookClient
 
 from orpr_kedro.cli import cli
 
@@ -74,7 +74,9 @@ def test_default_run_on_the_test_environment(test_project: Path, monkeypatch):
     recommendations = pd.read_csv(data / "07_model_output/recommendations.csv", dtype={"sku_id": str, "dc_id": str})
     assert len(recommendations) == len(lanes)
     cold = recommendations[recommendations["cold_start"]]
-    assert cold[["sku_id", "dc_id", "policy_used", "history_days"]].values.tolist() == [[*new_launch, "incumbent_fallback", 10]]
+    assert cold[["sku_id", "dc_id", "policy_used", "history_days"]].values.tolist() == [
+        [*new_launch, "incumbent_fallback", 10]
+    ]
     assert (recommendations.loc[~recommendations["cold_start"], "policy_used"] == "aligned").all()
     summary = pd.read_csv(_latest(data / "08_reporting", "recommend_summary.csv")).set_index("metric")["value"]
     assert summary["incumbent_fallback"] == "1"
@@ -82,6 +84,8 @@ def test_default_run_on_the_test_environment(test_project: Path, monkeypatch):
     # the exploration notebook runs top to bottom on what the run wrote
     notebook = nbformat.read(test_project / "notebooks" / "exploration.ipynb", as_version=4)
     monkeypatch.setenv("ORPR_KEDRO_ENV", "test")
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(test_project / "notebooks")}}).execute()
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(test_project / "notebooks")}}
+    ).execute()
     errors = [output for cell in notebook.cells for output in cell.get("outputs", []) if output.output_type == "error"]
     assert not errors

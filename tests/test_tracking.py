@@ -34,7 +34,9 @@ def test_kpi_tables_give_their_overall_rows():
 
 
 def test_metric_value_tables_keep_their_numeric_rows():
-    summary = pd.DataFrame({"metric": ["total_cost_change_pct", "as_of_date", "kl (nats)"], "value": ["-6.7", "2025-12-31", "0.02"]})
+    summary = pd.DataFrame(
+        {"metric": ["total_cost_change_pct", "as_of_date", "kl (nats)"], "value": ["-6.7", "2025-12-31", "0.02"]}
+    )
     assert report_metrics("rpt_rl_alignment_summary", summary) == {
         "rpt_rl_alignment_summary.total_cost_change_pct": -6.7,
         "rpt_rl_alignment_summary.kl _nats": 0.02,
@@ -43,7 +45,9 @@ def test_metric_value_tables_keep_their_numeric_rows():
 
 def test_long_tables_without_a_scope_give_no_metrics():
     small = pd.DataFrame({"model": ["pretrained"], "split": ["validation"], "top1_accuracy": [0.37]})
-    assert report_metrics("rpt_pretraining_accuracy", small) == {"rpt_pretraining_accuracy.pretrained.validation.top1_accuracy": 0.37}
+    assert report_metrics("rpt_pretraining_accuracy", small) == {
+        "rpt_pretraining_accuracy.pretrained.validation.top1_accuracy": 0.37
+    }
     log = pd.DataFrame({"model_id": [f"m{i}" for i in range(MAX_SMALL_TABLE_ROWS + 1)], "objective": 1.0})
     assert report_metrics("rpt_or_solver_log", log) == {}
     assert report_metrics("rpt_empty", pd.DataFrame()) == {}

@@ -25,7 +25,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = {"data_processing", "or_labeling", "pretraining", "rl_alignment", "evaluation", "recommend", "__default__"}
 LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"]
 # one node of each pipeline
-NODES = ("validate_raw_data", "create_or_labels", "train_foundation_model", "train_aligned_policy", "evaluate_policies", "recommend_orders")
+NODES = (
+    "validate_raw_data",
+    "create_or_labels",
+    "train_foundation_model",
+    "train_aligned_policy",
+    "evaluate_policies",
+    "recommend_orders",
+)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -73,7 +80,16 @@ def viz_server(tmp_path):
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
     log = open(tmp_path / "viz.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("kedro")), "viz", "run", "--no-browser", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            str(Path(sys.executable).with_name("kedro")),
+            "viz",
+            "run",
+            "--no-browser",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=log,
@@ -124,14 +140,33 @@ def test_kedro_viz_shows_pipelines_and_layers(viz_server, tmp_path):
 
     screenshot = tmp_path / "kedro-viz.png"
     subprocess.run(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1600,1000",
-         "--virtual-time-budget=20000", f"--screenshot={screenshot}", url],
-        check=True, timeout=120, capture_output=True,
+        [
+            CHROMIUM,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1600,1000",
+            "--virtual-time-budget=20000",
+            f"--screenshot={screenshot}",
+            url,
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
     )
     assert screenshot.stat().st_size > 10_000
     dom = subprocess.run(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile2'}", "--virtual-time-budget=20000", "--dump-dom", url],
-        check=True, timeout=120, capture_output=True, text=True,
+        [
+            CHROMIUM,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile2'}",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            url,
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
     ).stdout
     # layer bands and node names are rendered into the page
     for layer in LAYERS:

@@ -1,4 +1,5 @@
 """Run the project as ``orpr-kedro`` or ``python -m orpr_kedro``."""
+
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ def main(*args, **kwargs) -> Any:
     package_name = Path(__file__).parent.name
     configure_project(package_name)
 
-    interactive = hasattr(sys, 'ps1')
+    interactive = hasattr(sys, "ps1")
     kwargs["standalone_mode"] = not interactive
 
     run = find_run_command(package_name)

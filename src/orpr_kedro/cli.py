@@ -20,8 +20,8 @@ from kedro.framework.cli.project import run  # noqa: F401
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from orpr_kedro.core.contract import RAW_CONTRACTS
-from orpr_kedro.core.demo_data import generate_demo_data
+from orpr_kedro.core.data.contract import RAW_CONTRACTS
+from orpr_kedro.core.data.demo_data import generate_demo_data
 from orpr_kedro.core.params import DemoDataConfig
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from kedro.io.core import (
     get_protocol_and_path,
 )
 
-from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.core.optimization.model import GurobiLicence
 
 __all__ = ["GurobiLicenceDataset", "TorchModelDataset"]
 
@@ -36,7 +36,7 @@ class TorchModelDataset(AbstractVersionedDataset[Mapping[str, Any], dict[str, An
     ``torch.load(..., weights_only=True)``, so a file can only hold tensors and plain
     containers (dicts, lists, strings, numbers) and loading never runs pickled code.
     The payload of the foundation model comes from
-    ``orpr_kedro.core.models.FoundationPolicy.to_payload`` and turns back into a
+    ``orpr_kedro.core.learning.network.FoundationPolicy.to_payload`` and turns back into a
     policy with ``FoundationPolicy.from_payload``.
 
     Examples:
@@ -96,7 +96,9 @@ class TorchModelDataset(AbstractVersionedDataset[Mapping[str, Any], dict[str, An
         """
         load_args = dict(load_args or {})
         if load_args.pop("weights_only", True) is not True:
-            raise DatasetError("TorchModelDataset always loads with weights_only=True; remove 'weights_only' from load_args")
+            raise DatasetError(
+                "TorchModelDataset always loads with weights_only=True; remove 'weights_only' from load_args"
+            )
         _fs_args = deepcopy(fs_args) or {}
         protocol, path = get_protocol_and_path(filepath, version)
         if protocol == "file":
@@ -169,7 +171,7 @@ class GurobiLicenceDataset(AbstractDataset[None, GurobiLicence]):
     """The Gurobi licence of the OR solver, from credentials; read-only.
 
     Kedro hands credentials to datasets, not to nodes: this dataset turns the
-    ``gurobi`` credentials into a :class:`~orpr_kedro.core.optimization.GurobiLicence`
+    ``gurobi`` credentials into a :class:`~orpr_kedro.core.optimization.model.GurobiLicence`
     that the ``create_or_labels`` node passes to every ``gurobipy.Env``. Empty
     credentials (the default in ``conf/base/credential_defaults.yml``) give the
     size-limited pip licence; models over its size go to HiGHS.

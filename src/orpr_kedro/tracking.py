@@ -61,7 +61,11 @@ def report_metrics(dataset_name: str, table: pd.DataFrame) -> dict[str, float]:
         table = table[table["scope"].astype(str) == "all"]
     elif len(table) > MAX_SMALL_TABLE_ROWS:
         return {}
-    numeric = [column for column in table.columns if pd.api.types.is_numeric_dtype(table[column]) and not pd.api.types.is_bool_dtype(table[column])]
+    numeric = [
+        column
+        for column in table.columns
+        if pd.api.types.is_numeric_dtype(table[column]) and not pd.api.types.is_bool_dtype(table[column])
+    ]
     labels = [column for column in table.columns if column not in numeric and column not in _LABEL_SKIP]
     metrics: dict[str, float] = {}
     for _, row in table.iterrows():

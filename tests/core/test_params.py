@@ -11,17 +11,24 @@ def test_defaults_are_valid():
 
 
 def test_wrong_value_names_the_key():
-    with pytest.raises(ParameterError, match=r"parameter 'data_processing\.forecast\.horizon_days': .*greater than or equal to 7 \(got 3\)"):
+    with pytest.raises(
+        ParameterError,
+        match=r"parameter 'data_processing\.forecast\.horizon_days': .*greater than or equal to 7 \(got 3\)",
+    ):
         parse_params("data_processing", {"forecast": {"horizon_days": 3}})
 
 
 def test_typo_is_an_error():
-    with pytest.raises(ParameterError, match=r"data_processing\.costs\.holding_rate_per_dya': Extra inputs are not permitted"):
+    with pytest.raises(
+        ParameterError, match=r"data_processing\.costs\.holding_rate_per_dya': Extra inputs are not permitted"
+    ):
         parse_params("data_processing", {"costs": {"holding_rate_per_dya": 0.001}})
 
 
 def test_cross_field_rule():
-    with pytest.raises(ParameterError, match=r"features\.forecast_days \(50\) must not exceed forecast\.horizon_days \(42\)"):
+    with pytest.raises(
+        ParameterError, match=r"features\.forecast_days \(50\) must not exceed forecast\.horizon_days \(42\)"
+    ):
         parse_params("data_processing", {"features": {"forecast_days": 50}})
 
 

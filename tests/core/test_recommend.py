@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from orpr_kedro.core.contract import DataContractError, validate_inventory_state
-from orpr_kedro.core.features import build_decision_features
-from orpr_kedro.core.forecasting import build_demand_panels
-from orpr_kedro.core.models import DecisionInputs, FoundationPolicy, Normalisation
+from orpr_kedro.core.data.contract import DataContractError, validate_inventory_state
+from orpr_kedro.core.forecasting.model import build_demand_panels
+from orpr_kedro.core.learning.features import build_decision_features
+from orpr_kedro.core.learning.network import DecisionInputs, FoundationPolicy, Normalisation
+from orpr_kedro.core.learning.pretraining import build_model, model_config
 from orpr_kedro.core.params import PretrainingParams, RecommendParams
-from orpr_kedro.core.pretraining import build_model, model_config
 from orpr_kedro.core.recommend import (
     INCUMBENT_FALLBACK,
     RECOMMENDATION_COLUMNS,
@@ -21,11 +21,14 @@ from orpr_kedro.core.recommend import (
     recommend_orders,
     summarise_recommendations,
 )
-from orpr_kedro.core.simulation import round_order_quantity
+from orpr_kedro.core.simulation.kernel import round_order_quantity
 
 GRID = np.arange(0.0, 31.0, 2.0)
 NETWORK = PretrainingParams.model_validate(
-    {"forecast_head": {"horizon_days": 7}, "network": {"d_model": 16, "n_heads": 2, "n_layers": 1, "ff_dim": 32, "head_hidden": 32}}
+    {
+        "forecast_head": {"horizon_days": 7},
+        "network": {"d_model": 16, "n_heads": 2, "n_layers": 1, "ff_dim": 32, "head_hidden": 32},
+    }
 )
 SOURCES = {"raw_inventory_state": "data/01_raw/inventory_state.csv"}
 
@@ -45,7 +48,9 @@ SOURCES = {"raw_inventory_state": "data/01_raw/inventory_state.csv"}
         (50.0, 20, 10, 35.0, 5, 0, 0.0, 50.0, 50),  # projected position floored at 0
     ],
 )
-def test_order_quantity_after_case_pack_and_moq(level, on_hand, on_order, to_review, case_pack, moq, position, raw, order):
+def test_order_quantity_after_case_pack_and_moq(
+    level, on_hand, on_order, to_review, case_pack, moq, position, raw, order
+):
     result = order_arithmetic([level], [on_hand], [on_order], [to_review], [case_pack], [moq])
     assert result.inventory_position[0] == pytest.approx(position)
     assert result.raw_order_units[0] == pytest.approx(raw)
@@ -93,7 +98,9 @@ class RecordingPolicy:
 def setting(tiny_processed, tiny_data, fast_params):
     lanes, sales = tiny_processed["lanes"], tiny_processed["daily_sales"]
     splits = tiny_processed["splits"]
-    panels = build_demand_panels(sales, tiny_processed["promotion_days"], lanes, splits.data_end, fast_params.forecast.horizon_days)
+    panels = build_demand_panels(
+        sales, tiny_processed["promotion_days"], lanes, splits.data_end, fast_params.forecast.horizon_days
+    )
     features = build_decision_features(tiny_processed["forecasts"], panels, lanes, splits, fast_params.features)
     return {
         "lanes": lanes,
@@ -158,7 +165,9 @@ def test_cold_start_falls_back_to_the_incumbent_rule_and_is_flagged(setting):
     assert len(result) == len(state)
     cold = result[result["cold_start"]]
     lanes = setting["lanes"].set_index(["sku_id", "dc_id"])
-    assert set(zip(cold["sku_id"], cold["dc_id"], strict=True)) == {tuple(setting["lanes"].loc[i, ["sku_id", "dc_id"]]) for i in (launched, never_sold)}
+    assert set(zip(cold["sku_id"], cold["dc_id"], strict=True)) == {
+        tuple(setting["lanes"].loc[i, ["sku_id", "dc_id"]]) for i in (launched, never_sold)
+    }
     assert (cold["policy_used"] == INCUMBENT_FALLBACK).all()
     np.testing.assert_array_equal(
         cold["coverage_days"], lanes.loc[list(zip(cold["sku_id"], cold["dc_id"], strict=True)), "target_turnover_days"]
@@ -174,11 +183,15 @@ def test_cold_start_falls_back_to_the_incumbent_rule_and_is_flagged(setting):
     assert set(warm["coverage_days"]) <= set(GRID)
     assert warm["reason"].str.startswith("aligned policy: ").all()
     # the order follows from the printed level and position (rounded to cents in the file)
-    expected = round_order_quantity(result["order_up_to_units"] - result["inventory_position"], result["case_pack"], result["moq"])
+    expected = round_order_quantity(
+        result["order_up_to_units"] - result["inventory_position"], result["case_pack"], result["moq"]
+    )
     mismatch = result["order_units"] != expected
     assert (result.loc[mismatch, "raw_order_units"].abs() < 0.02).all()
     ordered = result[result["order_units"] > 0]
-    assert (ordered["order_units"] % ordered["case_pack"] == 0).all() and (ordered["order_units"] >= ordered["moq"]).all()
+    assert (ordered["order_units"] % ordered["case_pack"] == 0).all() and (
+        ordered["order_units"] >= ordered["moq"]
+    ).all()
 
     summary = summarise_recommendations(result, n_lanes=len(setting["lanes"]) + 2).set_index("metric")["value"]
     assert summary["incumbent_fallback"] == "2" and summary["aligned"] == str(len(result) - 2)
@@ -225,7 +238,9 @@ def test_unknown_lane_names_file_column_and_rows(raw_state, tiny_data):
         [2, 4],
     )
     message = str(error)
-    assert "raw_inventory_state (data/01_raw/inventory_state.csv): column 'sku_id, dc_id': unknown SKU-DC pair" in message
+    assert (
+        "raw_inventory_state (data/01_raw/inventory_state.csv): column 'sku_id, dc_id': unknown SKU-DC pair" in message
+    )
     assert "2 row(s) (rows 2, 4)" in message and "DC99" in message
 
 
@@ -242,6 +257,10 @@ def test_one_snapshot_date_not_after_the_sales(raw_state, tiny_data):
     raw_state.loc[5, "as_of_date"] = sales_end + pd.Timedelta(days=1)
     error = _state_error(raw_state, tiny_data.sku_dc_master, sales_end)
     rules = {(p.column, p.rule.split(";")[0].split(" (")[0], tuple(p.rows)) for p in error.problems}
-    assert ("as_of_date", "every row must have the same as_of_date", tuple(i for i in range(len(raw_state)) if i != 5)) in rules
+    assert (
+        "as_of_date",
+        "every row must have the same as_of_date",
+        tuple(i for i in range(len(raw_state)) if i != 5),
+    ) in rules
     assert ("as_of_date", f"after the last sales date {sales_end.date()} in raw_sales", (5,)) in rules
     assert "raw_inventory_state (data/01_raw/inventory_state.csv): column 'as_of_date'" in str(error)

@@ -31,9 +31,7 @@ class SplitParams(StrictModel):
     decision_weekday: int = Field(0, ge=0, le=6, description="0 = Monday: weekday of decision dates")
     test_weeks: int = Field(8, ge=1, description="weeks at the end of the data held out for testing")
     validation_weeks: int = Field(8, ge=1, description="weeks before the test period used for validation")
-    warmup_days: int = Field(
-        91, ge=28, description="history (days) required before the first decision date"
-    )
+    warmup_days: int = Field(91, ge=28, description="history (days) required before the first decision date")
     holdout_categories: list[str] = Field(
         default_factory=list, description="categories kept out of training, for transfer tests"
     )
@@ -154,7 +152,9 @@ class SolverParams(StrictModel):
     time_limit_s: float = Field(60.0, gt=0)
     mip_gap: float = Field(1e-3, ge=0, lt=1)
     threads: int = Field(1, ge=1)
-    size_limit: int | None = Field(2000, ge=1, description="variables/constraints the Gurobi licence allows; null = unlimited")
+    size_limit: int | None = Field(
+        2000, ge=1, description="variables/constraints the Gurobi licence allows; null = unlimited"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -175,7 +175,9 @@ class ExecutorParams(StrictModel):
 
     kind: Literal["serial", "processes", "dask"] = "serial"
     n_workers: int = Field(2, ge=1)
-    scheduler_address: str | None = Field(None, description="dask scheduler, e.g. tcp://10.0.0.5:8786; null = local cluster")
+    scheduler_address: str | None = Field(
+        None, description="dask scheduler, e.g. tcp://10.0.0.5:8786; null = local cluster"
+    )
 
 
 class ORLabelingParams(StrictModel):
@@ -188,7 +190,9 @@ class ORLabelingParams(StrictModel):
     periods: list[Literal["train", "validation", "test"]] = Field(default_factory=lambda: ["train", "validation"])
     objective: Literal["holding_with_budget", "total_cost"] = "holding_with_budget"
     budget: bool = Field(True, description="lost-sales budget per category; always on for holding_with_budget")
-    bands: dict[str, Band] = Field(default_factory=dict, description="per-category managerial bands; key 'default' for all")
+    bands: dict[str, Band] = Field(
+        default_factory=dict, description="per-category managerial bands; key 'default' for all"
+    )
     dc_capacity: dict[str, float] = Field(
         default_factory=dict, description="average inventory volume (litres) allowed per DC; empty = no capacity rows"
     )
@@ -206,7 +210,10 @@ class NetworkParams(StrictModel):
     n_heads: int = Field(4, ge=1, le=16)
     n_layers: int = Field(2, ge=1, le=8, description="Transformer blocks per encoder that update its summary token")
     token_mixing_layers: int = Field(
-        0, ge=0, le=8, description="extra self-attention blocks among the tokens first (FT-Transformer style; slow on CPU)"
+        0,
+        ge=0,
+        le=8,
+        description="extra self-attention blocks among the tokens first (FT-Transformer style; slow on CPU)",
     )
     ff_dim: int = Field(128, ge=8, description="hidden width of each block's feed-forward layer")
     dropout: float = Field(0.05, ge=0, lt=1)
@@ -253,13 +260,19 @@ class TrainingParams(StrictModel):
     warmup_fraction: float = Field(0.1, ge=0, lt=1, description="share of a stage's steps with a linear warm-up")
     threads: int = Field(2, ge=1, description="torch CPU threads during training (fixed, for reproducibility)")
     stage_forecast: StageParams = Field(default_factory=lambda: StageParams(epochs=6, learning_rate=2e-3, patience=2))
-    stage_decision_head: StageParams = Field(default_factory=lambda: StageParams(epochs=4, learning_rate=3e-3, patience=2))
+    stage_decision_head: StageParams = Field(
+        default_factory=lambda: StageParams(epochs=4, learning_rate=3e-3, patience=2)
+    )
     stage_finetune: StageParams = Field(default_factory=lambda: StageParams(epochs=20, learning_rate=1e-3, patience=4))
     aux_forecast_weight: float = Field(0.1, ge=0, description="weight of the forecast loss in stage 3")
-    label_sigma: float = Field(1.0, ge=0, description="Gaussian smoothing of the OR label over the grid (grid steps); 0 = one-hot")
+    label_sigma: float = Field(
+        1.0, ge=0, description="Gaussian smoothing of the OR label over the grid (grid steps); 0 = one-hot"
+    )
     ordinal_weight: float = Field(0.1, ge=0, description="weight of the expected |index - label| (grid steps) term")
     under_coverage_weight: float = Field(
-        3.0, ge=1, description="ordinal distances below the label count this many times (too little cover costs lost sales)"
+        3.0,
+        ge=1,
+        description="ordinal distances below the label count this many times (too little cover costs lost sales)",
     )
     monitor: Literal["loss", "accuracy", "within_1"] = Field(
         "loss", description="validation metric of early stopping in stages 2 and 3"
@@ -306,8 +319,12 @@ class RewardParams(StrictModel):
     band: float = Field(1.0, ge=0, description="weight of the managerial-band term inside the rule reward")
     turnover: float = Field(0.2, ge=0, description="weight of -|v - target_turnover_days| / target_turnover_days")
     or_agreement: float = Field(1.0, ge=0, description="weight of -|index - OR label index| / (grid size - 1)")
-    promotion: float = Field(1.0, ge=0, description="weight of -|v - expert coverage| / expert coverage on promotion dates")
-    min_promo_days: int = Field(1, ge=1, description="promoted days ahead (features) that make a decision date a promotion date")
+    promotion: float = Field(
+        1.0, ge=0, description="weight of -|v - expert coverage| / expert coverage on promotion dates"
+    )
+    min_promo_days: int = Field(
+        1, ge=1, description="promoted days ahead (features) that make a decision date a promotion date"
+    )
     bands: dict[str, Band] = Field(
         default_factory=dict, description="per-category bands (days) of the band term; empty = or_labeling.bands"
     )
@@ -371,8 +388,12 @@ class RLAlignmentParams(StrictModel):
     validation: ValidationRunParams = Field(default_factory=ValidationRunParams)
     checkpoint_dir: str = Field("data/06_models/rl_checkpoints", description="folder of the per-epoch checkpoints")
     resume: bool = Field(True, description="continue from the last checkpoint of the same run when there is one")
-    keep_checkpoints: int | None = Field(5, ge=1, description="newest checkpoints kept per run; null keeps every epoch's")
-    threads: int = Field(1, ge=1, description="torch CPU threads (fixed, for reproducibility; small batches run best on 1)")
+    keep_checkpoints: int | None = Field(
+        5, ge=1, description="newest checkpoints kept per run; null keeps every epoch's"
+    )
+    threads: int = Field(
+        1, ge=1, description="torch CPU threads (fixed, for reproducibility; small batches run best on 1)"
+    )
     progress_bar: bool = True
 
 
@@ -421,8 +442,12 @@ class FieldTestParams(StrictModel):
     pre_weeks: int = Field(8, ge=2, description="weeks of the pre period, ending at the test start (the switch)")
     burn_in_weeks: int = Field(2, ge=0, description="unscored weeks before the pre period, from the master state")
     treated_share: float = Field(0.2, gt=0, lt=0.5, description="share of all SKU-DC pairs switched to ORPR")
-    min_volume_quantile: float = Field(0.5, ge=0, lt=1, description="eligible: pre-period demand at or above this quantile")
-    max_lead_time_cv_quantile: float = Field(0.5, gt=0, le=1, description="eligible: lead-time CV at or below this quantile")
+    min_volume_quantile: float = Field(
+        0.5, ge=0, lt=1, description="eligible: pre-period demand at or above this quantile"
+    )
+    max_lead_time_cv_quantile: float = Field(
+        0.5, gt=0, le=1, description="eligible: lead-time CV at or below this quantile"
+    )
     caliper: float = Field(0.2, gt=0, description="matching caliper in standard deviations of the propensity logit")
     alpha: float = Field(0.05, gt=0, lt=0.5, description="significance level of the intervals and the pre-trend test")
 
@@ -442,7 +467,8 @@ class EvaluationParams(StrictModel):
     hindsight_oracle: bool = Field(True, description="also run OR on the actual demand (an oracle bound)")
     bootstrap: BootstrapParams = Field(default_factory=BootstrapParams)
     tradeoff_alphas: list[float] = Field(
-        default_factory=lambda: [0.9, 0.95, 0.98, 0.99], description="service levels the OR model is re-solved at for the trade-off plot"
+        default_factory=lambda: [0.9, 0.95, 0.98, 0.99],
+        description="service levels the OR model is re-solved at for the trade-off plot",
     )
     trajectory_lanes: int = Field(4, ge=0, le=20, description="SKU-DCs whose daily inventory is plotted")
     field_test: FieldTestParams = Field(default_factory=FieldTestParams)

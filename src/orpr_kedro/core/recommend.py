@@ -7,7 +7,7 @@ Timing (the conventions ``docs/pipelines.md`` states for users):
 * The forecast *origin* is the next day, ``as_of_date + 1``, the first day whose
   sales are unknown. The persisted demand forecaster forecasts from it and the
   model-input features are built for it by the builders the training data came
-  from (:func:`~orpr_kedro.core.features.build_decision_features`): history = the
+  from (:func:`~orpr_kedro.core.learning.features.build_decision_features`): history = the
   days before the origin, forecast from the origin, attributes, targets and the
   promotion calendar ahead. Prices after ``as_of_date`` are unknown and carried
   forward, as at the end of the data in ``data_processing``.
@@ -28,8 +28,8 @@ Decision per lane:
   forecast and so no order (its launch quantity is the planners' call).
 
 Order (units): level = forecast summed over the coverage from the review date (the
-simulator's :class:`~orpr_kedro.core.policies.CoveragePolicy`); raw = level -
-projected position; order = :func:`~orpr_kedro.core.simulation.round_order_quantity`
+simulator's :class:`~orpr_kedro.core.simulation.policies.CoveragePolicy`); raw = level -
+projected position; order = :func:`~orpr_kedro.core.simulation.kernel.round_order_quantity`
 (whole cases, then the MOQ), exactly as the simulator orders.
 """
 
@@ -43,13 +43,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from orpr_kedro.core.features import build_decision_features, forecast_cube
-from orpr_kedro.core.forecasting import LOOKBACK_DAYS, DemandForecaster, DemandPanels, build_demand_panels, forecast_table
-from orpr_kedro.core.models import DecisionInputs, FoundationPolicy
+from orpr_kedro.core.data.splits import TimeSplits
+from orpr_kedro.core.forecasting.model import (
+    LOOKBACK_DAYS,
+    DemandForecaster,
+    DemandPanels,
+    build_demand_panels,
+    forecast_table,
+)
+from orpr_kedro.core.learning.features import build_decision_features, forecast_cube
+from orpr_kedro.core.learning.network import DecisionInputs, FoundationPolicy
 from orpr_kedro.core.params import FeatureParams, RecommendParams
-from orpr_kedro.core.policies import CoveragePolicy, IncumbentRule
-from orpr_kedro.core.simulation import extend_forecast, round_order_quantity
-from orpr_kedro.core.splits import TimeSplits
+from orpr_kedro.core.simulation.kernel import extend_forecast, round_order_quantity
+from orpr_kedro.core.simulation.policies import CoveragePolicy, IncumbentRule
 
 __all__ = [
     "ALIGNED",
@@ -136,7 +142,9 @@ def order_arithmetic(level, on_hand, on_order, forecast_to_review, case_pack, mo
     Returns:
         Position projected to the review date, raw and rounded order quantities.
     """
-    position = np.maximum(np.asarray(on_hand, float) + np.asarray(on_order, float) - np.asarray(forecast_to_review, float), 0.0)
+    position = np.maximum(
+        np.asarray(on_hand, float) + np.asarray(on_order, float) - np.asarray(forecast_to_review, float), 0.0
+    )
     raw = np.asarray(level, float) - position
     return OrderArithmetic(position, raw, round_order_quantity(raw, case_pack, moq))
 
@@ -169,15 +177,31 @@ def _reasons(frame: pd.DataFrame, min_history_days: int, days_to_review: int) ->
         "moq", "promo_days_ahead", "expert_coverage_days_ahead",
     ]  # fmt: skip
     texts = []
-    for cold, history, cover, incumbent, level, on_hand, on_order, to_review, position, raw, order, pack, moq, promo, expert in zip(
-        *(frame[column].to_numpy().tolist() for column in columns), strict=True
-    ):
+    for (
+        cold,
+        history,
+        cover,
+        incumbent,
+        level,
+        on_hand,
+        on_order,
+        to_review,
+        position,
+        raw,
+        order,
+        pack,
+        moq,
+        promo,
+        expert,
+    ) in zip(*(frame[column].to_numpy().tolist() for column in columns), strict=True):
         if not cold:
             source = f"aligned policy: {_number(cover)} d cover (incumbent {_number(incumbent)} d)"
         elif history == 0:
             source = f"cold start (no sales history, zero forecast: plan the launch quantity by hand): incumbent rule, {_number(cover)} d cover"
         else:
-            source = f"cold start ({history} of {min_history_days} history days): incumbent rule, {_number(cover)} d cover"
+            source = (
+                f"cold start ({history} of {min_history_days} history days): incumbent rule, {_number(cover)} d cover"
+            )
         state = f"on hand {_number(on_hand)} + on order {_number(on_order)}"
         if days_to_review:
             state += f" - {_number(to_review)} forecast over {days_to_review} d to review"
@@ -203,7 +227,11 @@ def _sales_window(daily_sales: pd.DataFrame, first: pd.Timestamp, last: pd.Times
     every = bool(keep.all())
     columns = ("lane_id", "date", "sales_units", "price")
     return pd.DataFrame(
-        {column: daily_sales[column].to_numpy() if every else daily_sales[column].to_numpy()[keep] for column in columns}, copy=False
+        {
+            column: daily_sales[column].to_numpy() if every else daily_sales[column].to_numpy()[keep]
+            for column in columns
+        },
+        copy=False,
     )
 
 
@@ -288,7 +316,9 @@ def recommend_orders(
     if state.empty:
         raise ValueError("the inventory snapshot has no rows: nothing to recommend")
     if state["as_of_date"].nunique() != 1:
-        raise ValueError(f"the inventory snapshot must have one as_of_date, found {sorted(state['as_of_date'].unique())}")
+        raise ValueError(
+            f"the inventory snapshot must have one as_of_date, found {sorted(state['as_of_date'].unique())}"
+        )
     if features.forecast_days > forecaster.horizon_days:
         raise ValueError(
             f"data_processing.features.forecast_days ({features.forecast_days}) exceeds the persisted forecaster's "
@@ -313,10 +343,14 @@ def recommend_orders(
     feature_rows = build_decision_features(forecasts, panels, lanes, splits, features)
     clock.lap("features")
 
-    keyed = state.merge(lanes[["sku_id", "dc_id", "lane_id"]], on=["sku_id", "dc_id"], how="inner", validate="one_to_one")
+    keyed = state.merge(
+        lanes[["sku_id", "dc_id", "lane_id"]], on=["sku_id", "dc_id"], how="inner", validate="one_to_one"
+    )
     keyed = keyed.sort_values("lane_id").reset_index(drop=True)
     if len(keyed) < len(state):
-        raise ValueError(f"{len(state) - len(keyed)} snapshot rows name lanes that are not in prm_lanes; validate the snapshot first")
+        raise ValueError(
+            f"{len(state) - len(keyed)} snapshot rows name lanes that are not in prm_lanes; validate the snapshot first"
+        )
     lane_id = keyed["lane_id"].to_numpy()
     rows = feature_rows.iloc[lane_id].reset_index(drop=True)
     if not np.array_equal(rows["lane_id"].to_numpy(), lane_id):
@@ -405,8 +439,12 @@ def summarise_recommendations(recommendations: pd.DataFrame, n_lanes: int) -> pd
         "orders": int(orders.sum()),
         "order_units": int(recommendations["order_units"].sum()),
         "order_value": round(float(recommendations["order_value"].sum()), 2),
-        "mean_coverage_days_aligned": round(float(recommendations.loc[~fallback, "coverage_days"].mean()), 2) if (~fallback).any() else "",
-        "mean_coverage_days_incumbent_fallback": round(float(recommendations.loc[fallback, "coverage_days"].mean()), 2) if fallback.any() else "",
+        "mean_coverage_days_aligned": round(float(recommendations.loc[~fallback, "coverage_days"].mean()), 2)
+        if (~fallback).any()
+        else "",
+        "mean_coverage_days_incumbent_fallback": round(float(recommendations.loc[fallback, "coverage_days"].mean()), 2)
+        if fallback.any()
+        else "",
         "lanes_with_promotion_ahead": int((recommendations["promo_days_ahead"] > 0).sum()),
     }
     return pd.DataFrame({"metric": list(metrics), "value": [str(value) for value in metrics.values()]})

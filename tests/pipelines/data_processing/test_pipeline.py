@@ -8,7 +8,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import ParquetDataset
 
-from orpr_kedro.core.contract import DataContractError
+from orpr_kedro.core.data.contract import DataContractError
 from orpr_kedro.pipelines.data_processing import create_pipeline
 
 
@@ -40,7 +40,9 @@ def test_pipeline_runs_on_an_in_memory_catalog(tiny_data, fast_params):
     assert features["lane_id"].nunique() == len(tiny_data.sku_dc_master)
     assert set(features["split"]) == {"train", "validation", "test"}
     assert features.groupby("lane_id").size().nunique() == 1
-    assert {"hist_1", "hist_14", "fcst_0", "fcst_13", "category_sales_share", "target_turnover_days", "alpha"} <= set(features.columns)
+    assert {"hist_1", "hist_14", "fcst_0", "fcst_13", "category_sales_share", "target_turnover_days", "alpha"} <= set(
+        features.columns
+    )
     # shares add up to one within a category (zero where the category sold nothing lately)
     totals = features.groupby(["category", "decision_date"])["category_sales_share"].sum()
     near_one = totals.sub(1.0).abs().lt(1e-9)
@@ -50,7 +52,10 @@ def test_pipeline_runs_on_an_in_memory_catalog(tiny_data, fast_params):
 
 def test_bad_input_fails_and_overwrites_nothing(tiny_data, fast_params, tmp_path: Path):
     pipeline = create_pipeline()
-    persisted = {name: ParquetDataset(filepath=str(tmp_path / f"{name}.parquet")) for name in ("int_sales", "prm_lanes", "ftr_demand_forecast")}
+    persisted = {
+        name: ParquetDataset(filepath=str(tmp_path / f"{name}.parquet"))
+        for name in ("int_sales", "prm_lanes", "ftr_demand_forecast")
+    }
     others = {name: MemoryDataset() for name in pipeline.all_outputs() - set(persisted)}
     SequentialRunner().run(pipeline, _catalog(tiny_data.as_catalog_entries(), fast_params, {**persisted, **others}))
     before = {path: path.read_bytes() for path in tmp_path.iterdir()}

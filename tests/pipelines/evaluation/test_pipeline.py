@@ -7,13 +7,13 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
-from orpr_kedro.core import pretraining
-from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.core.learning import pretraining
+from orpr_kedro.core.optimization.model import GurobiLicence
 from orpr_kedro.core.params import EvaluationParams
 from orpr_kedro.pipelines.evaluation import create_pipeline
 from tests.conftest import PROJECT_ROOT
-from tests.core.test_pretraining import TINY as TINY_PRETRAINING
-from tests.core.test_rl import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
+from tests.core.learning.test_pretraining import TINY as TINY_PRETRAINING
+from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
 
 POLICIES = ["incumbent", "base_stock", "or_policy", "baseline_learner", "pretrained", "orpr", "or_hindsight"]
 
@@ -41,13 +41,34 @@ def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pat
     baseline = pretraining.BaselineLearner.fit(samples, grid, TINY_PRETRAINING, seed=1)
     payload = tables["policy"].to_payload()
     alignment = pd.DataFrame({"metric": ["total_cost_change_pct"], "value": [-1.0], "note": ["validation"]})
-    curves = pd.DataFrame({"epoch": [1, 2], "reward": [-1.0, -0.9], "total_cost": [5.0, 4.5], "kl": [0.0, 0.01], "entropy": [2.0, 1.9],
-                           "holding_cost": [1.0, 1.0], "lost_sales_cost": [3.0, 2.5], "order_cost": [1.0, 1.0]})
+    curves = pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "reward": [-1.0, -0.9],
+            "total_cost": [5.0, 4.5],
+            "kl": [0.0, 0.01],
+            "entropy": [2.0, 1.9],
+            "holding_cost": [1.0, 1.0],
+            "lost_sales_cost": [3.0, 2.5],
+            "order_cost": [1.0, 1.0],
+        }
+    )
     kept = [
-        "mo_evaluation_decisions", "mo_evaluation_lane_kpis", "mo_evaluation_trajectories", "rpt_evaluation_decision_time",
-        "rpt_evaluation_solver_log", "rpt_evaluation_kpis", "rpt_evaluation_kpi_intervals", "rpt_evaluation_targets",
-        "rpt_evaluation_transfer", "rpt_evaluation_tradeoff", "mo_field_test_daily", "mo_field_test_units",
-        "rpt_field_test_balance", "mo_field_test_panel", "rpt_field_test_did",
+        "mo_evaluation_decisions",
+        "mo_evaluation_lane_kpis",
+        "mo_evaluation_trajectories",
+        "rpt_evaluation_decision_time",
+        "rpt_evaluation_solver_log",
+        "rpt_evaluation_kpis",
+        "rpt_evaluation_kpi_intervals",
+        "rpt_evaluation_targets",
+        "rpt_evaluation_transfer",
+        "rpt_evaluation_tradeoff",
+        "mo_field_test_daily",
+        "mo_field_test_units",
+        "rpt_field_test_balance",
+        "mo_field_test_panel",
+        "rpt_field_test_did",
     ]
     catalog = DataCatalog(
         datasets={
@@ -79,7 +100,9 @@ def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pat
     assert per_lane.groupby("lane_id")["demand_units"].nunique().eq(1).all()
     kpis = catalog.load("rpt_evaluation_kpis")
     overall = kpis[kpis["scope"] == "all"].set_index("policy")
-    assert (overall["total_cost_ci_low"] <= overall["total_cost"]).all() and (overall["total_cost"] <= overall["total_cost_ci_high"]).all()
+    assert (overall["total_cost_ci_low"] <= overall["total_cost"]).all() and (
+        overall["total_cost"] <= overall["total_cost_ci_high"]
+    ).all()
     # the network and the aligned policy are the same payload here: identical decisions and KPIs
     assert overall.loc["orpr", "total_cost"] == overall.loc["pretrained", "total_cost"]
     timing = catalog.load("rpt_evaluation_decision_time").set_index("policy")

@@ -54,10 +54,14 @@ def test_or_labeling_on_an_in_memory_catalog(serial_run, tiny_processed):
     n_dates = len(splits.decision_dates(end=splits.test_start - pd.Timedelta(days=1)))
     assert len(candidates) == n_lanes * n_dates * 16
     assert len(solver_log) == n_dates * tiny_processed["lanes"]["category"].nunique()
-    assert {"model_id", "solver", "status", "objective", "mip_gap", "solve_time_s", "fallback_reason"} <= set(solver_log.columns)
+    assert {"model_id", "solver", "status", "objective", "mip_gap", "solve_time_s", "fallback_reason"} <= set(
+        solver_log.columns
+    )
     assert solver_log["gurobi_licence"].eq("pip").all()  # no gurobi credentials: the pip licence
     assert set(kpis["policy"]) == {"or_policy", "incumbent", "base_stock"}
-    assert {"total_cost", "holding_cost", "lost_sales_cost", "order_cost", "turnover_days", "in_stock_rate"} <= set(kpis.columns)
+    assert {"total_cost", "holding_cost", "lost_sales_cost", "order_cost", "turnover_days", "in_stock_rate"} <= set(
+        kpis.columns
+    )
 
 
 def test_dask_cluster_gives_the_serial_labels(serial_run, tiny_processed):

@@ -6,10 +6,10 @@ from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import CSVDataset
 from matplotlib.figure import Figure
 
-from orpr_kedro.core.models import FoundationPolicy
+from orpr_kedro.core.learning.network import FoundationPolicy
 from orpr_kedro.datasets import TorchModelDataset
 from orpr_kedro.pipelines.pretraining import create_pipeline
-from tests.core.test_pretraining import OR_PARAMS, TINY, tiny_tables
+from tests.core.learning.test_pretraining import OR_PARAMS, TINY, tiny_tables
 
 
 def test_pretraining_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_path):
@@ -33,13 +33,21 @@ def test_pretraining_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pa
     outputs = SequentialRunner().run(create_pipeline(), catalog)
     result = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
 
-    assert {"rpt_pretraining_accuracy", "rpt_pretraining_forecast_accuracy", "rpt_pretraining_validation_kpis", "plt_pretraining_curves"} <= set(result)
+    assert {
+        "rpt_pretraining_accuracy",
+        "rpt_pretraining_forecast_accuracy",
+        "rpt_pretraining_validation_kpis",
+        "plt_pretraining_curves",
+    } <= set(result)
     assert isinstance(result["plt_pretraining_curves"], Figure)
     policy = FoundationPolicy.from_payload(catalog.load("mdl_foundation_model"))
     assert policy.coverage_grid.tolist() == OR_PARAMS.coverage_grid.values()
 
     accuracy = result["rpt_pretraining_accuracy"]
-    assert set(accuracy["model"]) == {"pretrained", "baseline_learner"} and set(accuracy["split"]) == {"train", "validation"}
+    assert set(accuracy["model"]) == {"pretrained", "baseline_learner"} and set(accuracy["split"]) == {
+        "train",
+        "validation",
+    }
     forecast = result["rpt_pretraining_forecast_accuracy"]
     assert set(forecast["model"]) == {"forecast_head", "data_processing_forecast"}
     kpis = result["rpt_pretraining_validation_kpis"]

@@ -8,12 +8,14 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import CSVDataset
 
-from orpr_kedro.core.contract import DataContractError
+from orpr_kedro.core.data.contract import DataContractError
 from orpr_kedro.pipelines.recommend import create_pipeline
 from tests.core.test_recommend import random_policy
 
 
-def _catalog(tiny_processed, fast_params, policy, state: pd.DataFrame, sales: pd.DataFrame, outputs: dict | None = None) -> DataCatalog:
+def _catalog(
+    tiny_processed, fast_params, policy, state: pd.DataFrame, sales: pd.DataFrame, outputs: dict | None = None
+) -> DataCatalog:
     catalog = DataCatalog(
         datasets={
             "raw_inventory_state": MemoryDataset(state),
@@ -34,14 +36,22 @@ def _catalog(tiny_processed, fast_params, policy, state: pd.DataFrame, sales: pd
 
 @pytest.fixture(scope="module")
 def policy(tiny_processed, fast_params):
-    from orpr_kedro.core.features import build_decision_features
-    from orpr_kedro.core.forecasting import build_demand_panels
+    from orpr_kedro.core.forecasting.model import build_demand_panels
+    from orpr_kedro.core.learning.features import build_decision_features
 
     splits = tiny_processed["splits"]
     panels = build_demand_panels(
-        tiny_processed["daily_sales"], tiny_processed["promotion_days"], tiny_processed["lanes"], splits.data_end, fast_params.forecast.horizon_days
+        tiny_processed["daily_sales"],
+        tiny_processed["promotion_days"],
+        tiny_processed["lanes"],
+        splits.data_end,
+        fast_params.forecast.horizon_days,
     )
-    return random_policy(build_decision_features(tiny_processed["forecasts"], panels, tiny_processed["lanes"], splits, fast_params.features))
+    return random_policy(
+        build_decision_features(
+            tiny_processed["forecasts"], panels, tiny_processed["lanes"], splits, fast_params.features
+        )
+    )
 
 
 def _with_cold_start_lane(sales: pd.DataFrame, lane_id: int, days: int) -> pd.DataFrame:
@@ -55,7 +65,8 @@ def test_recommend_on_an_in_memory_catalog(tiny_processed, tiny_data, fast_param
     state = tiny_data.inventory_state.astype({"as_of_date": str}).iloc[1:]  # as read from CSV; lane 0 has no row
     recommendations = CSVDataset(filepath=str(tmp_path / "recommendations.csv"), save_args={"index": False})
     outputs = SequentialRunner().run(
-        create_pipeline(), _catalog(tiny_processed, fast_params, policy, state, sales, {"mo_recommendations": recommendations})
+        create_pipeline(),
+        _catalog(tiny_processed, fast_params, policy, state, sales, {"mo_recommendations": recommendations}),
     )
     summary = outputs["rpt_recommend_summary"].load().set_index("metric")["value"]
 
@@ -63,7 +74,9 @@ def test_recommend_on_an_in_memory_catalog(tiny_processed, tiny_data, fast_param
     assert len(table) == len(state)
     cold = table[table["cold_start"]]
     lane = tiny_processed["lanes"].loc[2]
-    assert cold[["sku_id", "dc_id", "policy_used", "history_days"]].values.tolist() == [[lane["sku_id"], lane["dc_id"], "incumbent_fallback", 6]]
+    assert cold[["sku_id", "dc_id", "policy_used", "history_days"]].values.tolist() == [
+        [lane["sku_id"], lane["dc_id"], "incumbent_fallback", 6]
+    ]
     assert cold["coverage_days"].iloc[0] == lane["target_turnover_days"]
     assert (table.loc[~table["cold_start"], "policy_used"] == "aligned").all()
     assert set(table["review_date"]) == {"2025-11-03"}  # closing stock of Monday 27 October
@@ -75,10 +88,20 @@ def test_a_bad_snapshot_fails_and_writes_nothing(tiny_processed, tiny_data, fast
     state = tiny_data.inventory_state.copy()
     state.loc[3, "sku_id"] = "SKU_NEW"
     recommendations = CSVDataset(filepath=str(tmp_path / "recommendations.csv"))
-    catalog = _catalog(tiny_processed, fast_params, policy, state, tiny_processed["daily_sales"], {"mo_recommendations": recommendations})
+    catalog = _catalog(
+        tiny_processed,
+        fast_params,
+        policy,
+        state,
+        tiny_processed["daily_sales"],
+        {"mo_recommendations": recommendations},
+    )
     with pytest.raises(DataContractError) as caught:
         SequentialRunner().run(create_pipeline(), catalog)
     message = str(caught.value)
-    assert "raw_inventory_state (data/test/01_raw/inventory_state.csv): column 'sku_id, dc_id': unknown SKU-DC pair" in message
+    assert (
+        "raw_inventory_state (data/test/01_raw/inventory_state.csv): column 'sku_id, dc_id': unknown SKU-DC pair"
+        in message
+    )
     assert "1 row(s) (rows 3)" in message and "SKU_NEW" in message
     assert not recommendations.exists()

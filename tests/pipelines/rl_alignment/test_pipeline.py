@@ -5,9 +5,9 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
-from orpr_kedro.core.models import FoundationPolicy
+from orpr_kedro.core.learning.network import FoundationPolicy
 from orpr_kedro.pipelines.rl_alignment import create_pipeline
-from tests.core.test_rl import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
+from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
 
 
 class KeptDataset(MemoryDataset):
@@ -47,7 +47,9 @@ def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_p
 
     curves = catalog.load("rpt_rl_training_curves")
     assert curves["epoch"].tolist() == list(range(1, params.epochs + 1))
-    assert {"reward", "sim", "band", "turnover", "or_agreement", "promotion", "total_cost", "kl", "entropy"} <= set(curves.columns)
+    assert {"reward", "sim", "band", "turnover", "or_agreement", "promotion", "total_cost", "kl", "entropy"} <= set(
+        curves.columns
+    )
     # one checkpoint per epoch
     assert len(list((tmp_path / "checkpoints").rglob("epoch_*.pt"))) == min(params.epochs, params.keep_checkpoints)
 

@@ -7,11 +7,12 @@ from typing import Any
 
 import pandas as pd
 
-from orpr_kedro.core import forecasting, preparation
-from orpr_kedro.core.contract import validate_raw_tables
-from orpr_kedro.core.features import build_decision_features
+from orpr_kedro.core.data import preparation
+from orpr_kedro.core.data.contract import validate_raw_tables
+from orpr_kedro.core.data.splits import TimeSplits, make_time_splits
+from orpr_kedro.core.forecasting import model as forecasting
+from orpr_kedro.core.learning.features import build_decision_features
 from orpr_kedro.core.params import DataProcessingParams, parse_params
-from orpr_kedro.core.splits import TimeSplits, make_time_splits
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,11 @@ def validate_raw_data(
         sources=settings.raw_files,
         max_examples=settings.validation.max_example_rows,
     )
-    logger.info("Raw data valid: %s sales rows, %s SKU-DC pairs", f"{len(tables['raw_sales']):,}", len(tables["raw_sku_dc_master"]))
+    logger.info(
+        "Raw data valid: %s sales rows, %s SKU-DC pairs",
+        f"{len(tables['raw_sales']):,}",
+        len(tables["raw_sku_dc_master"]),
+    )
     return (
         tables["raw_sales"],
         tables["raw_sku_master"],
@@ -91,7 +96,9 @@ def define_time_splits(daily_sales: pd.DataFrame, lanes: pd.DataFrame, params: d
     return splits.to_dict()
 
 
-def _panels(daily_sales: pd.DataFrame, promotion_days: pd.DataFrame, lanes: pd.DataFrame, splits: TimeSplits, horizon_days: int) -> forecasting.DemandPanels:
+def _panels(
+    daily_sales: pd.DataFrame, promotion_days: pd.DataFrame, lanes: pd.DataFrame, splits: TimeSplits, horizon_days: int
+) -> forecasting.DemandPanels:
     return forecasting.build_demand_panels(daily_sales, promotion_days, lanes, splits.data_end, horizon_days)
 
 
@@ -136,7 +143,11 @@ def evaluate_forecast(
     panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
     accuracy = forecasting.forecast_accuracy(forecasts, panels, splits, lanes, settings.forecast.quantiles)
     overall = accuracy[accuracy["scope"] == "all"].set_index("model")["wape"]
-    logger.info("Test-period WAPE: forecast %.3f, seasonal naive %.3f", overall.get("forecast", float("nan")), overall.get("seasonal_naive", float("nan")))
+    logger.info(
+        "Test-period WAPE: forecast %.3f, seasonal naive %.3f",
+        overall.get("forecast", float("nan")),
+        overall.get("seasonal_naive", float("nan")),
+    )
     return accuracy
 
 

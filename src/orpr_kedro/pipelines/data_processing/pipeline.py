@@ -14,7 +14,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=nodes.validate_raw_data,
-                inputs=["raw_sales", "raw_sku_master", "raw_sku_dc_master", "raw_promotions", "raw_category_targets", _PARAMS],
+                inputs=[
+                    "raw_sales",
+                    "raw_sku_master",
+                    "raw_sku_dc_master",
+                    "raw_promotions",
+                    "raw_category_targets",
+                    _PARAMS,
+                ],
                 outputs=["int_sales", "int_sku_master", "int_sku_dc_master", "int_promotions", "int_category_targets"],
                 name="validate_raw_data",
             ),
@@ -24,7 +31,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="prm_lanes",
                 name="create_lanes",
             ),
-            Node(func=nodes.create_daily_sales, inputs=["int_sales", "prm_lanes"], outputs="prm_daily_sales", name="create_daily_sales"),
+            Node(
+                func=nodes.create_daily_sales,
+                inputs=["int_sales", "prm_lanes"],
+                outputs="prm_daily_sales",
+                name="create_daily_sales",
+            ),
             Node(
                 func=nodes.create_promotion_days,
                 inputs=["int_promotions", "prm_lanes"],

@@ -9,22 +9,23 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from orpr_kedro.core import did, evaluation, field_test, report
+from orpr_kedro.core.data.splits import TimeSplits
+from orpr_kedro.core.evaluation import comparison, did, field_trial, report
 from orpr_kedro.core.executor import TaskExecutor
-from orpr_kedro.core.models import FoundationPolicy
-from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.core.learning.network import FoundationPolicy
+from orpr_kedro.core.optimization.model import GurobiLicence
 from orpr_kedro.core.params import (
     EvaluationParams,
     ORLabelingParams,
     RLAlignmentParams,
     parse_params,
 )
-from orpr_kedro.core.splits import TimeSplits
 from orpr_kedro.pipelines.rl_alignment.nodes import plot_rl_training_curves
 
 from . import figures
 
 logger = logging.getLogger(__name__)
+
 
 def _period(
     policy: FoundationPolicy,
@@ -34,10 +35,12 @@ def _period(
     or_settings: ORLabelingParams,
     score_from: pd.Timestamp,
     burn_in_weeks: int,
-) -> evaluation.PeriodData:
+) -> comparison.PeriodData:
     """The evaluation window's context; ``tables``: features, labels, lanes, daily sales, forecasts."""
     rl_settings: RLAlignmentParams = parse_params("rl_alignment", rl_alignment)
-    return evaluation.period_data(*tables, splits, policy, rl_settings, or_settings, score_from=score_from, burn_in_weeks=burn_in_weeks)
+    return comparison.period_data(
+        *tables, splits, policy, rl_settings, or_settings, score_from=score_from, burn_in_weeks=burn_in_weeks
+    )
 
 
 def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
@@ -69,7 +72,7 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     period = _period(pretrained, tables, splits, rl_alignment, or_settings, splits.test_start, settings.burn_in_weeks)
     networks = {"pretrained": pretrained.model, "orpr": FoundationPolicy.from_payload(aligned_policy).model}
     with TaskExecutor(or_settings.executor) as executor:
-        result, solver_log = evaluation.evaluate_policies(
+        result, solver_log = comparison.evaluate_policies(
             period,
             networks,
             {"baseline_learner": baseline_learner},
@@ -82,13 +85,13 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
             threads=settings.threads,
             licence=gurobi_licence,
         )
-    per_lane = evaluation.lane_kpis(result, splits.holdout_categories)
+    per_lane = comparison.lane_kpis(result, splits.holdout_categories)
     trajectories = (
-        evaluation.daily_frame(result, period.data.lanes["holding_cost"].to_numpy(dtype=np.float64))
+        comparison.daily_frame(result, period.data.lanes["holding_cost"].to_numpy(dtype=np.float64))
         if result.daily is not None
         else pd.DataFrame(columns=["policy", "lane_id", "date"])
     )
-    timing = evaluation.decision_time_table(result)
+    timing = comparison.decision_time_table(result)
     overall = per_lane.groupby("policy", sort=False)[["total_cost"]].sum()["total_cost"]
     logger.info("Test-period total cost: %s", ", ".join(f"{name} {cost:,.0f}" for name, cost in overall.items()))
     fallbacks = int(solver_log["fallback_reason"].notna().sum()) if len(solver_log) else 0
@@ -97,18 +100,20 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     return decisions, per_lane, trajectories, timing, solver_log
 
 
-def summarise_kpis(lane_kpis: pd.DataFrame, decision_time: pd.DataFrame, params: dict[str, Any], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def summarise_kpis(
+    lane_kpis: pd.DataFrame, decision_time: pd.DataFrame, params: dict[str, Any], seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """KPI table per policy and scope with bootstrap intervals (wide), and the intervals (long)."""
     settings: EvaluationParams = parse_params("evaluation", params)
-    bootstrap = evaluation.BootstrapSettings(settings.bootstrap.n_resamples, settings.bootstrap.level, int(seed))
-    intervals = evaluation.bootstrap_kpis(lane_kpis, bootstrap, reference="incumbent")
-    return evaluation.kpi_table(lane_kpis, intervals, decision_time), intervals
+    bootstrap = comparison.BootstrapSettings(settings.bootstrap.n_resamples, settings.bootstrap.level, int(seed))
+    intervals = comparison.bootstrap_kpis(lane_kpis, bootstrap, reference="incumbent")
+    return comparison.kpi_table(lane_kpis, intervals, decision_time), intervals
 
 
 def check_targets(kpis: pd.DataFrame, decision_time: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """The acceptance targets, each with the measured value and whether it is met."""
     settings: EvaluationParams = parse_params("evaluation", params)
-    table = evaluation.target_checks(kpis, decision_time, settings.targets)
+    table = comparison.target_checks(kpis, decision_time, settings.targets)
     for row in table.itertuples():
         logger.info("Target %s: %s (%s)", row.target, "met" if row.met else "MISSED", row.measured)
     return table
@@ -117,9 +122,11 @@ def check_targets(kpis: pd.DataFrame, decision_time: pd.DataFrame, params: dict[
 def report_transfer(lane_kpis: pd.DataFrame, time_splits: dict[str, Any]) -> pd.DataFrame:
     """Learned policies on the categories they trained on versus the held-out ones."""
     splits = TimeSplits.from_dict(time_splits)
-    table = evaluation.transfer_table(lane_kpis, splits.holdout_categories, ["baseline_learner", "pretrained", "orpr"])
+    table = comparison.transfer_table(lane_kpis, splits.holdout_categories, ["baseline_learner", "pretrained", "orpr"])
     if table.empty:
-        logger.warning("No held-out categories (data_processing.splits.holdout_categories): the transfer table is empty")
+        logger.warning(
+            "No held-out categories (data_processing.splits.holdout_categories): the transfer table is empty"
+        )
     return table
 
 
@@ -142,9 +149,19 @@ def sweep_service_level(  # noqa: PLR0913
     or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
     splits = TimeSplits.from_dict(time_splits)
     tables = (features, labels, lanes, daily_sales, forecasts)
-    period = _period(FoundationPolicy.from_payload(foundation_model), tables, splits, rl_alignment, or_settings, splits.test_start, settings.burn_in_weeks)
+    period = _period(
+        FoundationPolicy.from_payload(foundation_model),
+        tables,
+        splits,
+        rl_alignment,
+        or_settings,
+        splits.test_start,
+        settings.burn_in_weeks,
+    )
     with TaskExecutor(or_settings.executor) as executor:
-        table = evaluation.service_level_sweep(period, settings.tradeoff_alphas, or_settings, seed=seed, executor=executor, licence=gurobi_licence)
+        table = comparison.service_level_sweep(
+            period, settings.tradeoff_alphas, or_settings, seed=seed, executor=executor, licence=gurobi_licence
+        )
     return table
 
 
@@ -170,16 +187,18 @@ def simulate_field_test(
     aligned = FoundationPolicy.from_payload(aligned_policy)
     tables = (features, labels, lanes, daily_sales, forecasts)
     period = _period(aligned, tables, splits, rl_alignment, or_settings, pre_start, design_params.burn_in_weeks)
-    design = field_test.FieldTestDesign(period.start, pre_start, splits.test_start, period.end)
-    result = field_test.simulate_worlds(period.context, aligned.model, design, seed, settings.threads)
-    return field_test.daily_trajectories(result)
+    design = field_trial.FieldTestDesign(period.start, pre_start, splits.test_start, period.end)
+    result = field_trial.simulate_worlds(period.context, aligned.model, design, seed, settings.threads)
+    return field_trial.daily_trajectories(result)
 
 
-def match_field_test_units(daily: pd.DataFrame, lanes: pd.DataFrame, time_splits: dict[str, Any], params: dict[str, Any], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def match_field_test_units(
+    daily: pd.DataFrame, lanes: pd.DataFrame, time_splits: dict[str, Any], params: dict[str, Any], seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Treated SKU-DCs by the manager's rule, controls by propensity score; the covariate balance."""
     settings = parse_params("evaluation", params).field_test
     splits = TimeSplits.from_dict(time_splits)
-    units = field_test.field_test_units(daily, lanes, splits.test_start)
+    units = field_trial.field_test_units(daily, lanes, splits.test_start)
     treated = did.select_treated(
         units,
         settings.treated_share,
@@ -194,26 +213,46 @@ def match_field_test_units(daily: pd.DataFrame, lanes: pd.DataFrame, time_splits
     units["control"] = units["unit_id"].isin(pairs["control_id"])
     units["selected_by_rule"] = treated
     scores = pd.concat(
-        [pairs[["treated_id", "treated_score"]].set_axis(["unit_id", "propensity"], axis=1), pairs[["control_id", "control_score"]].set_axis(["unit_id", "propensity"], axis=1)]
+        [
+            pairs[["treated_id", "treated_score"]].set_axis(["unit_id", "propensity"], axis=1),
+            pairs[["control_id", "control_score"]].set_axis(["unit_id", "propensity"], axis=1),
+        ]
     )
     units = units.merge(scores, on="unit_id", how="left")
-    balance = did.balance_table(units, pairs["treated_id"].to_numpy(), pairs["control_id"].to_numpy(), covariates, all_treated=units.loc[treated, "unit_id"].to_numpy())
+    balance = did.balance_table(
+        units,
+        pairs["treated_id"].to_numpy(),
+        pairs["control_id"].to_numpy(),
+        covariates,
+        all_treated=units.loc[treated, "unit_id"].to_numpy(),
+    )
     logger.info("Field test: %d SKU-DCs chosen by the rule, %d matched to controls", int(treated.sum()), len(pairs))
     return units, balance
 
 
-def estimate_field_test(daily: pd.DataFrame, units: pd.DataFrame, time_splits: dict[str, Any], params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def estimate_field_test(
+    daily: pd.DataFrame, units: pd.DataFrame, time_splits: dict[str, Any], params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The observed panel and the DiD estimates with the true effects."""
     settings = parse_params("evaluation", params).field_test
     splits = TimeSplits.from_dict(time_splits)
-    panel = field_test.field_test_panel(
-        daily, units, units.loc[units["treated"], "unit_id"].to_numpy(), units.loc[units["control"], "unit_id"].to_numpy(), splits.test_start
+    panel = field_trial.field_test_panel(
+        daily,
+        units,
+        units.loc[units["treated"], "unit_id"].to_numpy(),
+        units.loc[units["control"], "unit_id"].to_numpy(),
+        splits.test_start,
     )
-    effects = field_test.estimate_effects(panel, alpha=settings.alpha)
+    effects = field_trial.estimate_effects(panel, alpha=settings.alpha)
     for row in effects.itertuples():
         logger.info(
             "Field test DiD %s: %.4f [%.4f, %.4f], true effect %.4f, pre-trend p %.3f",
-            row.outcome, row.effect, row.ci_low, row.ci_high, row.true_effect, row.pre_trend_p_value,
+            row.outcome,
+            row.effect,
+            row.ci_low,
+            row.ci_high,
+            row.true_effect,
+            row.pre_trend_p_value,
         )
     return panel, effects
 

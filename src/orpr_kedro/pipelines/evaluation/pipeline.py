@@ -15,7 +15,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=nodes.evaluate_policies,
-                inputs=["mdl_foundation_model", "mdl_aligned_policy", "mdl_baseline_learner", "gurobi_licence", *_TABLES, *_SETTINGS],
+                inputs=[
+                    "mdl_foundation_model",
+                    "mdl_aligned_policy",
+                    "mdl_baseline_learner",
+                    "gurobi_licence",
+                    *_TABLES,
+                    *_SETTINGS,
+                ],
                 outputs=[
                     "mo_evaluation_decisions",
                     "mo_evaluation_lane_kpis",

@@ -7,17 +7,19 @@ from typing import Any
 
 import pandas as pd
 
-from orpr_kedro.core import labeling
-from orpr_kedro.core.backtest import compare_on_period
+from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.executor import TaskExecutor
-from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.core.optimization import labeling
+from orpr_kedro.core.optimization.model import GurobiLicence
 from orpr_kedro.core.params import ORLabelingParams, parse_params
-from orpr_kedro.core.splits import TimeSplits
+from orpr_kedro.core.simulation.backtest import compare_on_period
 
 logger = logging.getLogger(__name__)
 
 
-def _data(lanes: pd.DataFrame, daily_sales: pd.DataFrame, forecasts: pd.DataFrame, splits: TimeSplits) -> labeling.LabelingData:
+def _data(
+    lanes: pd.DataFrame, daily_sales: pd.DataFrame, forecasts: pd.DataFrame, splits: TimeSplits
+) -> labeling.LabelingData:
     return labeling.labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
 
 
@@ -75,7 +77,9 @@ def check_or_policy(
     settings: ORLabelingParams = parse_params("or_labeling", params)
     splits = TimeSplits.from_dict(time_splits)
     data = _data(lanes, daily_sales, forecasts, splits)
-    result = compare_on_period(data, {"or_policy": labels}, splits.validation_start, splits.test_start, seed, settings.max_lead_time)
+    result = compare_on_period(
+        data, {"or_policy": labels}, splits.validation_start, splits.test_start, seed, settings.max_lead_time
+    )
     table = result.kpi_table(data.lanes)
     overall = table[table["scope"] == "all"].set_index("policy")["total_cost"]
     change = overall["or_policy"] / overall["incumbent"] - 1.0

@@ -27,7 +27,15 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.check_or_policy,
-                inputs=["mi_or_labels", "prm_lanes", "prm_daily_sales", "ftr_demand_forecast", "time_splits", _PARAMS, "params:seed"],
+                inputs=[
+                    "mi_or_labels",
+                    "prm_lanes",
+                    "prm_daily_sales",
+                    "ftr_demand_forecast",
+                    "time_splits",
+                    _PARAMS,
+                    "params:seed",
+                ],
                 outputs="rpt_or_validation_kpis",
                 name="check_or_policy",
             ),

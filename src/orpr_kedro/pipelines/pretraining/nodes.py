@@ -10,11 +10,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from orpr_kedro.core import labeling, pretraining
-from orpr_kedro.core.backtest import compare_on_period
-from orpr_kedro.core.models import FoundationPolicy
+from orpr_kedro.core.data.splits import TimeSplits
+from orpr_kedro.core.learning import pretraining
+from orpr_kedro.core.learning.network import FoundationPolicy
+from orpr_kedro.core.optimization import labeling
 from orpr_kedro.core.params import ORLabelingParams, PretrainingParams, parse_params
-from orpr_kedro.core.splits import TimeSplits
+from orpr_kedro.core.simulation.backtest import compare_on_period
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +28,17 @@ def _grid(or_labeling: dict[str, Any]) -> np.ndarray:
 
 
 def build_pretraining_samples(
-    features: pd.DataFrame, labels: pd.DataFrame, daily_sales: pd.DataFrame, params: dict[str, Any], or_labeling: dict[str, Any]
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    params: dict[str, Any],
+    or_labeling: dict[str, Any],
 ) -> pd.DataFrame:
     """One sample per labelled lane and decision date: features, OR state and label, demand targets."""
     settings: PretrainingParams = parse_params("pretraining", params)
-    samples = pretraining.build_samples(features, labels, daily_sales, _grid(or_labeling), settings.forecast_head.horizon_days)
+    samples = pretraining.build_samples(
+        features, labels, daily_sales, _grid(or_labeling), settings.forecast_head.horizon_days
+    )
     logger.info("Pretraining samples: %s", samples["split"].value_counts().to_dict())
     return samples
 
@@ -97,7 +104,13 @@ def report_decision_accuracy(decisions: pd.DataFrame) -> pd.DataFrame:
     """Top-1 and within +-1 / +-2 grid-step accuracy of both learners, train and validation."""
     table = pretraining.accuracy_table(decisions, POLICIES)
     for row in table[table["split"] == "validation"].itertuples():
-        logger.info("Validation %s: top-1 %.3f, within 1 step %.3f, within 2 steps %.3f", row.model, row.top1_accuracy, row.within_1_step, row.within_2_steps)
+        logger.info(
+            "Validation %s: top-1 %.3f, within 1 step %.3f, within 2 steps %.3f",
+            row.model,
+            row.top1_accuracy,
+            row.within_1_step,
+            row.within_2_steps,
+        )
     return table
 
 
@@ -122,7 +135,9 @@ def simulate_validation_kpis(
     splits = TimeSplits.from_dict(time_splits)
     data = labeling.labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
     schedules = pretraining.schedules_from_decisions(decisions, POLICIES)
-    result = compare_on_period(data, schedules, splits.validation_start, splits.test_start, seed, settings.max_lead_time)
+    result = compare_on_period(
+        data, schedules, splits.validation_start, splits.test_start, seed, settings.max_lead_time
+    )
     table = result.kpi_table(data.lanes)
     cost = table[table["scope"] == "all"].set_index("policy")["total_cost"]
     logger.info(

@@ -56,7 +56,15 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.simulate_validation_kpis,
-                inputs=["mo_pretraining_decisions", "prm_lanes", "prm_daily_sales", "ftr_demand_forecast", "time_splits", _GRID, "params:seed"],
+                inputs=[
+                    "mo_pretraining_decisions",
+                    "prm_lanes",
+                    "prm_daily_sales",
+                    "ftr_demand_forecast",
+                    "time_splits",
+                    _GRID,
+                    "params:seed",
+                ],
                 outputs="rpt_pretraining_validation_kpis",
                 name="simulate_validation_kpis",
             ),

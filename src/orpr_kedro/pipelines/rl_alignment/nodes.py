@@ -1,4 +1,4 @@
-"""Nodes of the rl_alignment pipeline: thin wrappers around ``orpr_kedro.core.rl``."""
+"""Nodes of the rl_alignment pipeline: thin wrappers around ``orpr_kedro.core.rl.alignment``."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from orpr_kedro.core import rl
-from orpr_kedro.core.models import FoundationPolicy
+from orpr_kedro.core.data.splits import TimeSplits
+from orpr_kedro.core.evaluation.closed_loop import closed_loop_validation, promotion_gaps
+from orpr_kedro.core.learning.network import FoundationPolicy
 from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams, parse_params
-from orpr_kedro.core.rl_env import REWARD_TERMS
-from orpr_kedro.core.rl_eval import closed_loop_validation, promotion_gaps
-from orpr_kedro.core.splits import TimeSplits
+from orpr_kedro.core.rl import alignment
+from orpr_kedro.core.rl.env import REWARD_TERMS
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +43,19 @@ def train_aligned_policy(
     settings: RLAlignmentParams = parse_params("rl_alignment", params)
     or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
     pretrained = FoundationPolicy.from_payload(foundation_model)
-    context = rl.alignment_context(
-        features, labels, lanes, daily_sales, forecasts, TimeSplits.from_dict(time_splits), pretrained, settings, or_settings, "train"
+    context = alignment.alignment_context(
+        features,
+        labels,
+        lanes,
+        daily_sales,
+        forecasts,
+        TimeSplits.from_dict(time_splits),
+        pretrained,
+        settings,
+        or_settings,
+        "train",
     )
-    run = rl.train_alignment(pretrained, context, settings, seed)
+    run = alignment.train_alignment(pretrained, context, settings, seed)
     if len(run.curves):
         first, last = run.curves.iloc[0], run.curves.iloc[-1]
         logger.info(
@@ -61,7 +70,7 @@ def train_aligned_policy(
             last["total_cost"],
             last.get("kl", np.nan),
         )
-    return rl.aligned_payload(run, pretrained, {"seed": int(seed)}), run.curves
+    return alignment.aligned_payload(run, pretrained, {"seed": int(seed)}), run.curves
 
 
 def plot_rl_training_curves(curves: pd.DataFrame) -> Figure:
@@ -117,7 +126,9 @@ def validate_aligned_policy(
     splits = TimeSplits.from_dict(time_splits)
     pretrained = FoundationPolicy.from_payload(foundation_model)
     aligned = FoundationPolicy.from_payload(aligned_policy)
-    context = rl.alignment_context(features, labels, lanes, daily_sales, forecasts, splits, pretrained, settings, or_settings, "validation")
+    context = alignment.alignment_context(
+        features, labels, lanes, daily_sales, forecasts, splits, pretrained, settings, or_settings, "validation"
+    )
     validation_dates = pd.DatetimeIndex(labels["decision_date"]).isin(pd.DatetimeIndex(np.unique(context.row_date)))
     schedules = {"or_policy": labels[validation_dates]} if validation_dates.any() else {}
     result = closed_loop_validation(
@@ -154,20 +165,40 @@ def summarise_alignment(
     rows: list[tuple[str, float, str]] = [
         ("total_cost_pretrained", overall.loc[PRETRAINED, "total_cost"], "validation, closed loop (currency)"),
         ("total_cost_aligned", overall.loc[ALIGNED, "total_cost"], "validation, closed loop (currency)"),
-        ("total_cost_change_pct", 100 * (overall.loc[ALIGNED, "total_cost"] / overall.loc[PRETRAINED, "total_cost"] - 1), "aligned vs pretrained"),
+        (
+            "total_cost_change_pct",
+            100 * (overall.loc[ALIGNED, "total_cost"] / overall.loc[PRETRAINED, "total_cost"] - 1),
+            "aligned vs pretrained",
+        ),
         ("in_stock_rate_pretrained", overall.loc[PRETRAINED, "in_stock_rate"], "share of lane-days"),
         ("in_stock_rate_aligned", overall.loc[ALIGNED, "in_stock_rate"], "share of lane-days"),
         ("turnover_days_pretrained", overall.loc[PRETRAINED, "turnover_days"], "days"),
         ("turnover_days_aligned", overall.loc[ALIGNED, "turnover_days"], "days"),
-        ("kl_aligned_to_pretrained_mean", aligned_rows["kl_to_reference"].mean(), "nats, on the aligned policy's validation states"),
+        (
+            "kl_aligned_to_pretrained_mean",
+            aligned_rows["kl_to_reference"].mean(),
+            "nats, on the aligned policy's validation states",
+        ),
         ("kl_aligned_to_pretrained_max", aligned_rows["kl_to_reference"].max(), "nats"),
-        ("decisions_changed_share", _changed_share(decisions), "aligned coverage differs from pretrained on the same date (own trajectories)"),
+        (
+            "decisions_changed_share",
+            _changed_share(decisions),
+            "aligned coverage differs from pretrained on the same date (own trajectories)",
+        ),
     ]
     for policy in (PRETRAINED, ALIGNED, "or_policy", "incumbent"):
         if policy in gaps.index:
-            rows.append((f"promotion_gap_to_expert_{policy}", gaps.loc[policy, "mean_abs_gap_to_expert_days"], "mean |coverage - expert coverage| (days) on promotion dates"))
+            rows.append(
+                (
+                    f"promotion_gap_to_expert_{policy}",
+                    gaps.loc[policy, "mean_abs_gap_to_expert_days"],
+                    "mean |coverage - expert coverage| (days) on promotion dates",
+                )
+            )
     if PRETRAINED in gaps.index:
-        rows.append(("promotion_decisions", gaps.loc[PRETRAINED, "n_promotion_decisions"], "lane-dates with a promotion ahead"))
+        rows.append(
+            ("promotion_decisions", gaps.loc[PRETRAINED, "n_promotion_decisions"], "lane-dates with a promotion ahead")
+        )
     described = f"algorithm {training.get('algorithm')}, freeze {training.get('freeze')}"
     for name, metric in (
         ("epochs", "training_epochs"),

@@ -33,7 +33,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.summarise_alignment,
-                inputs=["mo_rl_validation_decisions", "rpt_rl_validation_kpis", "rpt_rl_training_curves", "mdl_aligned_policy"],
+                inputs=[
+                    "mo_rl_validation_decisions",
+                    "rpt_rl_validation_kpis",
+                    "rpt_rl_training_curves",
+                    "mdl_aligned_policy",
+                ],
                 outputs="rpt_rl_alignment_summary",
                 name="summarise_alignment",
             ),

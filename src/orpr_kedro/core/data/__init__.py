@@ -1,0 +1,1 @@
+"""Raw data: the contract and its validation, the demo generator, primary tables, time splits."""

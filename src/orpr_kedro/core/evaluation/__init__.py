@@ -1,0 +1,1 @@
+"""Evaluation: the closed-loop harness, comparison tables, the field trial with DiD, the report."""

@@ -1,0 +1,1 @@
+"""Demand forecasting: the global model with a negative-binomial spread, and its accuracy."""

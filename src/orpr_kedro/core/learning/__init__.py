@@ -1,0 +1,1 @@
+"""Learning: model-input features, the foundation network and its staged pretraining."""

@@ -1,0 +1,719 @@
+"""Pretraining: samples from the persisted tables, the staged trainer, the baseline learner, metrics.
+
+Samples are the OR labels joined to the model-input features: one row per (lane,
+decision date) of the labelled periods, with the state the OR policy reached
+(``on_hand``, ``on_order``, units), the label (``coverage_index`` into the
+or_labeling grid) and the actual demand of the ``horizon_days`` days from the
+decision date (``demand_<h>``, units/day; NaN past the end of the data), the target
+of the forecast head.
+
+Training runs in three stages on the ``train`` split, each with AdamW, a linear
+warm-up then cosine learning-rate schedule, gradient clipping and early stopping on
+the ``validation`` split (the best epoch's weights are kept):
+
+1. ``forecast``: the encoders and the forecast head on the pinball loss;
+2. ``decision_head``: encoders, fusion and forecast head frozen; the decision head on
+   the OR labels;
+3. ``finetune``: everything on the decision loss plus ``aux_forecast_weight`` x the
+   pinball loss.
+
+Decision loss: cross-entropy against the OR label smoothed by a Gaussian of
+``label_sigma`` grid steps (neighbouring coverages cost almost the same), plus
+``ordinal_weight`` x the expected distance ``E|index - label|`` (grid steps) under
+the predicted distribution. Both make a near miss cheaper than a far one.
+
+A fixed seed gives identical weights and metrics: the seed drives weight
+initialisation, dropout and batch order; torch runs with a fixed number of threads
+and deterministic algorithms during training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.ensemble import HistGradientBoostingClassifier
+from torch import nn
+from tqdm.auto import tqdm
+
+from orpr_kedro.core.data.preparation import to_panel
+from orpr_kedro.core.forecasting import model as forecasting
+from orpr_kedro.core.learning.network import (
+    STATE_FEATURES,
+    TARGET_FEATURES,
+    DecisionInputs,
+    FoundationModel,
+    FoundationPolicy,
+    ModelConfig,
+    ModelTensors,
+    Normalisation,
+    count_parameters,
+    model_tensors,
+    pinball_loss,
+)
+from orpr_kedro.core.params import PretrainingParams, StageParams
+
+logger = logging.getLogger(__name__)
+
+LABEL_COLUMNS = ("coverage_days", "coverage_index", "on_hand", "on_order")
+STAGES = ("forecast", "decision_head", "finetune")
+
+
+def demand_columns(horizon_days: int) -> list[str]:
+    """Names of the demand-target columns, day 0 = the decision date."""
+    return [f"demand_{h}" for h in range(horizon_days)]
+
+
+# --------------------------------------------------------------------------- samples
+def build_samples(
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    coverage_grid: np.ndarray,
+    horizon_days: int,
+) -> pd.DataFrame:
+    """One training sample per labelled (lane, decision date).
+
+    Args:
+        features: ``mi_decision_features``.
+        labels: ``mi_or_labels`` (label and OR-trajectory state per lane and date).
+        daily_sales: ``prm_daily_sales``: actual sales (units/day), the demand target.
+        coverage_grid: the or_labeling grid (days) that ``coverage_index`` points into.
+        horizon_days: days of demand target from the decision date.
+
+    Returns:
+        The feature row, the label columns (``coverage_days``, ``coverage_index``,
+        ``on_hand``, ``on_order``) and ``demand_0 .. demand_<horizon_days - 1>``,
+        sorted by decision date and lane.
+
+    Raises:
+        ValueError: when the labels do not point into ``coverage_grid`` or a label
+            has no feature row.
+    """
+    grid = np.asarray(coverage_grid, dtype="float64")
+    index = labels["coverage_index"].to_numpy()
+    if len(index) and (
+        index.min() < 0 or index.max() >= len(grid) or not np.allclose(grid[index], labels["coverage_days"].to_numpy())
+    ):
+        raise ValueError(
+            "mi_or_labels coverage_index/coverage_days do not match or_labeling.coverage_grid "
+            f"({len(grid)} values from {grid[0]} to {grid[-1]}); rerun the or_labeling pipeline with the current grid"
+        )
+    keys = ["lane_id", "decision_date"]
+    samples = labels[[*keys, *LABEL_COLUMNS]].merge(
+        features, on=keys, how="left", validate="one_to_one", indicator=True
+    )
+    missing = samples["_merge"] != "both"
+    if missing.any():
+        example = samples.loc[missing, keys].head(3).to_dict("records")
+        raise ValueError(
+            f"{int(missing.sum())} OR labels have no row in mi_decision_features, e.g. {example}; rerun data_processing"
+        )
+    samples = samples.drop(columns="_merge").sort_values(["decision_date", "lane_id"]).reset_index(drop=True)
+
+    dates = pd.date_range(daily_sales["date"].min(), daily_sales["date"].max(), freq="D")
+    n_lanes = int(max(daily_sales["lane_id"].max(), samples["lane_id"].max())) + 1
+    panel = to_panel(daily_sales, "sales_units", n_lanes, dates, fill=0.0)
+    start = ((samples["decision_date"].to_numpy() - dates[0].to_datetime64()) // np.timedelta64(1, "D")).astype("int64")
+    day = start[:, None] + np.arange(horizon_days)[None, :]
+    inside = (day >= 0) & (day < len(dates))
+    demand = np.where(inside, panel[samples["lane_id"].to_numpy()[:, None], np.clip(day, 0, len(dates) - 1)], np.nan)
+    targets = pd.DataFrame(demand, columns=demand_columns(horizon_days), index=samples.index)
+    return pd.concat([samples, targets], axis=1)
+
+
+def split_rows(samples: pd.DataFrame, split: str) -> pd.DataFrame:
+    """Rows of one split; training rows exclude held-out categories."""
+    rows = samples["split"] == split
+    if split == "train" and "category_holdout" in samples.columns:
+        rows &= ~samples["category_holdout"].astype(bool)
+    return samples[rows].reset_index(drop=True)
+
+
+def _subsample(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    if limit is None or len(frame) <= limit:
+        return frame
+    rows = np.sort(np.random.default_rng(seed).choice(len(frame), size=limit, replace=False))
+    return frame.iloc[rows].reset_index(drop=True)
+
+
+@dataclass
+class SampleTensors:
+    """Network inputs with the decision label and the scaled demand target of each row."""
+
+    inputs: ModelTensors
+    label: torch.Tensor  # [N] grid index
+    demand: torch.Tensor  # [N, H] actual demand / level (0 where unknown)
+    demand_known: torch.Tensor  # [N, H] bool
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def index(self, rows) -> SampleTensors:
+        return SampleTensors(self.inputs.index(rows), self.label[rows], self.demand[rows], self.demand_known[rows])
+
+
+def sample_tensors(samples: pd.DataFrame, normalisation: Normalisation, horizon_days: int) -> SampleTensors:
+    """Tensors of a sample frame (its own state columns, labels and demand targets)."""
+    inputs = model_tensors(DecisionInputs.from_frame(samples), normalisation)
+    demand = samples[demand_columns(horizon_days)].to_numpy(dtype="float64")
+    known = ~np.isnan(demand)
+    scaled = np.where(known, np.nan_to_num(demand) / inputs.level.numpy()[:, None].astype("float64"), 0.0)
+    return SampleTensors(
+        inputs=inputs,
+        label=torch.from_numpy(samples["coverage_index"].to_numpy(dtype="int64")),
+        demand=torch.from_numpy(scaled.astype("float32")),
+        demand_known=torch.from_numpy(known),
+    )
+
+
+# --------------------------------------------------------------------------- losses and metrics
+def decision_loss(
+    logits: torch.Tensor,
+    label: torch.Tensor,
+    label_sigma: float,
+    ordinal_weight: float,
+    under_coverage_weight: float = 1.0,
+) -> torch.Tensor:
+    """Cross-entropy against a Gaussian-smoothed label plus an ordinal term.
+
+    The ordinal term is ``ordinal_weight`` x the expected distance (grid steps) from
+    the label under the predicted distribution, with distances below the label
+    multiplied by ``under_coverage_weight`` (too little cover loses sales, which
+    usually costs more than the holding of a day too much).
+    """
+    log_p = torch.log_softmax(logits, dim=1)
+    steps = torch.arange(logits.shape[1], dtype=logits.dtype, device=logits.device)
+    offset = steps[None, :] - label[:, None].to(logits.dtype)
+    distance = offset.abs()
+    if label_sigma > 0:
+        target = torch.softmax(-0.5 * (distance / label_sigma) ** 2, dim=1)
+        loss = -(target * log_p).sum(dim=1).mean()
+    else:
+        loss = nn.functional.nll_loss(log_p, label)
+    if ordinal_weight > 0:
+        penalty = torch.where(offset < 0, under_coverage_weight * distance, distance)
+        loss = loss + ordinal_weight * (log_p.exp() * penalty).sum(dim=1).mean()
+    return loss
+
+
+def decision_metrics(predicted: np.ndarray, label: np.ndarray) -> dict[str, float]:
+    """Top-1 accuracy, accuracy within +-1 and +-2 grid steps, mean absolute error (grid steps)."""
+    error = np.abs(np.asarray(predicted, dtype="int64") - np.asarray(label, dtype="int64"))
+    if error.size == 0:
+        return {
+            "top1_accuracy": np.nan,
+            "within_1_step": np.nan,
+            "within_2_steps": np.nan,
+            "mean_abs_step_error": np.nan,
+        }
+    return {
+        "top1_accuracy": float((error == 0).mean()),
+        "within_1_step": float((error <= 1).mean()),
+        "within_2_steps": float((error <= 2).mean()),
+        "mean_abs_step_error": float(error.mean()),
+    }
+
+
+def wape(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """:func:`orpr_kedro.core.forecasting.model.wape` over the finite actuals (NaN when they sum to 0)."""
+    known = np.isfinite(actual)
+    if float(np.abs(actual[known]).sum()) <= 0:
+        return np.nan
+    return forecasting.wape(actual[known], predicted[known])
+
+
+# --------------------------------------------------------------------------- trainer
+@contextlib.contextmanager
+def reproducible_torch(seed: int, threads: int) -> Iterator[None]:
+    """Seeded, deterministic, fixed-thread torch for the duration of the block (restored after)."""
+    previous_threads = torch.get_num_threads()
+    previous_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous_deterministic)
+        torch.set_num_threads(previous_threads)
+
+
+def _schedule(total_steps: int, warmup_fraction: float, floor: float = 0.05):
+    warmup = max(1, int(round(total_steps * warmup_fraction))) if warmup_fraction > 0 else 0
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+@dataclass
+class StageSetup:
+    """What one stage trains and how its loss and early-stopping metric are formed."""
+
+    name: str
+    params: StageParams
+    trainable: list[nn.Parameter]
+    frozen_modules: list[nn.Module]
+    decision_weight: float
+    forecast_weight: float
+    monitor: str  # metric key in the epoch record
+    maximise: bool
+
+
+class StagedTrainer:
+    """Runs the three training stages on one model; records one row per epoch."""
+
+    def __init__(self, model: FoundationModel, params: PretrainingParams, seed: int) -> None:
+        self.model = model
+        self.params = params
+        self.training = params.training
+        self.quantiles = torch.tensor(model.config.quantiles, dtype=torch.float32)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.history: list[dict] = []
+
+    # ---------------------------------------------------------------- stages
+    def stages(self) -> list[StageSetup]:
+        """The three stages in order: forecast, decision head, fine-tuning."""
+        model, training = self.model, self.training
+        encoders = model.encoder_parameters()
+        forecast_head = list(model.forecast_head.parameters())
+        frozen_for_head = [
+            getattr(model, name) for name in model.ENCODER_MODULES if isinstance(getattr(model, name), nn.Module)
+        ]
+        monitor = {
+            "loss": ("val_decision_loss", False),
+            "accuracy": ("val_top1_accuracy", True),
+            "within_1": ("val_within_1_step", True),
+        }
+        decision_key, decision_max = monitor[training.monitor]
+        return [
+            StageSetup(
+                "forecast", training.stage_forecast, encoders + forecast_head, [], 0.0, 1.0, "val_pinball", False
+            ),
+            StageSetup(
+                "decision_head",
+                training.stage_decision_head,
+                list(model.decision_head.parameters()),
+                [*frozen_for_head, model.forecast_head],
+                1.0,
+                0.0,
+                decision_key,
+                decision_max,
+            ),
+            StageSetup(
+                "finetune",
+                training.stage_finetune,
+                list(model.parameters()),
+                [],
+                1.0,
+                training.aux_forecast_weight,
+                decision_key,
+                decision_max,
+            ),
+        ]
+
+    def set_trainable(self, stage: StageSetup) -> None:
+        """Gradients only for the stage's parameters (the rest is frozen)."""
+        trainable = {id(p) for p in stage.trainable}
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(id(parameter) in trainable)
+
+    def _train_mode(self, stage: StageSetup) -> None:
+        self.model.train()
+        for module in stage.frozen_modules:  # frozen parts run as at inference (no dropout)
+            module.eval()
+
+    def _decision_loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        training = self.training
+        return decision_loss(
+            logits, label, training.label_sigma, training.ordinal_weight, training.under_coverage_weight
+        )
+
+    def loss(self, stage: StageSetup, batch: SampleTensors) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(stage loss, decision loss, pinball loss) of one batch."""
+        logits, forecast = self.model(*batch.inputs.network_inputs())
+        decision = self._decision_loss(logits, batch.label)
+        pinball = pinball_loss(forecast, batch.demand, self.quantiles, batch.demand_known)
+        return stage.decision_weight * decision + stage.forecast_weight * pinball, decision, pinball
+
+    def train_step(self, stage: StageSetup, optimizer: torch.optim.Optimizer, batch: SampleTensors) -> float:
+        """One optimiser step on one batch; returns the batch loss."""
+        self._train_mode(stage)
+        loss, _, _ = self.loss(stage, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(stage.trainable, self.training.grad_clip_norm)
+        optimizer.step()
+        return float(loss.detach())
+
+    def optimizer(self, stage: StageSetup) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(
+            stage.trainable, lr=stage.params.learning_rate, weight_decay=self.training.weight_decay
+        )
+
+    def evaluate(self, data: SampleTensors, batch_size: int = 4096) -> dict[str, float]:
+        """Validation metrics: decision loss, accuracies, pinball loss (scaled units)."""
+        self.model.eval()
+        decision_sum = pinball_sum = weight_sum = 0.0
+        predicted = []
+        with torch.inference_mode():
+            for start in range(0, len(data), batch_size):
+                batch = data.index(slice(start, start + batch_size))
+                logits, forecast = self.model(*batch.inputs.network_inputs())
+                n = len(batch)
+                decision_sum += float(self._decision_loss(logits, batch.label)) * n
+                known = float(batch.demand_known.sum())
+                pinball_sum += float(pinball_loss(forecast, batch.demand, self.quantiles, batch.demand_known)) * known
+                weight_sum += known
+                predicted.append(logits.argmax(dim=1))
+        metrics = decision_metrics(torch.cat(predicted).numpy(), data.label.numpy())
+        return {
+            "val_decision_loss": decision_sum / max(len(data), 1),
+            "val_pinball": pinball_sum / weight_sum if weight_sum else np.nan,
+            **{f"val_{key}": value for key, value in metrics.items()},
+        }
+
+    def run_stage(self, stage: StageSetup, train: SampleTensors, validation: SampleTensors) -> None:
+        """Train one stage with early stopping; the model ends with the stage's best weights."""
+        if stage.params.epochs == 0:
+            logger.info("Pretraining stage '%s' skipped (0 epochs)", stage.name)
+            return
+        self.set_trainable(stage)
+        optimizer = self.optimizer(stage)
+        batch_size = min(self.training.batch_size, len(train))
+        batches = math.ceil(len(train) / batch_size)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, _schedule(stage.params.epochs * batches, self.training.warmup_fraction)
+        )
+        best_value, best_state, waited = None, None, 0
+        bar = tqdm(
+            range(stage.params.epochs),
+            desc=f"pretraining: {stage.name}",
+            leave=False,
+            disable=not self.training.progress_bar,
+        )
+        for epoch in bar:
+            started = time.perf_counter()
+            order = torch.randperm(len(train), generator=self.generator)
+            losses = []
+            for start in range(0, len(train), batch_size):
+                losses.append(self.train_step(stage, optimizer, train.index(order[start : start + batch_size])))
+                scheduler.step()
+            record = {
+                "stage": stage.name,
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)),
+                **self.evaluate(validation),
+            }
+            record["learning_rate"] = float(scheduler.get_last_lr()[0])
+            record["seconds"] = time.perf_counter() - started
+            value = record[stage.monitor]
+            improved = best_value is None or (value > best_value if stage.maximise else value < best_value)
+            record["best"] = bool(improved)
+            self.history.append(record)
+            bar.set_postfix(
+                loss=f"{record['train_loss']:.4f}", val=f"{value:.4f}", acc=f"{record['val_top1_accuracy']:.3f}"
+            )
+            if improved:
+                best_value, waited = value, 0
+                best_state = {name: tensor.detach().clone() for name, tensor in self.model.state_dict().items()}
+            else:
+                waited += 1
+                if waited >= stage.params.patience:
+                    break
+        bar.close()
+        self.model.load_state_dict(best_state)
+        logger.info(
+            "Pretraining stage '%s': best %s %.4f after %d epochs",
+            stage.name,
+            stage.monitor,
+            best_value,
+            len([r for r in self.history if r["stage"] == stage.name]),
+        )
+
+    def fit(self, train: SampleTensors, validation: SampleTensors) -> None:
+        """All three stages in order."""
+        for stage in self.stages():
+            self.run_stage(stage, train, validation)
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(True)
+        self.model.eval()
+
+
+def build_model(config: ModelConfig, params: PretrainingParams) -> FoundationModel:
+    """The network, refused when it has more than ``network.max_parameters`` parameters."""
+    model = FoundationModel(config)
+    n_parameters = count_parameters(model)
+    if n_parameters > params.network.max_parameters:
+        raise ValueError(
+            f"the network has {n_parameters:,} parameters, more than pretraining.network.max_parameters "
+            f"({params.network.max_parameters:,}); reduce d_model, ff_dim, n_layers, token_mixing_layers or head_hidden"
+        )
+    return model
+
+
+def model_config(normalisation: Normalisation, coverage_grid: np.ndarray, params: PretrainingParams) -> ModelConfig:
+    """Network shape from the data (window lengths, categories, grid) and the parameters."""
+    network = params.network
+    return ModelConfig(
+        history_days=normalisation.history_days,
+        forecast_days=normalisation.forecast_days,
+        n_state_features=len(STATE_FEATURES),
+        n_target_features=len(TARGET_FEATURES),
+        n_categories=normalisation.n_categories,
+        coverage_grid=[float(v) for v in coverage_grid],
+        forecast_horizon=params.forecast_head.horizon_days,
+        quantiles=list(params.forecast_head.quantiles),
+        patch_days=network.patch_days,
+        d_model=network.d_model,
+        n_heads=network.n_heads,
+        n_layers=network.n_layers,
+        token_mixing_layers=network.token_mixing_layers,
+        ff_dim=network.ff_dim,
+        dropout=network.dropout,
+        head_hidden=network.head_hidden,
+    )
+
+
+@dataclass
+class TrainingResult:
+    """The trained policy, one row per epoch of each stage, and a summary."""
+
+    policy: FoundationPolicy
+    history: pd.DataFrame
+    summary: dict
+
+    def payload(self) -> dict:
+        """What the catalog saves as ``mdl_foundation_model``."""
+        return self.policy.to_payload(metadata=self.summary)
+
+
+def train_foundation_model(
+    samples: pd.DataFrame, coverage_grid: np.ndarray, params: PretrainingParams, seed: int
+) -> TrainingResult:
+    """Fit the normalisation on the training split and train the network in three stages.
+
+    Raises:
+        ValueError: without training or validation rows (label both periods), or when
+            the network exceeds ``network.max_parameters``.
+    """
+    started = time.perf_counter()
+    train_frame = _subsample(split_rows(samples, "train"), params.training.max_train_samples, seed)
+    validation_frame = split_rows(samples, "validation")
+    if train_frame.empty or validation_frame.empty:
+        raise ValueError(
+            f"pretraining needs OR labels for the train and validation periods; got {len(train_frame)} training and "
+            f"{len(validation_frame)} validation rows (or_labeling.periods should include both)"
+        )
+    n_categories = int(samples["category_code"].max()) + 1
+    normalisation = Normalisation.fit(DecisionInputs.from_frame(train_frame), n_categories)
+    horizon = params.forecast_head.horizon_days
+    with reproducible_torch(seed, params.training.threads):
+        train = sample_tensors(train_frame, normalisation, horizon)
+        validation = sample_tensors(validation_frame, normalisation, horizon)
+        model = build_model(model_config(normalisation, coverage_grid, params), params)
+        trainer = StagedTrainer(model, params, seed)
+        trainer.fit(train, validation)
+        final = trainer.evaluate(validation)
+    history = pd.DataFrame(trainer.history)
+    weights = model.fusion_weights.detach().numpy()
+    summary = {
+        "seed": int(seed),
+        "n_parameters": int(count_parameters(model)),
+        "n_train": len(train_frame),
+        "n_validation": len(validation_frame),
+        "training_seconds": round(time.perf_counter() - started, 2),
+        "fusion_weights": {
+            name: float(w) for name, w in zip(("sequence", "attributes_state", "targets"), weights, strict=True)
+        },
+        "validation": {key: float(value) for key, value in final.items()},
+        "epochs": {stage: int((history["stage"] == stage).sum()) if len(history) else 0 for stage in STAGES},
+        "torch_version": str(torch.__version__),
+    }
+    logger.info(
+        "Foundation model: %s parameters, validation top-1 %.3f, within 1 step %.3f, %.0f s",
+        f"{summary['n_parameters']:,}",
+        final["val_top1_accuracy"],
+        final["val_within_1_step"],
+        summary["training_seconds"],
+    )
+    return TrainingResult(
+        FoundationPolicy(model, normalisation, batch_size=params.inference_batch_size), history, summary
+    )
+
+
+# --------------------------------------------------------------------------- baseline learner
+def flat_features(inputs: DecisionInputs) -> np.ndarray:
+    """Flattened features of the baseline: scaled history+forecast, scalar features, category code (last)."""
+    level = inputs.level()
+    values, _ = inputs.scaled_sequence(level)
+    return np.concatenate(
+        [
+            values,
+            inputs.raw_state_features(level),
+            inputs.raw_target_features(),
+            inputs.category_code[:, None].astype("float64"),
+        ],
+        axis=1,
+    )
+
+
+class BaselineLearner:
+    """HistGradientBoostingClassifier on flattened features and the same OR labels.
+
+    The point of comparison for the network: same rows, same labels, same inputs
+    (flattened, no learned representation).
+    """
+
+    def __init__(self, classifier: HistGradientBoostingClassifier, coverage_grid: np.ndarray) -> None:
+        self.classifier = classifier
+        self.coverage_grid = np.asarray(coverage_grid, dtype="float64")
+
+    @classmethod
+    def fit(
+        cls, samples: pd.DataFrame, coverage_grid: np.ndarray, params: PretrainingParams, seed: int
+    ) -> BaselineLearner:
+        """Train on the ``train`` split (held-out categories excluded)."""
+        settings = params.baseline
+        train = _subsample(split_rows(samples, "train"), settings.max_train_samples, seed)
+        if train.empty:
+            raise ValueError("the baseline learner needs training rows (split 'train') in the samples")
+        features = flat_features(DecisionInputs.from_frame(train))
+        classifier = HistGradientBoostingClassifier(
+            learning_rate=settings.learning_rate,
+            max_iter=settings.max_iter,
+            max_leaf_nodes=settings.max_leaf_nodes,
+            min_samples_leaf=settings.min_samples_leaf,
+            l2_regularization=settings.l2_regularization,
+            early_stopping=settings.early_stopping,
+            categorical_features=[features.shape[1] - 1],
+            random_state=seed,
+        )
+        started = time.perf_counter()
+        classifier.fit(features, train["coverage_index"].to_numpy())
+        logger.info(
+            "Baseline learner: %d iterations on %d rows in %.1f s",
+            classifier.n_iter_,
+            len(train),
+            time.perf_counter() - started,
+        )
+        return cls(classifier, coverage_grid)
+
+    def _inputs(self, inputs: DecisionInputs | pd.DataFrame, on_hand=None, on_order=None) -> DecisionInputs:
+        return DecisionInputs.from_frame(inputs, on_hand, on_order) if isinstance(inputs, pd.DataFrame) else inputs
+
+    def decide_index(self, inputs: DecisionInputs | pd.DataFrame, on_hand=None, on_order=None) -> np.ndarray:
+        """Grid index ``[N]`` of the most likely coverage."""
+        inputs = self._inputs(inputs, on_hand, on_order)
+        if len(inputs) == 0:
+            return np.zeros(0, dtype="int64")
+        return np.asarray(self.classifier.predict(flat_features(inputs)), dtype="int64")
+
+    def decide(self, inputs: DecisionInputs | pd.DataFrame, on_hand=None, on_order=None) -> np.ndarray:
+        """Coverage days ``[N]``."""
+        return self.coverage_grid[self.decide_index(inputs, on_hand, on_order)]
+
+
+# --------------------------------------------------------------------------- reports
+def decision_table(samples: pd.DataFrame, policies: Mapping[str, object]) -> pd.DataFrame:
+    """Label and each policy's decision for every sample row (state from the samples).
+
+    Each policy has ``decide_index(features_frame)``; the state is the OR-trajectory
+    state of the row (``on_hand``, ``on_order``), so a decision uses only what was
+    known on the decision date plus that state.
+    """
+    table = samples[["lane_id", "decision_date", "category", "split", "coverage_index", "coverage_days"]].copy()
+    for name, policy in policies.items():
+        index = policy.decide_index(samples)
+        table[f"{name}_index"] = index
+        table[f"{name}_coverage_days"] = policy.coverage_grid[index]
+    return table
+
+
+def accuracy_table(decisions: pd.DataFrame, policy_names: list[str]) -> pd.DataFrame:
+    """Top-1, within +-1 / +-2 steps and mean step error per policy and split."""
+    rows = []
+    for name in policy_names:
+        for split in ("train", "validation"):
+            part = decisions[decisions["split"] == split]
+            rows.append(
+                {
+                    "model": name,
+                    "split": split,
+                    "n_rows": len(part),
+                    **decision_metrics(part[f"{name}_index"].to_numpy(), part["coverage_index"].to_numpy()),
+                    "mean_coverage_days": float(part[f"{name}_coverage_days"].mean()),
+                    "mean_label_coverage_days": float(part["coverage_days"].mean()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def forecast_accuracy_table(policy: FoundationPolicy, samples: pd.DataFrame, split: str = "validation") -> pd.DataFrame:
+    """Forecast head (median and quantiles) vs the data_processing forecast on the same rows and days.
+
+    WAPE and bias are over the days both forecasts cover (the head's horizon, capped
+    by the feature window) and the known actuals; pinball loss and interval coverage
+    only for the head, which has quantiles.
+    """
+    rows = samples[samples["split"] == split].reset_index(drop=True)
+    config = policy.config
+    horizon = min(config.forecast_horizon, config.forecast_days)
+    actual = rows[demand_columns(config.forecast_horizon)].to_numpy(dtype="float64")[:, :horizon]
+    quantiles = policy.forecast(rows)[:, :horizon, :].astype("float64")
+    median = quantiles[:, :, int(np.argmin(np.abs(np.asarray(config.quantiles) - 0.5)))]
+    baseline = rows[[f"fcst_{h}" for h in range(horizon)]].to_numpy(dtype="float64")
+    known = np.isfinite(actual)
+    total = float(actual[known].sum())
+    levels = np.asarray(config.quantiles)
+    error = actual[..., None] - quantiles
+    pinball = np.maximum(levels * error, (levels - 1.0) * error).mean(axis=2)
+    inside = (actual >= quantiles[..., 0]) & (actual <= quantiles[..., -1])
+
+    def row(name: str, predicted: np.ndarray, **extra) -> dict:
+        return {
+            "model": name,
+            "split": split,
+            "horizon_days": horizon,
+            "n_rows": len(rows),
+            "wape": wape(actual, predicted),
+            "bias": float((predicted[known] - actual[known]).sum() / total) if total > 0 else np.nan,
+            **extra,
+        }
+
+    return pd.DataFrame(
+        [
+            row(
+                "forecast_head",
+                median,
+                mean_pinball=float(pinball[known].mean()) if known.any() else np.nan,
+                interval_coverage=float(inside[known].mean()) if known.any() else np.nan,
+            ),
+            row("data_processing_forecast", baseline, mean_pinball=np.nan, interval_coverage=np.nan),
+        ]
+    )
+
+
+def schedules_from_decisions(
+    decisions: pd.DataFrame, policy_names: list[str], split: str = "validation"
+) -> dict[str, pd.DataFrame]:
+    """Coverage schedules (lane_id, decision_date, coverage_days) of the OR labels and each policy."""
+    part = decisions[decisions["split"] == split]
+    schedules = {"or_policy": part[["lane_id", "decision_date", "coverage_days"]]}
+    for name in policy_names:
+        schedules[name] = part[["lane_id", "decision_date", f"{name}_coverage_days"]].rename(
+            columns={f"{name}_coverage_days": "coverage_days"}
+        )
+    return schedules

@@ -1,0 +1,1 @@
+"""Optimisation: the simulation-augmented multiple-choice model, solver backends and labeling."""

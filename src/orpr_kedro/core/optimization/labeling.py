@@ -1,0 +1,508 @@
+"""Simulation-augmented OR labels: the best coverage level per lane and decision date.
+
+For every decision window (a weekly decision date) the labeler
+
+1. simulates, from each lane's current state, every candidate coverage ``v`` of the
+   grid over ``horizon_days`` — against ``n_scenarios`` demand paths sampled from
+   the forecast made on that date (``scenario`` mode, non-anticipative) or against
+   the actual demand (``hindsight`` mode, an oracle) — with the same lead-time
+   draws for every candidate;
+2. turns the expected costs into multiple-choice models, one per category (or one
+   per window when DC capacities couple the categories): minimise expected
+   holding cost subject to the category's lost-sales budget
+   ``sum loss_iv <= (1 - alpha_c) * SALES_c`` (``holding_with_budget``), or minimise
+   expected total cost with the budget optional (``total_cost``);
+3. solves them (Gurobi where the model fits its licence, HiGHS otherwise) on the
+   configured executor;
+4. applies the chosen coverage to the actual demand until the next decision date,
+   so the next window starts from the state the OR policy really reaches.
+
+Money: ``loss_iv`` and ``SALES_c`` are valued at the unit price (lost revenue
+against expected revenue); holding, lost-sale penalty and ordering costs come from
+the lanes table.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from orpr_kedro.core.data.preparation import to_panel
+from orpr_kedro.core.data.splits import TimeSplits
+from orpr_kedro.core.executor import TaskExecutor
+from orpr_kedro.core.forecasting.model import sample_demand
+from orpr_kedro.core.learning.features import forecast_cube
+from orpr_kedro.core.optimization.model import GurobiLicence, MultipleChoiceProblem, SolveResult, solve
+from orpr_kedro.core.params import ORLabelingParams, SolverParams
+from orpr_kedro.core.simulation.kernel import (
+    LaneParams,
+    coverage_levels,
+    draw_lead_times,
+    simulate_order_up_to,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def lane_params(lanes: pd.DataFrame, anchor_day: int = 0) -> LaneParams:
+    """Simulator parameters of the lanes, with day 0 = calendar day ``anchor_day``.
+
+    Review calendar: a lane reviews on the first decision date and then every
+    ``review_period`` days, so weekly lanes review on every decision date.
+    """
+    base = LaneParams.build(
+        review_period=lanes["review_period"].to_numpy(),
+        review_offset=np.zeros(len(lanes), dtype="int64"),
+        case_pack=lanes["case_pack"].to_numpy(),
+        moq=lanes["moq"].to_numpy(),
+        holding_cost=lanes["holding_cost"].to_numpy(),
+        lost_sale_cost=lanes["lost_sale_cost"].to_numpy(),
+        order_cost=lanes["order_cost"].to_numpy(),
+    )
+    return base.shift_review(anchor_day) if anchor_day else base
+
+
+@dataclass
+class LabelingData:
+    """Everything the labeler reads, as arrays aligned on ``lane_id``.
+
+    ``forecast_cube[n, w, h]``: forecast (units/day) made on ``decision_dates[w]``
+    for day ``h``; ``demand[n, t]``: actual demand on ``dates[t]`` (0 before launch);
+    ``first_review_day``: index in ``dates`` of the first decision date.
+    """
+
+    lanes: pd.DataFrame
+    dates: pd.DatetimeIndex
+    demand: np.ndarray
+    decision_dates: pd.DatetimeIndex
+    forecast_cube: np.ndarray
+    dispersion: np.ndarray
+    first_review_day: int
+
+    def day(self, date: pd.Timestamp) -> int:
+        """Index of a date in ``dates``."""
+        return int((pd.Timestamp(date) - self.dates[0]).days)
+
+    def lane_params_at(self, date: pd.Timestamp) -> LaneParams:
+        """Simulator parameters whose day 0 is ``date``."""
+        return lane_params(self.lanes, self.day(date) - self.first_review_day)
+
+
+@dataclass
+class LaneState:
+    """Inventory of every lane at the start of a day: on hand ``[N]`` and due ``[N, P]``."""
+
+    on_hand: np.ndarray
+    pipeline: np.ndarray
+
+    @property
+    def on_order(self) -> np.ndarray:
+        """Units ordered and not yet received."""
+        return self.pipeline.sum(axis=1)
+
+
+@dataclass
+class CandidateCosts:
+    """Expected outcome ``[N, C]`` of each candidate over the horizon (means over scenarios)."""
+
+    holding_cost: np.ndarray
+    lost_units: np.ndarray
+    lost_value: np.ndarray
+    lost_sales_cost: np.ndarray
+    order_cost: np.ndarray
+    average_volume: np.ndarray
+    demand_value: np.ndarray  # [N]: expected revenue if nothing were lost
+
+    @property
+    def total_cost(self) -> np.ndarray:
+        """Holding + lost-sale penalty + ordering cost."""
+        return self.holding_cost + self.lost_sales_cost + self.order_cost
+
+
+def window_streams(seed: int, window_ordinal: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent random streams of one window: (candidate scenarios, actual replay)."""
+    scenarios, replay = np.random.SeedSequence([seed, window_ordinal]).spawn(2)
+    return np.random.default_rng(scenarios), np.random.default_rng(replay)
+
+
+def simulate_candidates(
+    data: LabelingData,
+    window: int,
+    state: LaneState,
+    grid: np.ndarray,
+    params: ORLabelingParams,
+    rng: np.random.Generator,
+    *,
+    truncate_hindsight: bool = False,
+) -> CandidateCosts:
+    """Expected costs of every candidate coverage for every lane from ``state``.
+
+    ``truncate_hindsight``: in hindsight mode near the end of the data, simulate only
+    the days of actual demand left (at least 7) instead of failing: the oracle of a
+    period that is scored up to the data's last day (evaluation).
+    """
+    date = data.decision_dates[window]
+    horizon = params.horizon_days
+    forecast = data.forecast_cube[:, window, :]
+    lanes = data.lanes
+    if params.mode == "hindsight":
+        start = data.day(date)
+        left = data.demand.shape[1] - start
+        if truncate_hindsight and 7 <= left < horizon:
+            horizon = left
+        demand = data.demand[:, start : start + horizon][None]
+        if demand.shape[2] < horizon:
+            raise ValueError(f"hindsight labels for {date.date()} need {horizon} days of actual demand")
+    else:
+        demand = sample_demand(forecast[:, :horizon], data.dispersion[:, None], params.n_scenarios, rng)
+    lead_times = draw_lead_times(
+        lanes["lead_time_mean"].to_numpy(),
+        lanes["lead_time_std"].to_numpy(),
+        horizon,
+        rng,
+        n_scenarios=demand.shape[0],
+        max_lead_time=params.max_lead_time,
+    )
+    levels = coverage_levels(forecast, grid, horizon)
+    result = simulate_order_up_to(demand, levels, lead_times, data.lane_params_at(date), state.on_hand, state.pipeline)
+    price = lanes["unit_price"].to_numpy()
+
+    def expected(values: np.ndarray) -> np.ndarray:
+        return values.mean(axis=1).T  # [C, S, N] -> [N, C]
+
+    lost_units = expected(result.lost_units)
+    return CandidateCosts(
+        holding_cost=expected(result.holding_cost),
+        lost_units=lost_units,
+        lost_value=lost_units * price[:, None],
+        lost_sales_cost=expected(result.lost_sales_cost),
+        order_cost=expected(result.order_cost),
+        average_volume=expected(result.sum_end_on_hand) / horizon * lanes["unit_volume"].to_numpy()[:, None],
+        demand_value=result.demand_units[0].mean(axis=0) * price,
+    )
+
+
+@dataclass
+class ModelTask:
+    """One multiple-choice model with the lanes it decides (picklable, for executors).
+
+    The licence travels with the task because Dask workers start their own Gurobi
+    environments; its ``repr`` shows no secret.
+    """
+
+    problem: MultipleChoiceProblem
+    lane_index: np.ndarray
+    solver: SolverParams
+    seed: int
+    licence: GurobiLicence = field(default_factory=GurobiLicence)
+
+
+def solve_task(task: ModelTask) -> SolveResult:
+    """Solve one model (module level so process and Dask workers can run it)."""
+    return solve(
+        task.problem,
+        solver=task.solver.name,
+        time_limit=task.solver.time_limit_s,
+        mip_gap=task.solver.mip_gap,
+        threads=task.solver.threads,
+        seed=task.seed,
+        size_limit=task.solver.size_limit,
+        licence=task.licence,
+    )
+
+
+def allowed_candidates(categories: np.ndarray, grid: np.ndarray, params: ORLabelingParams) -> np.ndarray:
+    """Mask ``[N, C]`` of candidates inside each lane's managerial band."""
+    allowed = np.ones((len(categories), len(grid)), dtype=bool)
+    for category in np.unique(categories):
+        band = params.bands.get(str(category), params.bands.get("default"))
+        if band is not None:
+            rows = categories == category
+            allowed[rows] = (grid >= band.min - 1e-9) & (grid <= band.max + 1e-9)
+    if not allowed.any(axis=1).all():
+        raise ValueError("or_labeling.bands leaves some category without any coverage candidate on the grid")
+    return allowed
+
+
+def build_tasks(
+    data: LabelingData,
+    window: int,
+    costs: CandidateCosts,
+    grid: np.ndarray,
+    params: ORLabelingParams,
+    seed: int,
+    licence: GurobiLicence | None = None,
+) -> list[ModelTask]:
+    """Multiple-choice models of one window: per category, or one coupled model with DC capacities."""
+    lanes = data.lanes
+    categories = lanes["category"].to_numpy()
+    alpha = lanes["alpha"].to_numpy()
+    objective = costs.holding_cost if params.objective == "holding_with_budget" else costs.total_cost
+    use_budget = params.objective == "holding_with_budget" or params.budget
+    allowed = allowed_candidates(categories, grid, params)
+    licence = licence or GurobiLicence()
+    date = data.decision_dates[window].date().isoformat()
+    category_names = sorted(set(categories))
+    budgets = {}
+    for category in category_names:
+        rows = categories == category
+        budgets[category] = float((1.0 - alpha[rows][0]) * costs.demand_value[rows].sum()) if use_budget else np.inf
+
+    if params.dc_capacity:
+        dcs = sorted(set(lanes["dc_id"]))
+        group = np.searchsorted(category_names, categories)
+        dc_index = np.searchsorted(dcs, lanes["dc_id"].to_numpy())
+        problem = MultipleChoiceProblem(
+            cost=objective,
+            loss=costs.lost_value,
+            group=group,
+            budgets=np.array([budgets[c] for c in category_names]),
+            allowed=allowed,
+            volume=costs.average_volume,
+            capacity_group=dc_index,
+            capacities=np.array([params.dc_capacity.get(dc, np.inf) for dc in dcs]),
+            model_id=f"{date}/all",
+            group_labels=category_names,
+            capacity_labels=dcs,
+        )
+        return [ModelTask(problem, np.arange(len(lanes)), params.solver, seed, licence)]
+
+    tasks = []
+    for category in category_names:
+        rows = np.flatnonzero(categories == category)
+        problem = MultipleChoiceProblem(
+            cost=objective[rows],
+            loss=costs.lost_value[rows],
+            group=np.zeros(len(rows), dtype="int64"),
+            budgets=np.array([budgets[category]]),
+            allowed=allowed[rows],
+            model_id=f"{date}/{category}",
+            group_labels=[category],
+        )
+        tasks.append(ModelTask(problem, rows, params.solver, seed, licence))
+    return tasks
+
+
+def replay_actual(
+    data: LabelingData,
+    window: int,
+    coverage: np.ndarray,
+    state: LaneState,
+    n_days: int,
+    params: ORLabelingParams,
+    rng: np.random.Generator,
+) -> LaneState:
+    """Apply one coverage per lane to the actual demand of the next ``n_days`` days."""
+    date = data.decision_dates[window]
+    start = data.day(date)
+    demand = data.demand[:, start : start + n_days]
+    n_days = demand.shape[1]
+    if n_days == 0:
+        return state
+    lanes = data.lanes
+    lead_times = draw_lead_times(
+        lanes["lead_time_mean"].to_numpy(),
+        lanes["lead_time_std"].to_numpy(),
+        n_days,
+        rng,
+        max_lead_time=params.max_lead_time,
+    )
+    levels = coverage_levels(data.forecast_cube[:, window, :], coverage[None, :], n_days)
+    result = simulate_order_up_to(
+        demand[None],
+        levels,
+        lead_times[None],
+        data.lane_params_at(date),
+        state.on_hand,
+        state.pipeline,
+        return_pipeline=True,
+    )
+    return LaneState(on_hand=result.final_on_hand[0, 0].copy(), pipeline=result.final_pipeline[0, 0].copy())
+
+
+@dataclass
+class LabelingOutput:
+    """Labels, one solver record per model, and (optionally) every candidate's costs."""
+
+    labels: pd.DataFrame
+    solver_log: pd.DataFrame
+    candidates: pd.DataFrame
+
+
+def label_windows(
+    data: LabelingData,
+    windows: list[int],
+    params: ORLabelingParams,
+    seed: int,
+    executor: TaskExecutor,
+    initial_state: LaneState,
+    licence: GurobiLicence | None = None,
+) -> LabelingOutput:
+    """Label every window in ``windows`` (indices into ``data.decision_dates``), in date order.
+
+    ``licence`` (default: the pip licence) goes to every Gurobi environment; the solver
+    log records its kind only (``gurobi_licence``: ``pip``, ``wls``, ...).
+    """
+    grid = np.asarray(params.coverage_grid.values())
+    licence = licence or GurobiLicence()
+    lanes = data.lanes
+    state = initial_state
+    label_frames, log_rows, candidate_frames = [], [], []
+    for position, window in enumerate(tqdm(windows, desc="OR labels (windows)", leave=False)):
+        date = data.decision_dates[window]
+        scenario_rng, replay_rng = window_streams(seed, window)
+        costs = simulate_candidates(data, window, state, grid, params, scenario_rng)
+        tasks = build_tasks(data, window, costs, grid, params, seed, licence)
+        results = executor.map(solve_task, tasks, description=f"models {date.date()}")
+        choice = np.zeros(len(lanes), dtype="int64")
+        model_of_lane = np.zeros(len(lanes), dtype="int64")
+        for index, (task, result) in enumerate(zip(tasks, results, strict=True)):
+            choice[task.lane_index] = result.choice
+            model_of_lane[task.lane_index] = index
+        records = pd.DataFrame(
+            [{"decision_date": date, **result.to_record(), "gurobi_licence": licence.kind} for result in results]
+        )
+        log_rows.append(records)
+        coverage = grid[choice]
+        label_frames.append(_label_frame(data, window, state, costs, choice, coverage, records.iloc[model_of_lane]))
+        if params.save_candidates:
+            candidate_frames.append(_candidate_frame(lanes, date, grid, costs))
+        next_date = (
+            data.decision_dates[window + 1] if window + 1 < len(data.decision_dates) else date + pd.Timedelta(days=7)
+        )
+        state = replay_actual(data, window, coverage, state, int((next_date - date).days), params, replay_rng)
+        logger.info(
+            "Labelled %s (%d/%d): %d models, mean coverage %.1f days",
+            date.date(),
+            position + 1,
+            len(windows),
+            len(tasks),
+            coverage.mean(),
+        )
+    solver_log = pd.concat(log_rows, ignore_index=True)
+    candidates = (
+        pd.concat(candidate_frames, ignore_index=True)
+        if candidate_frames
+        else _candidate_frame(lanes.iloc[:0], pd.Timestamp(0), grid[:0], None)
+    )
+    return LabelingOutput(pd.concat(label_frames, ignore_index=True), solver_log, candidates)
+
+
+def _label_frame(
+    data: LabelingData,
+    window: int,
+    state: LaneState,
+    costs: CandidateCosts,
+    choice: np.ndarray,
+    coverage: np.ndarray,
+    model_records: pd.DataFrame,
+) -> pd.DataFrame:
+    """Label rows of one window; ``model_records`` holds each lane's solver record."""
+    lanes = data.lanes
+    lane = np.arange(len(lanes))
+    daily_forecast = data.forecast_cube[:, window, :7].mean(axis=1)
+    position = state.on_hand + state.on_order
+    frame = pd.DataFrame(
+        {
+            "lane_id": lanes["lane_id"].to_numpy(),
+            "sku_id": lanes["sku_id"].to_numpy(),
+            "dc_id": lanes["dc_id"].to_numpy(),
+            "category": lanes["category"].to_numpy(),
+            "decision_date": data.decision_dates[window],
+            "coverage_days": coverage,
+            "coverage_index": choice,
+            "expected_holding_cost": costs.holding_cost[lane, choice],
+            "expected_lost_units": costs.lost_units[lane, choice],
+            "expected_lost_value": costs.lost_value[lane, choice],
+            "expected_lost_sales_cost": costs.lost_sales_cost[lane, choice],
+            "expected_order_cost": costs.order_cost[lane, choice],
+            "expected_demand_value": costs.demand_value,
+            "on_hand": state.on_hand,
+            "on_order": state.on_order,
+            "inventory_position": position,
+            "forecast_daily_mean": daily_forecast,
+            "cover_days": np.divide(
+                position, daily_forecast, out=np.full(len(lanes), np.nan), where=daily_forecast > 0
+            ),
+        }
+    )
+    solver_columns = ["model_id", "solver", "status", "objective", "mip_gap", "solve_time_s", "fallback_reason"]
+    picked = model_records[solver_columns].reset_index(drop=True)
+    return pd.concat([frame, picked], axis=1)
+
+
+def _candidate_frame(
+    lanes: pd.DataFrame, date: pd.Timestamp, grid: np.ndarray, costs: CandidateCosts | None
+) -> pd.DataFrame:
+    n_lanes, n_candidates = len(lanes), len(grid)
+    frame = pd.DataFrame(
+        {
+            "lane_id": np.repeat(lanes["lane_id"].to_numpy(), n_candidates).astype("int32"),
+            "decision_date": pd.Series(np.full(n_lanes * n_candidates, np.datetime64(date, "ns"))),
+            "coverage_days": np.tile(grid, n_lanes).astype("float32"),
+        }
+    )
+    for name in ("holding_cost", "lost_units", "lost_value", "lost_sales_cost", "order_cost"):
+        values = getattr(costs, name).ravel() if costs is not None else np.zeros(0)
+        frame[f"expected_{name}"] = values.astype("float32")
+    return frame
+
+
+def labeling_data(
+    lanes: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    decision_dates: pd.DatetimeIndex,
+    first_decision_date: pd.Timestamp,
+) -> LabelingData:
+    """Arrays of the labeler from the primary tables and the forecast table."""
+    lanes = lanes.sort_values("lane_id").reset_index(drop=True)
+    dates = pd.date_range(daily_sales["date"].min(), daily_sales["date"].max(), freq="D")
+    demand = to_panel(daily_sales, "sales_units", len(lanes), dates, fill=0.0)
+    cube = np.nan_to_num(forecast_cube(forecasts, len(lanes), decision_dates), nan=0.0)
+    dispersion = (
+        forecasts.groupby("lane_id")["dispersion"]
+        .first()
+        .reindex(lanes["lane_id"])
+        .fillna(1.0)
+        .to_numpy(dtype="float64")
+    )
+    return LabelingData(
+        lanes=lanes,
+        dates=dates,
+        demand=demand,
+        decision_dates=decision_dates,
+        forecast_cube=cube,
+        dispersion=dispersion,
+        first_review_day=int((pd.Timestamp(first_decision_date) - dates[0]).days),
+    )
+
+
+def windows_to_label(decision_dates: pd.DatetimeIndex, splits: TimeSplits, params: ORLabelingParams) -> list[int]:
+    """Indices of the decision dates to label: those in ``params.periods`` with enough actual data after them.
+
+    Scenario mode needs a week of actual demand (to move the state to the next
+    date); hindsight mode needs the whole horizon.
+    """
+    in_period = np.isin(splits.period_of(decision_dates), params.periods)
+    days_needed = params.horizon_days if params.mode == "hindsight" else 7
+    room = decision_dates + pd.Timedelta(days=days_needed - 1) <= splits.data_end
+    chosen = np.flatnonzero(in_period & room)
+    if len(chosen) == 0:
+        raise ValueError(f"no decision dates to label in periods {params.periods}")
+    logger.info(
+        "%d decision dates to label (%s to %s)",
+        len(chosen),
+        decision_dates[chosen[0]].date(),
+        decision_dates[chosen[-1]].date(),
+    )
+    return chosen.tolist()
+
+
+def initial_state(lanes: pd.DataFrame) -> LaneState:
+    """State from the SKU-DC master: ``initial_on_hand`` and nothing on order."""
+    return LaneState(on_hand=lanes["initial_on_hand"].to_numpy(dtype="float64"), pipeline=np.zeros((len(lanes), 0)))

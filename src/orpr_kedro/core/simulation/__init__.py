@@ -1,0 +1,1 @@
+"""Simulation: the vectorised daily inventory kernel, rule policies, KPIs and period backtests."""

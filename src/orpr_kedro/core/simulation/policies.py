@@ -1,0 +1,183 @@
+"""Replenishment policies behind one interface.
+
+Every policy here is an order-up-to policy and offers two views of the same rule:
+
+* ``levels(forecast_path, n_days) -> [N, n_days]``: order-up-to levels (units) for the
+  fast path (:func:`orpr_kedro.core.simulation.kernel.simulate_order_up_to` takes
+  ``[C, N, T]``: stack several policies, or use ``levels[None]`` for one).
+* ``__call__(state) -> [N]``: raw order quantities ``level_t - inventory_position`` for
+  the generic path (:func:`orpr_kedro.core.simulation.kernel.simulate_policy`), which rounds
+  them to case packs / MOQ and orders only on review days. The level of day ``t`` is
+  ``levels(state.forecast, t + 1)[:, t]``, so both paths see identical numbers.
+
+``forecast_path`` is ``[N, F]`` forecast demand per day (units/day) from the decision
+date (day 0); beyond ``F`` days it is extended by repeating its last 7 days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from scipy.special import ndtri
+
+from orpr_kedro.core.simulation.kernel import LaneParams, PolicyState, lane_coverage_levels
+
+__all__ = [
+    "BaseStock",
+    "CoveragePolicy",
+    "IncumbentRule",
+    "LevelSchedule",
+    "OrderUpToPolicy",
+    "stack_levels",
+]
+
+
+class OrderUpToPolicy:
+    """Base class: subclasses define :meth:`levels`."""
+
+    def levels(self, forecast_path, n_days: int) -> np.ndarray:
+        """Order-up-to levels ``[N, n_days]`` (units)."""
+        raise NotImplementedError
+
+    def level_at(self, state: PolicyState) -> np.ndarray:
+        """Order-up-to level ``[N]`` of day ``state.t``."""
+        if state.forecast is None:
+            raise ValueError(f"{type(self).__name__} needs state.forecast (pass forecast=...)")
+        return self.levels(state.forecast, state.t + 1)[:, state.t]
+
+    def __call__(self, state: PolicyState) -> np.ndarray:
+        """Raw order quantities ``[N]``: level minus inventory position."""
+        return self.level_at(state) - state.inventory_position
+
+
+def stack_levels(policies, forecast_path, n_days: int) -> np.ndarray:
+    """Levels of several policies as fast-path candidates, ``[C, N, n_days]``."""
+    return np.stack([p.levels(forecast_path, n_days) for p in policies])
+
+
+class LevelSchedule(OrderUpToPolicy):
+    """Given order-up-to levels ``[N, T]`` (units), independent of any forecast."""
+
+    def __init__(self, levels) -> None:
+        self._levels = np.asarray(levels, dtype=np.float64)
+        if self._levels.ndim != 2:
+            raise ValueError("levels must be [N, T]")
+
+    def levels(self, forecast_path=None, n_days: int | None = None) -> np.ndarray:
+        n = self._levels.shape[1] if n_days is None else int(n_days)
+        if n > self._levels.shape[1]:
+            raise ValueError(f"schedule covers {self._levels.shape[1]} days, asked {n}")
+        return self._levels[:, :n]
+
+    def level_at(self, state: PolicyState) -> np.ndarray:
+        return self._levels[:, state.t]
+
+
+class CoveragePolicy(OrderUpToPolicy):
+    """Order up to ``v`` days of forecast demand, one coverage ``v`` (days) per lane.
+
+    Level of day ``t``: forecast summed over ``[t, t + v)`` (fractional last day), see
+    :func:`orpr_kedro.core.simulation.kernel.coverage_levels`.
+    """
+
+    def __init__(self, coverage_days) -> None:
+        v = np.asarray(coverage_days, dtype=np.float64)
+        if v.ndim != 1 or not np.all(np.isfinite(v)) or np.any(v < 0):
+            raise ValueError("coverage_days must be a 1-D array of finite values >= 0")
+        self.coverage_days = v
+
+    def levels(self, forecast_path, n_days: int) -> np.ndarray:
+        return lane_coverage_levels(forecast_path, self.coverage_days, n_days)
+
+
+class IncumbentRule(CoveragePolicy):
+    """Planners' fixed days-of-cover rule: order up to the category's target days.
+
+    ``target_turnover_days`` ``[N]`` (days of forecast demand per lane, normally the
+    target of the lane's category; see :meth:`from_categories`).
+    """
+
+    def __init__(self, target_turnover_days) -> None:
+        super().__init__(target_turnover_days)
+
+    @property
+    def target_turnover_days(self) -> np.ndarray:
+        return self.coverage_days
+
+    @classmethod
+    def from_categories(cls, lane_category, category_target_days: Mapping) -> IncumbentRule:
+        """Build from each lane's category and a ``{category: target days}`` mapping."""
+        cats = np.asarray(lane_category)
+        missing = sorted({c for c in cats.tolist() if c not in category_target_days}, key=str)
+        if missing:
+            raise KeyError(f"no target turnover days for categories {missing}")
+        return cls(np.array([category_target_days[c] for c in cats.tolist()], dtype=np.float64))
+
+
+class BaseStock(OrderUpToPolicy):
+    """Forecast base-stock policy with a newsvendor safety stock.
+
+    Protection interval ``P = lead_time_mean + review_period`` (days, per lane).
+    Level of day ``t`` = ``mu_P + z * sigma_P`` (floored at 0) where
+
+    * ``mu_P`` = forecast demand over ``[t, t + P)`` (fractional last day);
+    * per-day variance ``var_d`` = ``demand_std**2`` if given, else the negative
+      binomial ``m + m**2 / nb_dispersion`` if a dispersion is given, else Poisson
+      ``m``, with ``m = mu_P / P`` the mean daily forecast over the interval;
+    * ``sigma_P**2 = P * var_d + m**2 * lead_time_std**2`` (independent days plus
+      lead-time uncertainty);
+    * ``z = Phi^{-1}(p / (p + h * review_period))`` with ``p`` = lost-sale cost per
+      unit and ``h * review_period`` the holding cost of one unit over one review
+      cycle (the lost-sales newsvendor fractile of one cycle); the fractile is clipped
+      to ``[0.001, 0.999]``. ``service_level`` (scalar or ``[N]``) overrides it.
+    """
+
+    def __init__(
+        self,
+        lanes: LaneParams,
+        lead_time_mean,
+        *,
+        demand_std=None,
+        nb_dispersion=None,
+        lead_time_std=0.0,
+        service_level=None,
+    ) -> None:
+        n = lanes.n_lanes
+        self.lanes = lanes
+        self.lead_time_mean = np.broadcast_to(np.asarray(lead_time_mean, dtype=np.float64), (n,))
+        self.lead_time_std = np.broadcast_to(np.asarray(lead_time_std, dtype=np.float64), (n,))
+        if np.any(self.lead_time_mean < 0) or np.any(self.lead_time_std < 0):
+            raise ValueError("lead-time mean and std must be >= 0")
+        self.demand_std = (
+            None if demand_std is None else np.broadcast_to(np.asarray(demand_std, dtype=np.float64), (n,))
+        )
+        self.nb_dispersion = (
+            None if nb_dispersion is None else np.broadcast_to(np.asarray(nb_dispersion, dtype=np.float64), (n,))
+        )
+        if self.nb_dispersion is not None and np.any(self.nb_dispersion <= 0):
+            raise ValueError("nb_dispersion must be > 0")
+        if service_level is None:
+            p = lanes.lost_sale_cost
+            hr = lanes.holding_cost * lanes.review_period
+            with np.errstate(divide="ignore", invalid="ignore"):
+                frac = np.where(p + hr > 0, p / (p + hr), 0.5)
+        else:
+            frac = np.broadcast_to(np.asarray(service_level, dtype=np.float64), (n,))
+        self.critical_fractile = np.clip(frac, 0.001, 0.999)
+        self.z = ndtri(self.critical_fractile)
+        self.protection_days = self.lead_time_mean + lanes.review_period
+
+    def levels(self, forecast_path, n_days: int) -> np.ndarray:
+        p_days = self.protection_days
+        mu_p = lane_coverage_levels(forecast_path, p_days, n_days)  # [N, T]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m = np.where(p_days[:, None] > 0, mu_p / p_days[:, None], 0.0)
+        if self.demand_std is not None:
+            var_d = np.broadcast_to((self.demand_std**2)[:, None], m.shape)
+        elif self.nb_dispersion is not None:
+            var_d = m + m**2 / self.nb_dispersion[:, None]
+        else:
+            var_d = m
+        var_p = p_days[:, None] * var_d + m**2 * (self.lead_time_std**2)[:, None]
+        return np.maximum(mu_p + self.z[:, None] * np.sqrt(var_p), 0.0)

@@ -1,0 +1,1 @@
+"""Tests of orpr_kedro.core.forecasting."""

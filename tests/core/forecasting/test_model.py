@@ -1,0 +1,113 @@
+"""Forecast metrics, the negative-binomial spread and the global forecaster."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from orpr_kedro.core.data.contract import validate_raw_tables
+from orpr_kedro.core.data.preparation import build_daily_sales, build_lanes, build_promotion_days
+from orpr_kedro.core.data.splits import make_time_splits
+from orpr_kedro.core.forecasting import model as fc
+
+
+def test_wape_bias_pinball_on_a_hand_computed_case():
+    actual = np.array([10.0, 0.0, 5.0])
+    forecast = np.array([8.0, 1.0, 5.0])
+    assert fc.wape(actual, forecast) == pytest.approx(3.0 / 15.0)
+    assert fc.bias(actual, forecast) == pytest.approx(-1.0 / 15.0)
+    # errors y - q = (2, -1, 0): level 0.9 -> (1.8, 0.1, 0) / 3
+    assert fc.pinball_loss(actual, forecast, 0.9) == pytest.approx(1.9 / 3)
+    # at the median the pinball loss is half the mean absolute error
+    assert fc.pinball_loss(actual, forecast, 0.5) == pytest.approx(0.5 * 3.0 / 3)
+
+
+@pytest.mark.parametrize("level", [0.1, 0.5, 0.9, 0.99])
+def test_negative_binomial_quantile_matches_scipy(level):
+    rng = np.random.default_rng(0)
+    mean = np.concatenate([[0.0, 0.01, 0.3], rng.gamma(1.0, 20.0, 500)])
+    phi = rng.uniform(0.01, 3.0, mean.size)
+    size = 1 / phi
+    expected = np.where(mean > 0, stats.nbinom.ppf(level, size, size / (size + np.maximum(mean, 1e-12))), 0.0)
+    np.testing.assert_array_equal(fc.negative_binomial_quantile(level, mean, phi), expected)
+
+
+def test_dispersion_estimate_recovers_the_truth():
+    rng = np.random.default_rng(1)
+    n_lanes, rows = 3, 40_000
+    true_phi = np.array([0.05, 0.5, 2.0])
+    lane = np.repeat(np.arange(n_lanes), rows)
+    mean = rng.uniform(2, 20, lane.size)
+    actual = fc.sample_demand(mean, true_phi[lane], 1, rng)[0]
+    phi, pooled = fc.estimate_dispersion(actual, mean, lane, n_lanes, prior_weight=0.0)
+    np.testing.assert_allclose(phi, true_phi, rtol=0.1)
+    assert true_phi.min() < pooled < true_phi.max()
+
+
+def test_sample_demand_moments():
+    rng = np.random.default_rng(2)
+    draws = fc.sample_demand(np.full(4, 8.0), np.full(4, 0.25), 50_000, rng)
+    assert draws.shape == (50_000, 4)
+    assert draws.mean() == pytest.approx(8.0, rel=0.02)
+    assert draws.var() == pytest.approx(8.0 + 0.25 * 64.0, rel=0.05)
+
+
+@pytest.fixture(scope="module")
+def prepared(tiny_data, fast_params):
+    tables = validate_raw_tables(tiny_data.as_catalog_entries())
+    lanes = build_lanes(
+        tables["raw_sku_master"], tables["raw_sku_dc_master"], tables["raw_category_targets"], fast_params.costs
+    )
+    sales = build_daily_sales(tables["raw_sales"], lanes)
+    promotions = build_promotion_days(tables["raw_promotions"], lanes)
+    splits = make_time_splits(
+        sales["date"].min(), sales["date"].max(), fast_params.splits, sorted(lanes["category"].unique())
+    )
+    panels = fc.build_demand_panels(sales, promotions, lanes, splits.data_end, fast_params.forecast.horizon_days)
+    return lanes, panels, splits
+
+
+def test_seasonal_naive_is_last_weeks_same_weekday(prepared):
+    _, panels, _ = prepared
+    origins = np.array([100])
+    naive = fc.seasonal_naive(panels, origins, 15)
+    assert naive[0, 0, 0] == panels.sales[0, 93]
+    assert naive[0, 0, 6] == panels.sales[0, 99]
+    assert naive[0, 0, 7] == panels.sales[0, 93]  # two weeks back for horizons 7..13
+    assert naive[0, 0, 14] == panels.sales[0, 93]
+
+
+def test_forecaster_beats_seasonal_naive_and_is_deterministic(prepared, fast_params):
+    lanes, panels, splits = prepared
+    forecaster = fc.fit_forecaster(panels, splits, fast_params.forecast, seed=3)
+    table = fc.forecast_table(forecaster, panels, splits)
+    accuracy = fc.forecast_accuracy(table, panels, splits, lanes, fast_params.forecast.quantiles).set_index(
+        ["model", "scope"]
+    )
+    assert accuracy.loc[("forecast", "all"), "wape"] < accuracy.loc[("seasonal_naive", "all"), "wape"]
+    assert accuracy.loc[("forecast", "all"), "mean_pinball"] < accuracy.loc[("seasonal_naive", "all"), "mean_pinball"]
+    # quantiles are ordered and bracket the mean on average
+    assert (table["q0.1"] <= table["q0.5"]).all() and (table["q0.5"] <= table["q0.9"]).all()
+    assert len(table) == panels.n_lanes * len(splits.decision_dates()) * fast_params.forecast.horizon_days
+    again = fc.forecast_table(fc.fit_forecaster(panels, splits, fast_params.forecast, seed=3), panels, splits)
+    pd.testing.assert_frame_equal(table, again)
+
+
+def test_compiled_trees_predict_exactly_what_sklearn_predicts():
+    """predict_mean walks the fitted trees in numba; numbers are identical to model.predict."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(4)
+    features = rng.normal(size=(6_000, 5))
+    features[:, 2] = rng.integers(0, 6, len(features))  # a categorical column, as category_code
+    target = rng.poisson(np.exp(0.5 * features[:, 0] + 0.2 * features[:, 2]))
+    features[rng.random(features.shape) < 0.05] = np.nan  # missing values take the learned side
+    model = HistGradientBoostingRegressor(loss="poisson", max_iter=30, categorical_features=[2], random_state=0).fit(
+        features, target
+    )
+    unseen = rng.normal(size=(2_000, 5))
+    unseen[:, 2] = rng.integers(-1, 9, len(unseen))  # negative and unknown categories go as missing
+    unseen[rng.random(unseen.shape) < 0.05] = np.nan
+    forest = fc._FlatForest.of(model)
+    np.testing.assert_array_equal(forest.predict(unseen), model.predict(unseen))
+    np.testing.assert_array_equal(forest.predict(unseen.astype("float32")), model.predict(unseen.astype("float32")))

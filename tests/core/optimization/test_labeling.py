@@ -1,0 +1,139 @@
+"""Simulation-augmented OR labels on the tiny data set."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orpr_kedro.core.executor import TaskExecutor
+from orpr_kedro.core.optimization import labeling
+from orpr_kedro.core.params import ExecutorParams, ORLabelingParams
+from orpr_kedro.core.simulation.backtest import compare_on_period
+
+PARAMS = ORLabelingParams.model_validate(
+    {"coverage_grid": {"start": 0, "stop": 30, "step": 2}, "horizon_days": 21, "n_scenarios": 6}
+)
+
+
+@pytest.fixture(scope="module")
+def data(tiny_processed) -> labeling.LabelingData:
+    splits = tiny_processed["splits"]
+    return labeling.labeling_data(
+        tiny_processed["lanes"],
+        tiny_processed["daily_sales"],
+        tiny_processed["forecasts"],
+        splits.decision_dates(),
+        splits.first_decision_date,
+    )
+
+
+def _label(data, windows, params=PARAMS, seed=11, executor=None):
+    with TaskExecutor(executor or ExecutorParams(), progress=False) as pool:
+        return labeling.label_windows(data, windows, params, seed, pool, labeling.initial_state(data.lanes))
+
+
+def test_bands_mask_the_grid():
+    params = ORLabelingParams.model_validate(
+        {"bands": {"default": {"min": 2, "max": 4}, "dairy": {"min": 0, "max": 1}}}
+    )
+    grid = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    mask = labeling.allowed_candidates(np.array(["dairy", "pet"]), grid, params)
+    np.testing.assert_array_equal(mask, [[1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 1, 0]])
+
+
+def test_windows_to_label_follow_the_periods(data, tiny_processed):
+    splits = tiny_processed["splits"]
+    windows = labeling.windows_to_label(data.decision_dates, splits, PARAMS)
+    dates = data.decision_dates[windows]
+    assert dates.min() == splits.first_decision_date
+    assert dates.max() == splits.test_start - pd.Timedelta(days=7)
+    hindsight = PARAMS.model_copy(update={"mode": "hindsight", "periods": ["test"]})
+    late = data.decision_dates[labeling.windows_to_label(data.decision_dates, splits, hindsight)]
+    assert late.max() + pd.Timedelta(days=20) <= splits.data_end
+
+
+def test_candidate_costs_move_the_right_way(data):
+    grid = np.asarray(PARAMS.coverage_grid.values())
+    costs = labeling.simulate_candidates(
+        data, 5, labeling.initial_state(data.lanes), grid, PARAMS, np.random.default_rng(0)
+    )
+    # more cover: more holding cost and fewer lost sales, summed over lanes (up to the
+    # noise of case packs and crossing orders once almost nothing is lost)
+    holding, lost = costs.holding_cost.sum(axis=0), costs.lost_units.sum(axis=0)
+    assert np.all(np.diff(holding) >= -0.01 * holding.max())
+    assert np.all(np.diff(lost) <= 0.01 * lost.max())
+    assert costs.lost_units[:, 0].sum() > costs.lost_units[:, -1].sum()
+
+
+def test_labels_respect_the_budget_and_are_deterministic(data):
+    windows = list(range(4, 10))
+    first = _label(data, windows)
+    labels, log = first.labels, first.solver_log
+    assert len(labels) == len(windows) * len(data.lanes)
+    assert set(labels["coverage_days"]) <= set(PARAMS.coverage_grid.values())
+    optimal = log[log["status"] == "optimal"]
+    assert (optimal["total_loss"] <= optimal["total_budget"] * (1 + 1e-6) + 1e-9).all()
+    # every model of the tiny set fits the Gurobi licence; a fallback only when a budget is relaxed
+    assert log["solver"].eq("gurobi").all()
+    assert (log["fallback_reason"].isna() | log["status"].eq("infeasible_budget_relaxed")).all()
+    assert len(first.candidates) == len(labels) * len(PARAMS.coverage_grid.values())
+    again = _label(data, windows)
+    pd.testing.assert_frame_equal(labels.drop(columns="solve_time_s"), again.labels.drop(columns="solve_time_s"))
+
+
+def test_state_follows_the_or_decisions(data):
+    output = _label(data, [4, 5])
+    first, second = (frame for _, frame in output.labels.groupby("decision_date"))
+    state0 = labeling.initial_state(data.lanes)
+    np.testing.assert_array_equal(first["on_hand"], state0.on_hand)
+    replayed = labeling.replay_actual(
+        data, 4, first["coverage_days"].to_numpy(), state0, 7, PARAMS, labeling.window_streams(11, 4)[1]
+    )
+    np.testing.assert_array_equal(second["on_hand"].to_numpy(), replayed.on_hand)
+    np.testing.assert_array_equal(second["on_order"].to_numpy(), replayed.on_order)
+
+
+def test_dask_cluster_gives_the_serial_labels(data):
+    windows = [6, 7]
+    serial = _label(data, windows)
+    distributed = _label(data, windows, executor=ExecutorParams(kind="dask", n_workers=2))
+    pd.testing.assert_frame_equal(
+        serial.labels.drop(columns="solve_time_s"), distributed.labels.drop(columns="solve_time_s")
+    )
+
+
+def test_processes_give_the_serial_labels(data):
+    windows = [8]
+    serial = _label(data, windows)
+    processes = _label(data, windows, executor=ExecutorParams(kind="processes", n_workers=2))
+    pd.testing.assert_frame_equal(
+        serial.labels.drop(columns="solve_time_s"), processes.labels.drop(columns="solve_time_s")
+    )
+
+
+def test_total_cost_objective_without_budget_minimises_expected_cost(data):
+    params = PARAMS.model_copy(update={"objective": "total_cost", "budget": False})
+    grid = np.asarray(params.coverage_grid.values())
+    state = labeling.initial_state(data.lanes)
+    costs = labeling.simulate_candidates(data, 6, state, grid, params, labeling.window_streams(11, 6)[0])
+    labels = _label(data, [6], params=params).labels
+    # without a budget the model decomposes: each lane takes its cheapest candidate
+    expected = grid[np.argmin(costs.total_cost, axis=1)]
+    chosen_cost = costs.total_cost[np.arange(len(labels)), labels["coverage_index"].to_numpy()]
+    np.testing.assert_allclose(chosen_cost, costs.total_cost.min(axis=1))
+    # ties aside, the chosen coverage is the argmin
+    assert (labels["coverage_days"].to_numpy() == expected).mean() > 0.9
+
+
+def test_or_policy_comparison_on_the_validation_period(data, tiny_processed):
+    splits = tiny_processed["splits"]
+    windows = labeling.windows_to_label(
+        data.decision_dates, splits, PARAMS.model_copy(update={"periods": ["validation"]})
+    )
+    labels = _label(data, windows).labels
+    table = compare_on_period(
+        data, {"or_policy": labels}, splits.validation_start, splits.test_start, seed=1, max_lead_time=60
+    ).kpi_table(data.lanes)
+    overall = table[table["scope"] == "all"].set_index("policy")
+    assert list(overall.index) == ["or_policy", "incumbent", "base_stock"]
+    assert (overall["demand_units"] == overall["demand_units"].iloc[0]).all()  # same demand for every policy
+    assert overall.loc["or_policy", "turnover_days"] < overall.loc["incumbent", "turnover_days"]
