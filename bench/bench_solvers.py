@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 try:
-    from orpr_kedro.core.optimization.model import MultipleChoiceProblem, solve
+    from orpr_kedro.core.optimization import MultipleChoiceProblem, solve
 except ImportError:  # running from a checkout without an editable install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from orpr_kedro.core.optimization.model import MultipleChoiceProblem, solve
+    from orpr_kedro.core.optimization import MultipleChoiceProblem, solve
 
 
 def make_model(

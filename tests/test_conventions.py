@@ -8,7 +8,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io import MemoryDataset
 
-from orpr_kedro.core.optimization.model import GurobiLicence
+from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.params import PARAMETER_MODELS, parse_params
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

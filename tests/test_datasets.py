@@ -9,7 +9,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io.core import DatasetError
 
-from orpr_kedro.core.optimization.model import GurobiLicence
+from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.datasets import GurobiLicenceDataset
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ from kedro.io.core import (
     get_protocol_and_path,
 )
 
-from orpr_kedro.core.optimization.model import GurobiLicence
+from orpr_kedro.core.optimization import GurobiLicence
 
 __all__ = ["GurobiLicenceDataset", "TorchModelDataset"]
 
@@ -171,7 +171,7 @@ class GurobiLicenceDataset(AbstractDataset[None, GurobiLicence]):
     """The Gurobi licence of the OR solver, from credentials; read-only.
 
     Kedro hands credentials to datasets, not to nodes: this dataset turns the
-    ``gurobi`` credentials into a :class:`~orpr_kedro.core.optimization.model.GurobiLicence`
+    ``gurobi`` credentials into a :class:`~orpr_kedro.core.optimization.licence.GurobiLicence`
     that the ``create_or_labels`` node passes to every ``gurobipy.Env``. Empty
     credentials (the default in ``conf/base/credential_defaults.yml``) give the
     size-limited pip licence; models over its size go to HiGHS.

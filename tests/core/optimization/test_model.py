@@ -1,4 +1,4 @@
-"""Tests of orpr_kedro.core.optimization.model with the real gurobipy (pip size-limited
+"""Tests of the solver in orpr_kedro.core.optimization with the real gurobipy (pip size-limited
 licence) and the real highspy; no solver is mocked."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import gurobipy as gp
 import numpy as np
 import pytest
 
-from orpr_kedro.core.optimization.model import (
+from orpr_kedro.core.optimization import (
     GUROBI_SIZE_LIMIT,
     GurobiLicence,
     GurobiSizeLimitError,
@@ -26,7 +26,7 @@ from orpr_kedro.core.optimization.model import (
     solve,
 )
 
-LOGGER = "orpr_kedro.core.optimization.model"
+LOGGER = "orpr_kedro.core.optimization.solve"
 SOLVERS = ("gurobi", "highs")
 
 

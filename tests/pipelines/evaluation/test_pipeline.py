@@ -8,7 +8,7 @@ from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
 from orpr_kedro.core.learning import pretraining
-from orpr_kedro.core.optimization.model import GurobiLicence
+from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.params import EvaluationParams
 from orpr_kedro.pipelines.evaluation import create_pipeline
 from tests.conftest import PROJECT_ROOT

@@ -40,7 +40,7 @@ from orpr_kedro.core.optimization.labeling import (
     solve_task,
     window_streams,
 )
-from orpr_kedro.core.optimization.model import GurobiLicence
+from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams
 from orpr_kedro.core.rl.alignment import decision_logits, lane_context
 from orpr_kedro.core.rl.env import LaneContext

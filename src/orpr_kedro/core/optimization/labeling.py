@@ -36,7 +36,7 @@ from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.forecasting.model import sample_demand
 from orpr_kedro.core.learning.features import forecast_cube
-from orpr_kedro.core.optimization.model import GurobiLicence, MultipleChoiceProblem, SolveResult, solve
+from orpr_kedro.core.optimization import GurobiLicence, MultipleChoiceProblem, SolveResult, solve
 from orpr_kedro.core.params import ORLabelingParams, SolverParams
 from orpr_kedro.core.simulation.kernel import (
     LaneParams,

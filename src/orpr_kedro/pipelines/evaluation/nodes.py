@@ -13,7 +13,7 @@ from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.evaluation import comparison, did, field_trial, report
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.learning.network import FoundationPolicy
-from orpr_kedro.core.optimization.model import GurobiLicence
+from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.params import (
     EvaluationParams,
     ORLabelingParams,

@@ -10,7 +10,7 @@ import pandas as pd
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.optimization import labeling
-from orpr_kedro.core.optimization.model import GurobiLicence
+from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.params import ORLabelingParams, parse_params
 from orpr_kedro.core.simulation.backtest import compare_on_period
 
