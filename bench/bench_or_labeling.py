@@ -25,7 +25,7 @@ from kedro.framework.startup import bootstrap_project
 
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.executor import TaskExecutor
-from orpr_kedro.core.optimization import labeling
+from orpr_kedro.core.optimization import labeling, window
 from orpr_kedro.core.params import parse_params
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
@@ -72,7 +72,7 @@ def main() -> None:
     everything = settings.model_copy(update={"periods": ["train", "validation", "test"]})
     windows = labeling.windows_to_label(data.decision_dates, splits, everything)[-args.windows :]
     timer = Timed()
-    labeling.simulate_candidates = timer.wrap("simulate candidates", labeling.simulate_candidates)
+    window.simulate_candidates = timer.wrap("simulate candidates", window.simulate_candidates)
     labeling.replay_actual = timer.wrap("replay actual demand", labeling.replay_actual)
     with TaskExecutor(settings.executor) as executor:
         executor.map = timer.wrap("solve models (executor)", executor.map)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from orpr_kedro.core.executor import TaskExecutor
-from orpr_kedro.core.optimization import labeling
+from orpr_kedro.core.optimization import labeling, window
 from orpr_kedro.core.params import ExecutorParams, ORLabelingParams
 from orpr_kedro.core.simulation.backtest import compare_on_period
 
@@ -36,7 +36,7 @@ def test_bands_mask_the_grid():
         {"bands": {"default": {"min": 2, "max": 4}, "dairy": {"min": 0, "max": 1}}}
     )
     grid = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
-    mask = labeling.allowed_candidates(np.array(["dairy", "pet"]), grid, params)
+    mask = window.allowed_candidates(np.array(["dairy", "pet"]), grid, params)
     np.testing.assert_array_equal(mask, [[1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 1, 0]])
 
 
@@ -53,7 +53,7 @@ def test_windows_to_label_follow_the_periods(data, tiny_processed):
 
 def test_candidate_costs_move_the_right_way(data):
     grid = np.asarray(PARAMS.coverage_grid.values())
-    costs = labeling.simulate_candidates(
+    costs = window.simulate_candidates(
         data, 5, labeling.initial_state(data.lanes), grid, PARAMS, np.random.default_rng(0)
     )
     # more cover: more holding cost and fewer lost sales, summed over lanes (up to the
@@ -86,7 +86,7 @@ def test_state_follows_the_or_decisions(data):
     state0 = labeling.initial_state(data.lanes)
     np.testing.assert_array_equal(first["on_hand"], state0.on_hand)
     replayed = labeling.replay_actual(
-        data, 4, first["coverage_days"].to_numpy(), state0, 7, PARAMS, labeling.window_streams(11, 4)[1]
+        data, 4, first["coverage_days"].to_numpy(), state0, 7, PARAMS, window.window_streams(11, 4)[1]
     )
     np.testing.assert_array_equal(second["on_hand"].to_numpy(), replayed.on_hand)
     np.testing.assert_array_equal(second["on_order"].to_numpy(), replayed.on_order)
@@ -114,7 +114,7 @@ def test_total_cost_objective_without_budget_minimises_expected_cost(data):
     params = PARAMS.model_copy(update={"objective": "total_cost", "budget": False})
     grid = np.asarray(params.coverage_grid.values())
     state = labeling.initial_state(data.lanes)
-    costs = labeling.simulate_candidates(data, 6, state, grid, params, labeling.window_streams(11, 6)[0])
+    costs = window.simulate_candidates(data, 6, state, grid, params, window.window_streams(11, 6)[0])
     labels = _label(data, [6], params=params).labels
     # without a budget the model decomposes: each lane takes its cheapest candidate
     expected = grid[np.argmin(costs.total_cost, axis=1)]

@@ -32,15 +32,9 @@ from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.evaluation.closed_loop import ClosedLoopResult, closed_loop_validation
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.learning.network import DecisionInputs, FoundationModel, FoundationPolicy
-from orpr_kedro.core.optimization.labeling import (
-    LabelingData,
-    LaneState,
-    build_tasks,
-    simulate_candidates,
-    solve_task,
-    window_streams,
-)
 from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.core.optimization.labeling import LabelingData, LaneState
+from orpr_kedro.core.optimization.window import decide_window
 from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams
 from orpr_kedro.core.rl.alignment import decision_logits, lane_context
 from orpr_kedro.core.rl.env import LaneContext
@@ -115,18 +109,22 @@ class ORDecider:
         self, date: pd.Timestamp, rows: np.ndarray, on_hand: np.ndarray, pipeline: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         window = int(self.data.decision_dates.get_loc(pd.Timestamp(date)))
-        scenario_rng, _ = window_streams(self.seed, window)
         state = LaneState(
             on_hand=np.asarray(on_hand, dtype=np.float64), pipeline=np.asarray(pipeline, dtype=np.float64)
         )
-        costs = simulate_candidates(
-            self.data, window, state, self.grid, self.params, scenario_rng, truncate_hindsight=True
+        decision = decide_window(
+            self.data,
+            window,
+            state,
+            self.grid,
+            self.params,
+            self.seed,
+            self.executor,
+            self.licence,
+            truncate_hindsight=True,
+            description=f"{self.name} {pd.Timestamp(date).date()}",
         )
-        tasks = build_tasks(self.data, window, costs, self.grid, self.params, self.seed, self.licence)
-        results = self.executor.map(solve_task, tasks, description=f"{self.name} {pd.Timestamp(date).date()}")
-        choice = np.zeros(len(self.data.lanes), dtype=np.int64)
-        for task, result in zip(tasks, results, strict=True):
-            choice[task.lane_index] = result.choice
+        results, choice = decision.results, decision.choice
         self._log.append(
             pd.DataFrame([{"policy": self.name, "decision_date": pd.Timestamp(date), **r.to_record()} for r in results])
         )

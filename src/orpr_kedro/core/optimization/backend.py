@@ -113,4 +113,3 @@ class _Options:
     size_limit: int | None
     licence: GurobiLicence
     log: logging.Logger
-

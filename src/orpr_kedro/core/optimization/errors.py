@@ -13,4 +13,3 @@ class GurobiSizeLimitError(OptimizationError):
 
 class GurobiUnavailableError(OptimizationError):
     """A forced Gurobi solve without gurobipy or without a usable licence."""
-

@@ -95,4 +95,3 @@ def _solve_gurobi(gp: Any, comp: _Compiled, model_id: str, opt: _Options) -> _Ba
         else:
             values, gap = None, math.nan
     return _BackendOut(status=status, x=values, mip_gap=gap, solve_time_s=elapsed)
-

@@ -87,4 +87,3 @@ def _solve_highs(comp: _Compiled, opt: _Options) -> _BackendOut:
         mip_gap=gap,
         solve_time_s=elapsed,
     )
-

@@ -1,6 +1,7 @@
 """Simulation-augmented OR labels: the best coverage level per lane and decision date.
 
-For every decision window (a weekly decision date) the labeler
+For every decision window (a weekly decision date) the labeler takes the OR step of
+:func:`~orpr_kedro.core.optimization.window.decide_window`, which
 
 1. simulates, from each lane's current state, every candidate coverage ``v`` of the
    grid over ``horizon_days`` — against ``n_scenarios`` demand paths sampled from
@@ -14,6 +15,9 @@ For every decision window (a weekly decision date) the labeler
    expected total cost with the budget optional (``total_cost``);
 3. solves them (Gurobi where the model fits its licence, HiGHS otherwise) on the
    configured executor;
+
+and then
+
 4. applies the chosen coverage to the actual demand until the next decision date,
    so the next window starts from the state the OR policy really reaches.
 
@@ -25,7 +29,7 @@ the lanes table.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,10 +38,10 @@ from tqdm.auto import tqdm
 from orpr_kedro.core.data.preparation import to_panel
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.executor import TaskExecutor
-from orpr_kedro.core.forecasting.model import sample_demand
 from orpr_kedro.core.learning.features import forecast_cube
-from orpr_kedro.core.optimization import GurobiLicence, MultipleChoiceProblem, SolveResult, solve
-from orpr_kedro.core.params import ORLabelingParams, SolverParams
+from orpr_kedro.core.optimization.licence import GurobiLicence
+from orpr_kedro.core.optimization.window import CandidateCosts, decide_window, window_streams
+from orpr_kedro.core.params import ORLabelingParams
 from orpr_kedro.core.simulation.kernel import (
     LaneParams,
     coverage_levels,
@@ -103,188 +107,6 @@ class LaneState:
     def on_order(self) -> np.ndarray:
         """Units ordered and not yet received."""
         return self.pipeline.sum(axis=1)
-
-
-@dataclass
-class CandidateCosts:
-    """Expected outcome ``[N, C]`` of each candidate over the horizon (means over scenarios)."""
-
-    holding_cost: np.ndarray
-    lost_units: np.ndarray
-    lost_value: np.ndarray
-    lost_sales_cost: np.ndarray
-    order_cost: np.ndarray
-    average_volume: np.ndarray
-    demand_value: np.ndarray  # [N]: expected revenue if nothing were lost
-
-    @property
-    def total_cost(self) -> np.ndarray:
-        """Holding + lost-sale penalty + ordering cost."""
-        return self.holding_cost + self.lost_sales_cost + self.order_cost
-
-
-def window_streams(seed: int, window_ordinal: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """Independent random streams of one window: (candidate scenarios, actual replay)."""
-    scenarios, replay = np.random.SeedSequence([seed, window_ordinal]).spawn(2)
-    return np.random.default_rng(scenarios), np.random.default_rng(replay)
-
-
-def simulate_candidates(
-    data: LabelingData,
-    window: int,
-    state: LaneState,
-    grid: np.ndarray,
-    params: ORLabelingParams,
-    rng: np.random.Generator,
-    *,
-    truncate_hindsight: bool = False,
-) -> CandidateCosts:
-    """Expected costs of every candidate coverage for every lane from ``state``.
-
-    ``truncate_hindsight``: in hindsight mode near the end of the data, simulate only
-    the days of actual demand left (at least 7) instead of failing: the oracle of a
-    period that is scored up to the data's last day (evaluation).
-    """
-    date = data.decision_dates[window]
-    horizon = params.horizon_days
-    forecast = data.forecast_cube[:, window, :]
-    lanes = data.lanes
-    if params.mode == "hindsight":
-        start = data.day(date)
-        left = data.demand.shape[1] - start
-        if truncate_hindsight and 7 <= left < horizon:
-            horizon = left
-        demand = data.demand[:, start : start + horizon][None]
-        if demand.shape[2] < horizon:
-            raise ValueError(f"hindsight labels for {date.date()} need {horizon} days of actual demand")
-    else:
-        demand = sample_demand(forecast[:, :horizon], data.dispersion[:, None], params.n_scenarios, rng)
-    lead_times = draw_lead_times(
-        lanes["lead_time_mean"].to_numpy(),
-        lanes["lead_time_std"].to_numpy(),
-        horizon,
-        rng,
-        n_scenarios=demand.shape[0],
-        max_lead_time=params.max_lead_time,
-    )
-    levels = coverage_levels(forecast, grid, horizon)
-    result = simulate_order_up_to(demand, levels, lead_times, data.lane_params_at(date), state.on_hand, state.pipeline)
-    price = lanes["unit_price"].to_numpy()
-
-    def expected(values: np.ndarray) -> np.ndarray:
-        return values.mean(axis=1).T  # [C, S, N] -> [N, C]
-
-    lost_units = expected(result.lost_units)
-    return CandidateCosts(
-        holding_cost=expected(result.holding_cost),
-        lost_units=lost_units,
-        lost_value=lost_units * price[:, None],
-        lost_sales_cost=expected(result.lost_sales_cost),
-        order_cost=expected(result.order_cost),
-        average_volume=expected(result.sum_end_on_hand) / horizon * lanes["unit_volume"].to_numpy()[:, None],
-        demand_value=result.demand_units[0].mean(axis=0) * price,
-    )
-
-
-@dataclass
-class ModelTask:
-    """One multiple-choice model with the lanes it decides (picklable, for executors).
-
-    The licence travels with the task because Dask workers start their own Gurobi
-    environments; its ``repr`` shows no secret.
-    """
-
-    problem: MultipleChoiceProblem
-    lane_index: np.ndarray
-    solver: SolverParams
-    seed: int
-    licence: GurobiLicence = field(default_factory=GurobiLicence)
-
-
-def solve_task(task: ModelTask) -> SolveResult:
-    """Solve one model (module level so process and Dask workers can run it)."""
-    return solve(
-        task.problem,
-        solver=task.solver.name,
-        time_limit=task.solver.time_limit_s,
-        mip_gap=task.solver.mip_gap,
-        threads=task.solver.threads,
-        seed=task.seed,
-        size_limit=task.solver.size_limit,
-        licence=task.licence,
-    )
-
-
-def allowed_candidates(categories: np.ndarray, grid: np.ndarray, params: ORLabelingParams) -> np.ndarray:
-    """Mask ``[N, C]`` of candidates inside each lane's managerial band."""
-    allowed = np.ones((len(categories), len(grid)), dtype=bool)
-    for category in np.unique(categories):
-        band = params.bands.get(str(category), params.bands.get("default"))
-        if band is not None:
-            rows = categories == category
-            allowed[rows] = (grid >= band.min - 1e-9) & (grid <= band.max + 1e-9)
-    if not allowed.any(axis=1).all():
-        raise ValueError("or_labeling.bands leaves some category without any coverage candidate on the grid")
-    return allowed
-
-
-def build_tasks(
-    data: LabelingData,
-    window: int,
-    costs: CandidateCosts,
-    grid: np.ndarray,
-    params: ORLabelingParams,
-    seed: int,
-    licence: GurobiLicence | None = None,
-) -> list[ModelTask]:
-    """Multiple-choice models of one window: per category, or one coupled model with DC capacities."""
-    lanes = data.lanes
-    categories = lanes["category"].to_numpy()
-    alpha = lanes["alpha"].to_numpy()
-    objective = costs.holding_cost if params.objective == "holding_with_budget" else costs.total_cost
-    use_budget = params.objective == "holding_with_budget" or params.budget
-    allowed = allowed_candidates(categories, grid, params)
-    licence = licence or GurobiLicence()
-    date = data.decision_dates[window].date().isoformat()
-    category_names = sorted(set(categories))
-    budgets = {}
-    for category in category_names:
-        rows = categories == category
-        budgets[category] = float((1.0 - alpha[rows][0]) * costs.demand_value[rows].sum()) if use_budget else np.inf
-
-    if params.dc_capacity:
-        dcs = sorted(set(lanes["dc_id"]))
-        group = np.searchsorted(category_names, categories)
-        dc_index = np.searchsorted(dcs, lanes["dc_id"].to_numpy())
-        problem = MultipleChoiceProblem(
-            cost=objective,
-            loss=costs.lost_value,
-            group=group,
-            budgets=np.array([budgets[c] for c in category_names]),
-            allowed=allowed,
-            volume=costs.average_volume,
-            capacity_group=dc_index,
-            capacities=np.array([params.dc_capacity.get(dc, np.inf) for dc in dcs]),
-            model_id=f"{date}/all",
-            group_labels=category_names,
-            capacity_labels=dcs,
-        )
-        return [ModelTask(problem, np.arange(len(lanes)), params.solver, seed, licence)]
-
-    tasks = []
-    for category in category_names:
-        rows = np.flatnonzero(categories == category)
-        problem = MultipleChoiceProblem(
-            cost=objective[rows],
-            loss=costs.lost_value[rows],
-            group=np.zeros(len(rows), dtype="int64"),
-            budgets=np.array([budgets[category]]),
-            allowed=allowed[rows],
-            model_id=f"{date}/{category}",
-            group_labels=[category],
-        )
-        tasks.append(ModelTask(problem, rows, params.solver, seed, licence))
-    return tasks
 
 
 def replay_actual(
@@ -354,33 +176,29 @@ def label_windows(
     label_frames, log_rows, candidate_frames = [], [], []
     for position, window in enumerate(tqdm(windows, desc="OR labels (windows)", leave=False)):
         date = data.decision_dates[window]
-        scenario_rng, replay_rng = window_streams(seed, window)
-        costs = simulate_candidates(data, window, state, grid, params, scenario_rng)
-        tasks = build_tasks(data, window, costs, grid, params, seed, licence)
-        results = executor.map(solve_task, tasks, description=f"models {date.date()}")
-        choice = np.zeros(len(lanes), dtype="int64")
-        model_of_lane = np.zeros(len(lanes), dtype="int64")
-        for index, (task, result) in enumerate(zip(tasks, results, strict=True)):
-            choice[task.lane_index] = result.choice
-            model_of_lane[task.lane_index] = index
+        decision = decide_window(data, window, state, grid, params, seed, executor, licence)
+        costs, results, choice = decision.costs, decision.results, decision.choice
         records = pd.DataFrame(
             [{"decision_date": date, **result.to_record(), "gurobi_licence": licence.kind} for result in results]
         )
         log_rows.append(records)
         coverage = grid[choice]
-        label_frames.append(_label_frame(data, window, state, costs, choice, coverage, records.iloc[model_of_lane]))
+        label_frames.append(
+            _label_frame(data, window, state, costs, choice, coverage, records.iloc[decision.model_of_lane])
+        )
         if params.save_candidates:
             candidate_frames.append(_candidate_frame(lanes, date, grid, costs))
         next_date = (
             data.decision_dates[window + 1] if window + 1 < len(data.decision_dates) else date + pd.Timedelta(days=7)
         )
+        _, replay_rng = window_streams(seed, window)
         state = replay_actual(data, window, coverage, state, int((next_date - date).days), params, replay_rng)
-        logger.info(
+        logger.debug(
             "Labelled %s (%d/%d): %d models, mean coverage %.1f days",
             date.date(),
             position + 1,
             len(windows),
-            len(tasks),
+            len(results),
             coverage.mean(),
         )
     solver_log = pd.concat(log_rows, ignore_index=True)
@@ -494,7 +312,7 @@ def windows_to_label(decision_dates: pd.DatetimeIndex, splits: TimeSplits, param
     chosen = np.flatnonzero(in_period & room)
     if len(chosen) == 0:
         raise ValueError(f"no decision dates to label in periods {params.periods}")
-    logger.info(
+    logger.debug(
         "%d decision dates to label (%s to %s)",
         len(chosen),
         decision_dates[chosen[0]].date(),

@@ -267,4 +267,3 @@ class MultipleChoiceProblem:
             if np.any(cap_used > c + atol + _FEAS_RTOL * np.abs(np.where(np.isfinite(c), c, 0))):
                 return False
         return True
-

@@ -133,4 +133,3 @@ def _dominated(dims: list[np.ndarray], allowed: np.ndarray) -> np.ndarray:
         dom = le_all & (strict | lower_index[None, :, :])
         out[sl] = dom.any(axis=1)
     return out
-

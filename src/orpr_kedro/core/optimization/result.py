@@ -105,4 +105,3 @@ class SolveResult:
             }
             for g in range(self.group_budget.shape[0])
         ]
-

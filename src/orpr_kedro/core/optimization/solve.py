@@ -103,8 +103,6 @@ def _relax(
     return out, bad, minimum
 
 
-
-
 def _size_reason(n_vars: int, n_rows: int, limit: int) -> str | None:
     parts = []
     if n_vars > limit:
@@ -134,7 +132,7 @@ def _relax_infeasible_rows(problem: MultipleChoiceProblem, log: logging.Logger, 
             f"{minimum[g]:.6g} > budget {problem.budgets[g]:.6g}; relaxed to the minimum "
             "(min-loss candidates in that group)"
         )
-        log.warning("model %s: %s", problem.model_id, reasons[-1])
+        log.debug("model %s: %s", problem.model_id, reasons[-1])
     capacities, cap_groups = None, ()
     if problem.has_capacity:
         capacities, bad, minimum = _relax(problem.volume, problem.allowed, problem.capacity_group, problem.capacities)
@@ -144,7 +142,7 @@ def _relax_infeasible_rows(problem: MultipleChoiceProblem, log: logging.Logger, 
                 f"capacity of {problem.capacity_labels[d]} is infeasible: minimum achievable "
                 f"volume {minimum[d]:.6g} > capacity {problem.capacities[d]:.6g}; relaxed to the minimum"
             )
-            log.warning("model %s: %s", problem.model_id, reasons[-1])
+            log.debug("model %s: %s", problem.model_id, reasons[-1])
     return _Relaxed(
         budgets=budgets,
         groups=groups,
@@ -182,7 +180,7 @@ def _try_gurobi(
                 "or pass a full Gurobi licence (the gurobi credentials) with size_limit=None."
             )
         reasons.append(too_big)
-        opt.log.warning("model %s: %s; solving with HiGHS", problem.model_id, too_big)
+        opt.log.debug("model %s: %s; solving with HiGHS", problem.model_id, too_big)
         return None
     try:
         gp = _import_gurobipy()
@@ -192,7 +190,7 @@ def _try_gurobi(
                 f"solver='gurobi' but gurobipy cannot be imported ({err}); use solver='highs' or 'auto'"
             ) from err
         reasons.append(f"gurobipy cannot be imported ({type(err).__name__}: {err})")
-        opt.log.warning("model %s: %s; solving with HiGHS", problem.model_id, reasons[-1])
+        opt.log.debug("model %s: %s; solving with HiGHS", problem.model_id, reasons[-1])
         return None
     try:
         return _solve_gurobi(gp, comp, problem.model_id, opt)
@@ -212,7 +210,7 @@ def _try_gurobi(
                 f"model {problem.model_id!r}: Gurobi failed ({reason}); use solver='highs' or 'auto'"
             ) from None
         reasons.append(reason)
-        opt.log.warning("model %s: %s; solving with HiGHS", problem.model_id, reason)
+        opt.log.debug("model %s: %s; solving with HiGHS", problem.model_id, reason)
         return None
 
 
@@ -315,7 +313,7 @@ def solve(
     else:
         choice = min_loss_choice(problem)
         reasons.append(_fallback_reason(used, status, time_limit))
-        opt.log.warning("model %s: %s", problem.model_id, reasons[-1])
+        opt.log.debug("model %s: %s", problem.model_id, reasons[-1])
         used, gap = "fallback_min_loss", math.nan
     if status == "optimal" and rel.groups:
         status = "infeasible_budget_relaxed"
@@ -347,7 +345,7 @@ def solve(
         requested_solver=solver,
         group_labels=problem.group_labels,
     )
-    opt.log.info(
+    opt.log.debug(
         "solve model=%s solver=%s size=%dx%d (original %dx%d) status=%s objective=%.6g gap=%.3g time=%.3fs total=%.3fs",
         problem.model_id,
         result.solver,
@@ -362,4 +360,3 @@ def solve(
         result.total_time_s,
     )
     return result
-

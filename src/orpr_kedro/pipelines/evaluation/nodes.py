@@ -14,6 +14,7 @@ from orpr_kedro.core.evaluation import comparison, did, field_trial, report
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.learning.network import FoundationPolicy
 from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.core.optimization.summary import log_solve_summary
 from orpr_kedro.core.params import (
     EvaluationParams,
     ORLabelingParams,
@@ -94,8 +95,7 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     timing = comparison.decision_time_table(result)
     overall = per_lane.groupby("policy", sort=False)[["total_cost"]].sum()["total_cost"]
     logger.info("Test-period total cost: %s", ", ".join(f"{name} {cost:,.0f}" for name, cost in overall.items()))
-    fallbacks = int(solver_log["fallback_reason"].notna().sum()) if len(solver_log) else 0
-    logger.info("Evaluation OR solves: %d models, %d with a recorded fallback", len(solver_log), fallbacks)
+    log_solve_summary("evaluation OR policy", solver_log, logger)
     decisions = result.decisions[result.decisions["scored"]].drop(columns="scored").reset_index(drop=True)
     return decisions, per_lane, trajectories, timing, solver_log
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pandas as pd
 
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.executor import TaskExecutor
-from orpr_kedro.core.optimization import labeling
-from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.core.optimization import GurobiLicence, labeling
+from orpr_kedro.core.optimization.summary import log_solve_summary
 from orpr_kedro.core.params import ORLabelingParams, parse_params
 from orpr_kedro.core.simulation.backtest import compare_on_period
 
@@ -42,7 +43,7 @@ def create_or_labels(
         raise TypeError(
             f"gurobi_licence must be a GurobiLicence (the gurobi_licence dataset), got {type(gurobi_licence).__name__}"
         )
-    logger.info("Gurobi licence: %s", gurobi_licence.kind)
+    started = time.perf_counter()
     if gurobi_licence.kind != "pip" and settings.solver.size_limit is not None:
         logger.info(
             "A %s licence is configured but or_labeling.solver.size_limit is %d: larger models still go "
@@ -58,9 +59,13 @@ def create_or_labels(
             data, indices, settings, seed, executor, labeling.initial_state(data.lanes), licence=gurobi_licence
         )
     output.labels["split"] = splits.period_of(output.labels["decision_date"])
-    used = output.solver_log["solver"].value_counts().to_dict()
-    fallbacks = int(output.solver_log["fallback_reason"].notna().sum())
-    logger.info("Solved %d models: %s; %d with a recorded fallback", len(output.solver_log), used, fallbacks)
+    log_solve_summary(
+        "or_labeling",
+        output.solver_log,
+        logger,
+        elapsed_s=time.perf_counter() - started,
+        licence_kind=gurobi_licence.kind,
+    )
     return output.labels, output.solver_log, output.candidates
 
 

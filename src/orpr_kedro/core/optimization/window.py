@@ -1,0 +1,270 @@
+"""One decision date of the OR policy: simulate every candidate, solve the models, pick a coverage.
+
+:func:`decide_window` is the step that labeling (:mod:`~orpr_kedro.core.optimization.labeling`)
+and the OR policy of the evaluation both take on every decision date:
+
+1. simulate, from each lane's current state, every candidate coverage ``v`` of the
+   grid over ``horizon_days`` -- against ``n_scenarios`` demand paths sampled from the
+   forecast made on that date (``scenario`` mode, non-anticipative) or against the
+   actual demand (``hindsight`` mode, an oracle) -- with the same lead-time draws for
+   every candidate (:func:`simulate_candidates`);
+2. turn the expected costs into multiple-choice models, one per category or one per
+   window when DC capacities couple the categories (:func:`build_tasks`);
+3. solve them on the executor (:func:`solve_task`) and read each lane's grid index.
+
+Randomness: the scenarios of window ``w`` come from the first of the two streams of
+:func:`window_streams` ``(seed, w)``; the second is left to the caller (labeling
+replays the actual demand with it). Money: ``lost_value`` and ``demand_value`` are
+valued at the unit price; holding, lost-sale penalty and ordering costs come from the
+lanes table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from orpr_kedro.core.executor import TaskExecutor
+from orpr_kedro.core.forecasting.model import sample_demand
+from orpr_kedro.core.optimization.licence import GurobiLicence
+from orpr_kedro.core.optimization.problem import MultipleChoiceProblem
+from orpr_kedro.core.optimization.result import SolveResult
+from orpr_kedro.core.optimization.solve import solve
+from orpr_kedro.core.params import ORLabelingParams, SolverParams
+from orpr_kedro.core.simulation.kernel import coverage_levels, draw_lead_times, simulate_order_up_to
+
+if TYPE_CHECKING:
+    from orpr_kedro.core.optimization.labeling import LabelingData, LaneState
+
+
+@dataclass
+class CandidateCosts:
+    """Expected outcome ``[N, C]`` of each candidate over the horizon (means over scenarios)."""
+
+    holding_cost: np.ndarray
+    lost_units: np.ndarray
+    lost_value: np.ndarray
+    lost_sales_cost: np.ndarray
+    order_cost: np.ndarray
+    average_volume: np.ndarray
+    demand_value: np.ndarray  # [N]: expected revenue if nothing were lost
+
+    @property
+    def total_cost(self) -> np.ndarray:
+        """Holding + lost-sale penalty + ordering cost."""
+        return self.holding_cost + self.lost_sales_cost + self.order_cost
+
+
+def window_streams(seed: int, window_ordinal: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent random streams of one window: (candidate scenarios, actual replay)."""
+    scenarios, replay = np.random.SeedSequence([seed, window_ordinal]).spawn(2)
+    return np.random.default_rng(scenarios), np.random.default_rng(replay)
+
+
+def simulate_candidates(
+    data: LabelingData,
+    window: int,
+    state: LaneState,
+    grid: np.ndarray,
+    params: ORLabelingParams,
+    rng: np.random.Generator,
+    *,
+    truncate_hindsight: bool = False,
+) -> CandidateCosts:
+    """Expected costs of every candidate coverage for every lane from ``state``.
+
+    ``truncate_hindsight``: in hindsight mode near the end of the data, simulate only
+    the days of actual demand left (at least 7) instead of failing: the oracle of a
+    period that is scored up to the data's last day (evaluation).
+    """
+    date = data.decision_dates[window]
+    horizon = params.horizon_days
+    forecast = data.forecast_cube[:, window, :]
+    lanes = data.lanes
+    if params.mode == "hindsight":
+        start = data.day(date)
+        left = data.demand.shape[1] - start
+        if truncate_hindsight and 7 <= left < horizon:
+            horizon = left
+        demand = data.demand[:, start : start + horizon][None]
+        if demand.shape[2] < horizon:
+            raise ValueError(f"hindsight labels for {date.date()} need {horizon} days of actual demand")
+    else:
+        demand = sample_demand(forecast[:, :horizon], data.dispersion[:, None], params.n_scenarios, rng)
+    lead_times = draw_lead_times(
+        lanes["lead_time_mean"].to_numpy(),
+        lanes["lead_time_std"].to_numpy(),
+        horizon,
+        rng,
+        n_scenarios=demand.shape[0],
+        max_lead_time=params.max_lead_time,
+    )
+    levels = coverage_levels(forecast, grid, horizon)
+    result = simulate_order_up_to(demand, levels, lead_times, data.lane_params_at(date), state.on_hand, state.pipeline)
+    price = lanes["unit_price"].to_numpy()
+
+    def expected(values: np.ndarray) -> np.ndarray:
+        return values.mean(axis=1).T  # [C, S, N] -> [N, C]
+
+    lost_units = expected(result.lost_units)
+    return CandidateCosts(
+        holding_cost=expected(result.holding_cost),
+        lost_units=lost_units,
+        lost_value=lost_units * price[:, None],
+        lost_sales_cost=expected(result.lost_sales_cost),
+        order_cost=expected(result.order_cost),
+        average_volume=expected(result.sum_end_on_hand) / horizon * lanes["unit_volume"].to_numpy()[:, None],
+        demand_value=result.demand_units[0].mean(axis=0) * price,
+    )
+
+
+@dataclass
+class ModelTask:
+    """One multiple-choice model with the lanes it decides (picklable, for executors).
+
+    The licence travels with the task because Dask workers start their own Gurobi
+    environments; its ``repr`` shows no secret.
+    """
+
+    problem: MultipleChoiceProblem
+    lane_index: np.ndarray
+    solver: SolverParams
+    seed: int
+    licence: GurobiLicence = field(default_factory=GurobiLicence)
+
+
+def solve_task(task: ModelTask) -> SolveResult:
+    """Solve one model (module level so process and Dask workers can run it)."""
+    return solve(
+        task.problem,
+        solver=task.solver.name,
+        time_limit=task.solver.time_limit_s,
+        mip_gap=task.solver.mip_gap,
+        threads=task.solver.threads,
+        seed=task.seed,
+        size_limit=task.solver.size_limit,
+        licence=task.licence,
+    )
+
+
+def allowed_candidates(categories: np.ndarray, grid: np.ndarray, params: ORLabelingParams) -> np.ndarray:
+    """Mask ``[N, C]`` of candidates inside each lane's managerial band."""
+    allowed = np.ones((len(categories), len(grid)), dtype=bool)
+    for category in np.unique(categories):
+        band = params.bands.get(str(category), params.bands.get("default"))
+        if band is not None:
+            rows = categories == category
+            allowed[rows] = (grid >= band.min - 1e-9) & (grid <= band.max + 1e-9)
+    if not allowed.any(axis=1).all():
+        raise ValueError("or_labeling.bands leaves some category without any coverage candidate on the grid")
+    return allowed
+
+
+def build_tasks(
+    data: LabelingData,
+    window: int,
+    costs: CandidateCosts,
+    grid: np.ndarray,
+    params: ORLabelingParams,
+    seed: int,
+    licence: GurobiLicence | None = None,
+) -> list[ModelTask]:
+    """Multiple-choice models of one window: per category, or one coupled model with DC capacities."""
+    lanes = data.lanes
+    categories = lanes["category"].to_numpy()
+    alpha = lanes["alpha"].to_numpy()
+    objective = costs.holding_cost if params.objective == "holding_with_budget" else costs.total_cost
+    use_budget = params.objective == "holding_with_budget" or params.budget
+    allowed = allowed_candidates(categories, grid, params)
+    licence = licence or GurobiLicence()
+    date = data.decision_dates[window].date().isoformat()
+    category_names = sorted(set(categories))
+    budgets = {}
+    for category in category_names:
+        rows = categories == category
+        budgets[category] = float((1.0 - alpha[rows][0]) * costs.demand_value[rows].sum()) if use_budget else np.inf
+
+    if params.dc_capacity:
+        dcs = sorted(set(lanes["dc_id"]))
+        group = np.searchsorted(category_names, categories)
+        dc_index = np.searchsorted(dcs, lanes["dc_id"].to_numpy())
+        problem = MultipleChoiceProblem(
+            cost=objective,
+            loss=costs.lost_value,
+            group=group,
+            budgets=np.array([budgets[c] for c in category_names]),
+            allowed=allowed,
+            volume=costs.average_volume,
+            capacity_group=dc_index,
+            capacities=np.array([params.dc_capacity.get(dc, np.inf) for dc in dcs]),
+            model_id=f"{date}/all",
+            group_labels=category_names,
+            capacity_labels=dcs,
+        )
+        return [ModelTask(problem, np.arange(len(lanes)), params.solver, seed, licence)]
+
+    tasks = []
+    for category in category_names:
+        rows = np.flatnonzero(categories == category)
+        problem = MultipleChoiceProblem(
+            cost=objective[rows],
+            loss=costs.lost_value[rows],
+            group=np.zeros(len(rows), dtype="int64"),
+            budgets=np.array([budgets[category]]),
+            allowed=allowed[rows],
+            model_id=f"{date}/{category}",
+            group_labels=[category],
+        )
+        tasks.append(ModelTask(problem, rows, params.solver, seed, licence))
+    return tasks
+
+
+@dataclass
+class WindowDecision:
+    """What one decision date's models chose, with everything labeling records.
+
+    ``choice[n]``: grid index of lane ``n``; ``model_of_lane[n]``: index in ``tasks`` and
+    ``results`` of the model that decided lane ``n``.
+    """
+
+    costs: CandidateCosts
+    tasks: list[ModelTask]
+    results: list[SolveResult]
+    choice: np.ndarray
+    model_of_lane: np.ndarray
+
+
+def decide_window(
+    data: LabelingData,
+    window: int,
+    state: LaneState,
+    grid: np.ndarray,
+    params: ORLabelingParams,
+    seed: int,
+    executor: TaskExecutor,
+    licence: GurobiLicence | None = None,
+    *,
+    truncate_hindsight: bool = False,
+    description: str | None = None,
+) -> WindowDecision:
+    """The OR step of decision date ``data.decision_dates[window]`` from ``state``.
+
+    Candidates are simulated with the scenario stream of :func:`window_streams`
+    ``(seed, window)``; every model is solved on ``executor`` (progress bar
+    ``description``, default ``models <date>``). ``truncate_hindsight`` as in
+    :func:`simulate_candidates`.
+    """
+    scenario_rng, _ = window_streams(seed, window)
+    costs = simulate_candidates(data, window, state, grid, params, scenario_rng, truncate_hindsight=truncate_hindsight)
+    tasks = build_tasks(data, window, costs, grid, params, seed, licence)
+    date = data.decision_dates[window].date()
+    results = executor.map(solve_task, tasks, description=description or f"models {date}")
+    n_lanes = len(data.lanes)
+    choice = np.zeros(n_lanes, dtype=np.int64)
+    model_of_lane = np.zeros(n_lanes, dtype=np.int64)
+    for index, (task, result) in enumerate(zip(tasks, results, strict=True)):
+        choice[task.lane_index] = result.choice
+        model_of_lane[task.lane_index] = index
+    return WindowDecision(costs=costs, tasks=tasks, results=results, choice=choice, model_of_lane=model_of_lane)
