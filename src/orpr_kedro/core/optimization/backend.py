@@ -51,11 +51,12 @@ def _compile(
 
     rows, vals, col_idx, rhs = [], [], [], []
     offset = 0
-    for values, index, keep_rows, b in (
-        (problem.loss, problem.group, red.budget_rows, budgets),
-        (problem.volume, problem.capacity_group, red.capacity_rows, capacities),
-    ):
-        if values is None or not keep_rows.any():
+    blocks = [(problem.loss, problem.group, red.budget_rows, budgets)]
+    cap = problem.capacity()
+    if cap is not None and capacities is not None:
+        blocks.append((cap.volume, cap.group, red.capacity_rows, capacities))
+    for values, index, keep_rows, b in blocks:
+        if not keep_rows.any():
             continue
         row_of = np.full(keep_rows.shape[0], -1, dtype=np.int64)
         row_of[keep_rows] = offset + np.arange(int(keep_rows.sum()))

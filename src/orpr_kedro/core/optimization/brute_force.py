@@ -32,11 +32,12 @@ def brute_force(
     for g in range(problem.n_groups):
         if np.isfinite(problem.budgets[g]):
             feasible &= loss[:, problem.group == g].sum(axis=1) <= problem.budgets[g] + atol
-    if problem.has_capacity:
-        vol = problem.volume[rows, combos]
-        for d in range(problem.capacities.shape[0]):
-            if np.isfinite(problem.capacities[d]):
-                feasible &= vol[:, problem.capacity_group == d].sum(axis=1) <= problem.capacities[d] + atol
+    cap = problem.capacity()
+    if cap is not None:
+        vol = cap.volume[rows, combos]
+        for d in range(cap.limits.shape[0]):
+            if np.isfinite(cap.limits[d]):
+                feasible &= vol[:, cap.group == d].sum(axis=1) <= cap.limits[d] + atol
     if not feasible.any():
         return math.inf, None
     masked = np.where(feasible, cost, np.inf)

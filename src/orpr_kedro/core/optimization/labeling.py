@@ -143,6 +143,7 @@ def replay_actual(
         state.pipeline,
         return_pipeline=True,
     )
+    assert result.final_pipeline is not None  # return_pipeline=True always returns it
     return LaneState(on_hand=result.final_on_hand[0, 0].copy(), pipeline=result.final_pipeline[0, 0].copy())
 
 

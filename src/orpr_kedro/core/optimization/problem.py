@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -80,6 +80,15 @@ def _labels(name: str, value: Sequence[str] | None, count: int, prefix: str) -> 
     return labels
 
 
+class Capacity(NamedTuple):
+    """Capacity rows of a model: ``volume[n, K]``, ``group[n]`` in ``[0, D)``, ``limits[D]``, ``labels[D]``."""
+
+    volume: np.ndarray
+    group: np.ndarray
+    limits: np.ndarray
+    labels: tuple[str, ...]
+
+
 @dataclass(frozen=True, eq=False)
 class MultipleChoiceProblem:
     """Data of one multiple-choice model; arrays are validated and copied to numpy.
@@ -102,12 +111,14 @@ class MultipleChoiceProblem:
     loss: np.ndarray
     group: np.ndarray
     budgets: np.ndarray
-    allowed: np.ndarray | None = None
+    # None on input means every candidate / default names; __post_init__ always sets an
+    # array / a tuple, so the attributes are typed as what the rest of the code reads.
+    allowed: np.ndarray = None  # type: ignore[assignment]
     volume: np.ndarray | None = None
     capacity_group: np.ndarray | None = None
     capacities: np.ndarray | None = None
     model_id: str = "model"
-    group_labels: tuple[str, ...] | None = None
+    group_labels: tuple[str, ...] = None  # type: ignore[assignment]
     capacity_labels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -205,6 +216,12 @@ class MultipleChoiceProblem:
     def has_capacity(self) -> bool:
         return self.capacities is not None
 
+    def capacity(self) -> Capacity | None:
+        """The capacity rows' data, or ``None`` for a model without capacities."""
+        if self.volume is None or self.capacity_group is None or self.capacities is None:
+            return None
+        return Capacity(self.volume, self.capacity_group, self.capacities, self.capacity_labels or ())
+
     def _budget_rows(self, budgets: np.ndarray | None = None) -> np.ndarray:
         """Budget groups that become a solver row: finite budget and at least one item."""
         b = self.budgets if budgets is None else budgets
@@ -212,10 +229,11 @@ class MultipleChoiceProblem:
         return present & np.isfinite(b)
 
     def _capacity_rows(self, capacities: np.ndarray | None = None) -> np.ndarray:
-        if not self.has_capacity:
+        cap = self.capacity()
+        if cap is None:
             return np.zeros(0, dtype=bool)
-        c = self.capacities if capacities is None else capacities
-        present = np.bincount(self.capacity_group, minlength=c.shape[0]) > 0
+        c = cap.limits if capacities is None else capacities
+        present = np.bincount(cap.group, minlength=c.shape[0]) > 0
         return present & np.isfinite(c)
 
     @property
@@ -237,12 +255,9 @@ class MultipleChoiceProblem:
         objective = float(self.cost[rows, choice].sum())
         group_loss = np.bincount(self.group, weights=self.loss[rows, choice], minlength=self.n_groups)
         cap_used = None
-        if self.has_capacity:
-            cap_used = np.bincount(
-                self.capacity_group,
-                weights=self.volume[rows, choice],
-                minlength=self.capacities.shape[0],
-            )
+        cap = self.capacity()
+        if cap is not None:
+            cap_used = np.bincount(cap.group, weights=cap.volume[rows, choice], minlength=cap.limits.shape[0])
         return objective, group_loss, cap_used
 
     def is_feasible(
@@ -262,8 +277,9 @@ class MultipleChoiceProblem:
         b = self.budgets if budgets is None else budgets
         if np.any(group_loss > b + atol + _FEAS_RTOL * np.abs(np.where(np.isfinite(b), b, 0))):
             return False
-        if cap_used is not None:
-            c = self.capacities if capacities is None else capacities
+        cap = self.capacity()
+        if cap_used is not None and cap is not None:
+            c = cap.limits if capacities is None else capacities
             if np.any(cap_used > c + atol + _FEAS_RTOL * np.abs(np.where(np.isfinite(c), c, 0))):
                 return False
         return True

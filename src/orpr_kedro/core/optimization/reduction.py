@@ -75,17 +75,15 @@ def reduce_problem(
     b = problem.budgets if budgets is None else np.asarray(budgets, dtype=np.float64)
     budget_rows = problem._budget_rows(b)
     budget_rows = budget_rows & ~_redundant(problem.loss, problem.allowed, problem.group, b, budget_rows)
-    if problem.has_capacity:
-        c = problem.capacities if capacities is None else np.asarray(capacities, dtype=np.float64)
+    cap = problem.capacity()
+    n_redundant = int(problem._budget_rows(b).sum() - budget_rows.sum())
+    if cap is not None:
+        c = cap.limits if capacities is None else np.asarray(capacities, dtype=np.float64)
         capacity_rows = problem._capacity_rows(c)
-        capacity_rows = capacity_rows & ~_redundant(
-            problem.volume, problem.allowed, problem.capacity_group, c, capacity_rows
-        )
+        capacity_rows = capacity_rows & ~_redundant(cap.volume, problem.allowed, cap.group, c, capacity_rows)
+        n_redundant += int(problem._capacity_rows(c).sum() - capacity_rows.sum())
     else:
         capacity_rows = np.zeros(0, dtype=bool)
-    n_redundant = int(problem._budget_rows(b).sum() - budget_rows.sum())
-    if problem.has_capacity:
-        n_redundant += int(problem._capacity_rows(c).sum() - capacity_rows.sum())
 
     allowed = problem.allowed
     if dominance:
@@ -93,10 +91,10 @@ def reduce_problem(
         loss_on = budget_rows[problem.group]
         if loss_on.any():
             dims.append(np.where(loss_on[:, None], problem.loss, 0.0))
-        if problem.has_capacity:
-            vol_on = capacity_rows[problem.capacity_group]
+        if cap is not None:
+            vol_on = capacity_rows[cap.group]
             if vol_on.any():
-                dims.append(np.where(vol_on[:, None], problem.volume, 0.0))
+                dims.append(np.where(vol_on[:, None], cap.volume, 0.0))
         keep = allowed & ~_dominated(dims, allowed)
     else:
         keep = allowed.copy()

@@ -133,14 +133,16 @@ def _relax_infeasible_rows(problem: MultipleChoiceProblem, log: logging.Logger, 
             "(min-loss candidates in that group)"
         )
         log.debug("model %s: %s", problem.model_id, reasons[-1])
-    capacities, cap_groups = None, ()
-    if problem.has_capacity:
-        capacities, bad, minimum = _relax(problem.volume, problem.allowed, problem.capacity_group, problem.capacities)
+    capacities: np.ndarray | None = None
+    cap_groups: tuple[int, ...] = ()
+    cap = problem.capacity()
+    if cap is not None:
+        capacities, bad, minimum = _relax(cap.volume, problem.allowed, cap.group, cap.limits)
         cap_groups = tuple(int(d) for d in np.flatnonzero(bad))
         for d in cap_groups:
             reasons.append(
-                f"capacity of {problem.capacity_labels[d]} is infeasible: minimum achievable "
-                f"volume {minimum[d]:.6g} > capacity {problem.capacities[d]:.6g}; relaxed to the minimum"
+                f"capacity of {cap.labels[d]} is infeasible: minimum achievable "
+                f"volume {minimum[d]:.6g} > capacity {cap.limits[d]:.6g}; relaxed to the minimum"
             )
             log.debug("model %s: %s", problem.model_id, reasons[-1])
     return _Relaxed(

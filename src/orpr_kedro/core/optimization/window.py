@@ -200,8 +200,8 @@ def build_tasks(
             capacity_group=dc_index,
             capacities=np.array([params.dc_capacity.get(dc, np.inf) for dc in dcs]),
             model_id=f"{date}/all",
-            group_labels=category_names,
-            capacity_labels=dcs,
+            group_labels=tuple(category_names),
+            capacity_labels=tuple(dcs),
         )
         return [ModelTask(problem, np.arange(len(lanes)), params.solver, seed, licence)]
 
@@ -215,7 +215,7 @@ def build_tasks(
             budgets=np.array([budgets[category]]),
             allowed=allowed[rows],
             model_id=f"{date}/{category}",
-            group_labels=[category],
+            group_labels=(category,),
         )
         tasks.append(ModelTask(problem, rows, params.solver, seed, licence))
     return tasks
