@@ -25,7 +25,9 @@ import torch
 import yaml
 
 from orpr_kedro.core.learning.features import ATTRIBUTE_COLUMNS
-from orpr_kedro.core.learning.network import DecisionInputs, FoundationPolicy, Normalisation, count_parameters
+from orpr_kedro.core.learning.inputs import DecisionInputs, Normalisation
+from orpr_kedro.core.learning.network import count_parameters
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.learning.pretraining import build_model, model_config
 from orpr_kedro.core.params import parse_params
 

@@ -41,7 +41,8 @@ import yaml
 from orpr_kedro.core.data.splits import make_time_splits
 from orpr_kedro.core.forecasting.model import LOOKBACK_DAYS, build_demand_panels, fit_forecaster
 from orpr_kedro.core.learning.features import ATTRIBUTE_COLUMNS
-from orpr_kedro.core.learning.network import DecisionInputs, FoundationPolicy, Normalisation
+from orpr_kedro.core.learning.inputs import DecisionInputs, Normalisation
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.learning.pretraining import build_model, model_config
 from orpr_kedro.core.params import RecommendParams, parse_params
 from orpr_kedro.core.recommend import recommend_orders

@@ -38,7 +38,8 @@ from tianshou.env import DummyVectorEnv
 from tianshou.utils.torch_utils import policy_within_training_step
 
 from orpr_kedro.core.data.splits import TimeSplits
-from orpr_kedro.core.learning.network import DecisionInputs, FoundationPolicy, Normalisation
+from orpr_kedro.core.learning.inputs import DecisionInputs, Normalisation
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.learning.pretraining import build_model, model_config
 from orpr_kedro.core.params import parse_params
 from orpr_kedro.core.rl import alignment

@@ -36,7 +36,7 @@ class TorchModelDataset(AbstractVersionedDataset[Mapping[str, Any], dict[str, An
     ``torch.load(..., weights_only=True)``, so a file can only hold tensors and plain
     containers (dicts, lists, strings, numbers) and loading never runs pickled code.
     The payload of the foundation model comes from
-    ``orpr_kedro.core.learning.network.FoundationPolicy.to_payload`` and turns back into a
+    ``orpr_kedro.core.learning.policy.FoundationPolicy.to_payload`` and turns back into a
     policy with ``FoundationPolicy.from_payload``.
 
     Examples:

@@ -10,7 +10,8 @@ import torch
 from orpr_kedro.core.data.contract import DataContractError, validate_inventory_state
 from orpr_kedro.core.forecasting.model import build_demand_panels
 from orpr_kedro.core.learning.features import build_decision_features
-from orpr_kedro.core.learning.network import DecisionInputs, FoundationPolicy, Normalisation
+from orpr_kedro.core.learning.inputs import DecisionInputs, Normalisation
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.learning.pretraining import build_model, model_config
 from orpr_kedro.core.params import PretrainingParams, RecommendParams
 from orpr_kedro.core.recommend import (

@@ -52,7 +52,8 @@ from orpr_kedro.core.forecasting.model import (
     forecast_table,
 )
 from orpr_kedro.core.learning.features import build_decision_features, forecast_cube
-from orpr_kedro.core.learning.network import DecisionInputs, FoundationPolicy
+from orpr_kedro.core.learning.inputs import DecisionInputs
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.params import FeatureParams, RecommendParams
 from orpr_kedro.core.simulation.kernel import extend_forecast, round_order_quantity
 from orpr_kedro.core.simulation.policies import CoveragePolicy, IncumbentRule

@@ -7,19 +7,16 @@ import torch
 from kedro.io.core import DatasetError
 
 from orpr_kedro.core.learning.features import ATTRIBUTE_COLUMNS, TARGET_COLUMNS, forecast_columns, history_columns
-from orpr_kedro.core.learning.network import (
+from orpr_kedro.core.learning.inputs import (
     PROMOTION_COLUMNS,
     STATE_FEATURES,
     TARGET_FEATURES,
     DecisionInputs,
-    FoundationModel,
-    FoundationPolicy,
-    ModelConfig,
     Normalisation,
-    count_parameters,
     model_tensors,
-    pinball_loss,
 )
+from orpr_kedro.core.learning.network import FoundationModel, ModelConfig, count_parameters, pinball_loss
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.learning.pretraining import model_config
 from orpr_kedro.core.params import PretrainingParams
 from orpr_kedro.datasets import TorchModelDataset

@@ -7,9 +7,12 @@ import torch
 
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.forecasting.model import build_demand_panels
-from orpr_kedro.core.learning import pretraining
+from orpr_kedro.core.learning import pretraining, reports
+from orpr_kedro.core.learning.baseline import BaselineLearner
 from orpr_kedro.core.learning.features import build_decision_features
-from orpr_kedro.core.learning.network import FoundationPolicy
+from orpr_kedro.core.learning.inputs import DecisionInputs, Normalisation
+from orpr_kedro.core.learning.policy import FoundationPolicy
+from orpr_kedro.core.learning.samples import build_samples, sample_tensors, split_rows
 from orpr_kedro.core.optimization import labeling
 from orpr_kedro.core.params import ExecutorParams, ORLabelingParams, PretrainingParams
 from tests.core.learning.test_network import feature_frame
@@ -91,16 +94,16 @@ def samples() -> pd.DataFrame:
 
 
 def _trainer(samples, params=TINY, seed=0):
-    train = pretraining.split_rows(samples, "train")
-    normalisation = pretraining.Normalisation.fit(pretraining.DecisionInputs.from_frame(train), n_categories=4)
+    train = split_rows(samples, "train")
+    normalisation = Normalisation.fit(DecisionInputs.from_frame(train), n_categories=4)
     torch.manual_seed(seed)
     model = pretraining.build_model(pretraining.model_config(normalisation, GRID, params), params)
-    data = pretraining.sample_tensors(train, normalisation, params.forecast_head.horizon_days)
+    data = sample_tensors(train, normalisation, params.forecast_head.horizon_days)
     return pretraining.StagedTrainer(model, params, seed), data
 
 
 def test_samples_join_labels_features_and_demand(tables, tiny_processed):
-    samples = pretraining.build_samples(tables["features"], tables["labels"], tiny_processed["daily_sales"], GRID, 7)
+    samples = build_samples(tables["features"], tables["labels"], tiny_processed["daily_sales"], GRID, 7)
     assert len(samples) == len(tables["labels"])
     assert set(samples["split"]) == {"train", "validation"}
     assert {"on_hand", "on_order", "coverage_index", "hist_14", "fcst_13", "demand_6"} <= set(samples.columns)
@@ -109,19 +112,15 @@ def test_samples_join_labels_features_and_demand(tables, tiny_processed):
     for h in (0, 6):
         date = row["decision_date"] + pd.Timedelta(days=h)
         assert row[f"demand_{h}"] == sales.get((row["lane_id"], date), 0.0)
-    late = pretraining.build_samples(tables["features"], tables["labels"], tiny_processed["daily_sales"], GRID, 120)
+    late = build_samples(tables["features"], tables["labels"], tiny_processed["daily_sales"], GRID, 120)
     assert late["demand_119"].isna().any() and late["demand_0"].notna().all()
 
 
 def test_samples_refuse_a_grid_that_does_not_match_the_labels(tables, tiny_processed):
     with pytest.raises(ValueError, match="do not match or_labeling.coverage_grid .*rerun the or_labeling pipeline"):
-        pretraining.build_samples(
-            tables["features"], tables["labels"], tiny_processed["daily_sales"], np.arange(0.0, 41.0), 7
-        )
+        build_samples(tables["features"], tables["labels"], tiny_processed["daily_sales"], np.arange(0.0, 41.0), 7)
     with pytest.raises(ValueError, match="OR labels have no row in mi_decision_features"):
-        pretraining.build_samples(
-            tables["features"].iloc[10:], tables["labels"], tiny_processed["daily_sales"], GRID, 7
-        )
+        build_samples(tables["features"].iloc[10:], tables["labels"], tiny_processed["daily_sales"], GRID, 7)
 
 
 def test_decision_loss_prefers_near_misses():
@@ -236,17 +235,17 @@ def test_training_needs_validation_rows(samples):
 
 def test_reports_side_by_side(samples):
     result = pretraining.train_foundation_model(samples, GRID, TINY, seed=1)
-    baseline = pretraining.BaselineLearner.fit(samples, GRID, TINY, seed=1)
+    baseline = BaselineLearner.fit(samples, GRID, TINY, seed=1)
     policy = FoundationPolicy.from_payload(result.payload())
-    decisions = pretraining.decision_table(samples, {"pretrained": policy, "baseline_learner": baseline})
+    decisions = reports.decision_table(samples, {"pretrained": policy, "baseline_learner": baseline})
     assert set(decisions["baseline_learner_coverage_days"]) <= set(GRID)
-    accuracy = pretraining.accuracy_table(decisions, ["pretrained", "baseline_learner"])
+    accuracy = reports.accuracy_table(decisions, ["pretrained", "baseline_learner"])
     assert len(accuracy) == 4
     assert (accuracy["within_2_steps"] >= accuracy["within_1_step"]).all()
     assert (accuracy["within_1_step"] >= accuracy["top1_accuracy"]).all()
-    forecast = pretraining.forecast_accuracy_table(policy, samples).set_index("model")
+    forecast = reports.forecast_accuracy_table(policy, samples).set_index("model")
     assert list(forecast.index) == ["forecast_head", "data_processing_forecast"]
     assert forecast["wape"].notna().all() and forecast.loc["forecast_head", "horizon_days"] == 7
-    schedules = pretraining.schedules_from_decisions(decisions, ["pretrained", "baseline_learner"])
+    schedules = reports.schedules_from_decisions(decisions, ["pretrained", "baseline_learner"])
     assert set(schedules) == {"or_policy", "pretrained", "baseline_learner"}
     assert all(list(table.columns) == ["lane_id", "decision_date", "coverage_days"] for table in schedules.values())

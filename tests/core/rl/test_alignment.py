@@ -15,12 +15,8 @@ from orpr_kedro.core.evaluation.closed_loop import closed_loop_validation, promo
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.forecasting.model import build_demand_panels
 from orpr_kedro.core.learning.features import build_decision_features
-from orpr_kedro.core.learning.network import (
-    DecisionInputs,
-    FoundationPolicy,
-    Normalisation,
-    model_tensors,
-)
+from orpr_kedro.core.learning.inputs import DecisionInputs, Normalisation, model_tensors
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.learning.pretraining import build_model, model_config
 from orpr_kedro.core.optimization import labeling
 from orpr_kedro.core.params import (

@@ -7,7 +7,8 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
-from orpr_kedro.core.learning import pretraining
+from orpr_kedro.core.learning.baseline import BaselineLearner
+from orpr_kedro.core.learning.samples import build_samples
 from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.params import EvaluationParams
 from orpr_kedro.pipelines.evaluation import create_pipeline
@@ -37,8 +38,8 @@ def evaluation_params() -> EvaluationParams:
 def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_path):
     tables = rl_tables(tiny_processed, fast_params)
     grid = np.asarray(OR_PARAMS.coverage_grid.values())
-    samples = pretraining.build_samples(tables["features"], tables["labels"], tiny_processed["daily_sales"], grid, 7)
-    baseline = pretraining.BaselineLearner.fit(samples, grid, TINY_PRETRAINING, seed=1)
+    samples = build_samples(tables["features"], tables["labels"], tiny_processed["daily_sales"], grid, 7)
+    baseline = BaselineLearner.fit(samples, grid, TINY_PRETRAINING, seed=1)
     payload = tables["policy"].to_payload()
     alignment = pd.DataFrame({"metric": ["total_cost_change_pct"], "value": [-1.0], "note": ["validation"]})
     curves = pd.DataFrame(

@@ -6,7 +6,7 @@ from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import CSVDataset
 from matplotlib.figure import Figure
 
-from orpr_kedro.core.learning.network import FoundationPolicy
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.datasets import TorchModelDataset
 from orpr_kedro.pipelines.pretraining import create_pipeline
 from tests.core.learning.test_pretraining import OR_PARAMS, TINY, tiny_tables

@@ -5,7 +5,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
-from orpr_kedro.core.learning.network import FoundationPolicy
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.pipelines.rl_alignment import create_pipeline
 from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
 

@@ -31,7 +31,9 @@ import pandas as pd
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.evaluation.closed_loop import ClosedLoopResult, closed_loop_validation
 from orpr_kedro.core.executor import TaskExecutor
-from orpr_kedro.core.learning.network import DecisionInputs, FoundationModel, FoundationPolicy
+from orpr_kedro.core.learning.inputs import DecisionInputs
+from orpr_kedro.core.learning.network import FoundationModel
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.optimization.labeling import LabelingData, LaneState
 from orpr_kedro.core.optimization.window import decide_window

@@ -1,11 +1,6 @@
-"""Pretraining: samples from the persisted tables, the staged trainer, the baseline learner, metrics.
+"""Pretraining of the foundation model: the losses, the staged trainer, the metrics.
 
-Samples are the OR labels joined to the model-input features: one row per (lane,
-decision date) of the labelled periods, with the state the OR policy reached
-(``on_hand``, ``on_order``, units), the label (``coverage_index`` into the
-or_labeling grid) and the actual demand of the ``horizon_days`` days from the
-decision date (``demand_<h>``, units/day; NaN past the end of the data), the target
-of the forecast head.
+Samples come from :mod:`~orpr_kedro.core.learning.samples`.
 
 Training runs in three stages on the ``train`` split, each with AdamW, a linear
 warm-up then cosine learning-rate schedule, gradient clipping and early stopping on
@@ -33,148 +28,37 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.ensemble import HistGradientBoostingClassifier
 from torch import nn
 from tqdm.auto import tqdm
 
-from orpr_kedro.core.data.preparation import to_panel
 from orpr_kedro.core.forecasting import model as forecasting
-from orpr_kedro.core.learning.network import (
+from orpr_kedro.core.learning.inputs import (
     STATE_FEATURES,
     TARGET_FEATURES,
     DecisionInputs,
-    FoundationModel,
-    FoundationPolicy,
-    ModelConfig,
-    ModelTensors,
     Normalisation,
-    count_parameters,
-    model_tensors,
-    pinball_loss,
+)
+from orpr_kedro.core.learning.network import FoundationModel, ModelConfig, count_parameters, pinball_loss
+from orpr_kedro.core.learning.policy import FoundationPolicy
+from orpr_kedro.core.learning.samples import (
+    SampleTensors,
+    _subsample,
+    sample_tensors,
+    split_rows,
 )
 from orpr_kedro.core.params import PretrainingParams, StageParams
 
 logger = logging.getLogger(__name__)
 
-LABEL_COLUMNS = ("coverage_days", "coverage_index", "on_hand", "on_order")
 STAGES = ("forecast", "decision_head", "finetune")
 
 
-def demand_columns(horizon_days: int) -> list[str]:
-    """Names of the demand-target columns, day 0 = the decision date."""
-    return [f"demand_{h}" for h in range(horizon_days)]
-
-
-# --------------------------------------------------------------------------- samples
-def build_samples(
-    features: pd.DataFrame,
-    labels: pd.DataFrame,
-    daily_sales: pd.DataFrame,
-    coverage_grid: np.ndarray,
-    horizon_days: int,
-) -> pd.DataFrame:
-    """One training sample per labelled (lane, decision date).
-
-    Args:
-        features: ``mi_decision_features``.
-        labels: ``mi_or_labels`` (label and OR-trajectory state per lane and date).
-        daily_sales: ``prm_daily_sales``: actual sales (units/day), the demand target.
-        coverage_grid: the or_labeling grid (days) that ``coverage_index`` points into.
-        horizon_days: days of demand target from the decision date.
-
-    Returns:
-        The feature row, the label columns (``coverage_days``, ``coverage_index``,
-        ``on_hand``, ``on_order``) and ``demand_0 .. demand_<horizon_days - 1>``,
-        sorted by decision date and lane.
-
-    Raises:
-        ValueError: when the labels do not point into ``coverage_grid`` or a label
-            has no feature row.
-    """
-    grid = np.asarray(coverage_grid, dtype="float64")
-    index = labels["coverage_index"].to_numpy()
-    if len(index) and (
-        index.min() < 0 or index.max() >= len(grid) or not np.allclose(grid[index], labels["coverage_days"].to_numpy())
-    ):
-        raise ValueError(
-            "mi_or_labels coverage_index/coverage_days do not match or_labeling.coverage_grid "
-            f"({len(grid)} values from {grid[0]} to {grid[-1]}); rerun the or_labeling pipeline with the current grid"
-        )
-    keys = ["lane_id", "decision_date"]
-    samples = labels[[*keys, *LABEL_COLUMNS]].merge(
-        features, on=keys, how="left", validate="one_to_one", indicator=True
-    )
-    missing = samples["_merge"] != "both"
-    if missing.any():
-        example = samples.loc[missing, keys].head(3).to_dict("records")
-        raise ValueError(
-            f"{int(missing.sum())} OR labels have no row in mi_decision_features, e.g. {example}; rerun data_processing"
-        )
-    samples = samples.drop(columns="_merge").sort_values(["decision_date", "lane_id"]).reset_index(drop=True)
-
-    dates = pd.date_range(daily_sales["date"].min(), daily_sales["date"].max(), freq="D")
-    n_lanes = int(max(daily_sales["lane_id"].max(), samples["lane_id"].max())) + 1
-    panel = to_panel(daily_sales, "sales_units", n_lanes, dates, fill=0.0)
-    start = ((samples["decision_date"].to_numpy() - dates[0].to_datetime64()) // np.timedelta64(1, "D")).astype("int64")
-    day = start[:, None] + np.arange(horizon_days)[None, :]
-    inside = (day >= 0) & (day < len(dates))
-    demand = np.where(inside, panel[samples["lane_id"].to_numpy()[:, None], np.clip(day, 0, len(dates) - 1)], np.nan)
-    targets = pd.DataFrame(demand, columns=demand_columns(horizon_days), index=samples.index)
-    return pd.concat([samples, targets], axis=1)
-
-
-def split_rows(samples: pd.DataFrame, split: str) -> pd.DataFrame:
-    """Rows of one split; training rows exclude held-out categories."""
-    rows = samples["split"] == split
-    if split == "train" and "category_holdout" in samples.columns:
-        rows &= ~samples["category_holdout"].astype(bool)
-    return samples[rows].reset_index(drop=True)
-
-
-def _subsample(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
-    if limit is None or len(frame) <= limit:
-        return frame
-    rows = np.sort(np.random.default_rng(seed).choice(len(frame), size=limit, replace=False))
-    return frame.iloc[rows].reset_index(drop=True)
-
-
-@dataclass
-class SampleTensors:
-    """Network inputs with the decision label and the scaled demand target of each row."""
-
-    inputs: ModelTensors
-    label: torch.Tensor  # [N] grid index
-    demand: torch.Tensor  # [N, H] actual demand / level (0 where unknown)
-    demand_known: torch.Tensor  # [N, H] bool
-
-    def __len__(self) -> int:
-        return len(self.inputs)
-
-    def index(self, rows) -> SampleTensors:
-        return SampleTensors(self.inputs.index(rows), self.label[rows], self.demand[rows], self.demand_known[rows])
-
-
-def sample_tensors(samples: pd.DataFrame, normalisation: Normalisation, horizon_days: int) -> SampleTensors:
-    """Tensors of a sample frame (its own state columns, labels and demand targets)."""
-    inputs = model_tensors(DecisionInputs.from_frame(samples), normalisation)
-    demand = samples[demand_columns(horizon_days)].to_numpy(dtype="float64")
-    known = ~np.isnan(demand)
-    scaled = np.where(known, np.nan_to_num(demand) / inputs.level.numpy()[:, None].astype("float64"), 0.0)
-    return SampleTensors(
-        inputs=inputs,
-        label=torch.from_numpy(samples["coverage_index"].to_numpy(dtype="int64")),
-        demand=torch.from_numpy(scaled.astype("float32")),
-        demand_known=torch.from_numpy(known),
-    )
-
-
-# --------------------------------------------------------------------------- losses and metrics
 def decision_loss(
     logits: torch.Tensor,
     label: torch.Tensor,
@@ -552,168 +436,3 @@ def train_foundation_model(
     return TrainingResult(
         FoundationPolicy(model, normalisation, batch_size=params.inference_batch_size), history, summary
     )
-
-
-# --------------------------------------------------------------------------- baseline learner
-def flat_features(inputs: DecisionInputs) -> np.ndarray:
-    """Flattened features of the baseline: scaled history+forecast, scalar features, category code (last)."""
-    level = inputs.level()
-    values, _ = inputs.scaled_sequence(level)
-    return np.concatenate(
-        [
-            values,
-            inputs.raw_state_features(level),
-            inputs.raw_target_features(),
-            inputs.category_code[:, None].astype("float64"),
-        ],
-        axis=1,
-    )
-
-
-class BaselineLearner:
-    """HistGradientBoostingClassifier on flattened features and the same OR labels.
-
-    The point of comparison for the network: same rows, same labels, same inputs
-    (flattened, no learned representation).
-    """
-
-    def __init__(self, classifier: HistGradientBoostingClassifier, coverage_grid: np.ndarray) -> None:
-        self.classifier = classifier
-        self.coverage_grid = np.asarray(coverage_grid, dtype="float64")
-
-    @classmethod
-    def fit(
-        cls, samples: pd.DataFrame, coverage_grid: np.ndarray, params: PretrainingParams, seed: int
-    ) -> BaselineLearner:
-        """Train on the ``train`` split (held-out categories excluded)."""
-        settings = params.baseline
-        train = _subsample(split_rows(samples, "train"), settings.max_train_samples, seed)
-        if train.empty:
-            raise ValueError("the baseline learner needs training rows (split 'train') in the samples")
-        features = flat_features(DecisionInputs.from_frame(train))
-        classifier = HistGradientBoostingClassifier(
-            learning_rate=settings.learning_rate,
-            max_iter=settings.max_iter,
-            max_leaf_nodes=settings.max_leaf_nodes,
-            min_samples_leaf=settings.min_samples_leaf,
-            l2_regularization=settings.l2_regularization,
-            early_stopping=settings.early_stopping,
-            categorical_features=[features.shape[1] - 1],
-            random_state=seed,
-        )
-        started = time.perf_counter()
-        classifier.fit(features, train["coverage_index"].to_numpy())
-        logger.info(
-            "Baseline learner: %d iterations on %d rows in %.1f s",
-            classifier.n_iter_,
-            len(train),
-            time.perf_counter() - started,
-        )
-        return cls(classifier, coverage_grid)
-
-    def _inputs(self, inputs: DecisionInputs | pd.DataFrame, on_hand=None, on_order=None) -> DecisionInputs:
-        return DecisionInputs.from_frame(inputs, on_hand, on_order) if isinstance(inputs, pd.DataFrame) else inputs
-
-    def decide_index(self, inputs: DecisionInputs | pd.DataFrame, on_hand=None, on_order=None) -> np.ndarray:
-        """Grid index ``[N]`` of the most likely coverage."""
-        inputs = self._inputs(inputs, on_hand, on_order)
-        if len(inputs) == 0:
-            return np.zeros(0, dtype="int64")
-        return np.asarray(self.classifier.predict(flat_features(inputs)), dtype="int64")
-
-    def decide(self, inputs: DecisionInputs | pd.DataFrame, on_hand=None, on_order=None) -> np.ndarray:
-        """Coverage days ``[N]``."""
-        return self.coverage_grid[self.decide_index(inputs, on_hand, on_order)]
-
-
-# --------------------------------------------------------------------------- reports
-def decision_table(samples: pd.DataFrame, policies: Mapping[str, object]) -> pd.DataFrame:
-    """Label and each policy's decision for every sample row (state from the samples).
-
-    Each policy has ``decide_index(features_frame)``; the state is the OR-trajectory
-    state of the row (``on_hand``, ``on_order``), so a decision uses only what was
-    known on the decision date plus that state.
-    """
-    table = samples[["lane_id", "decision_date", "category", "split", "coverage_index", "coverage_days"]].copy()
-    for name, policy in policies.items():
-        index = policy.decide_index(samples)
-        table[f"{name}_index"] = index
-        table[f"{name}_coverage_days"] = policy.coverage_grid[index]
-    return table
-
-
-def accuracy_table(decisions: pd.DataFrame, policy_names: list[str]) -> pd.DataFrame:
-    """Top-1, within +-1 / +-2 steps and mean step error per policy and split."""
-    rows = []
-    for name in policy_names:
-        for split in ("train", "validation"):
-            part = decisions[decisions["split"] == split]
-            rows.append(
-                {
-                    "model": name,
-                    "split": split,
-                    "n_rows": len(part),
-                    **decision_metrics(part[f"{name}_index"].to_numpy(), part["coverage_index"].to_numpy()),
-                    "mean_coverage_days": float(part[f"{name}_coverage_days"].mean()),
-                    "mean_label_coverage_days": float(part["coverage_days"].mean()),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def forecast_accuracy_table(policy: FoundationPolicy, samples: pd.DataFrame, split: str = "validation") -> pd.DataFrame:
-    """Forecast head (median and quantiles) vs the data_processing forecast on the same rows and days.
-
-    WAPE and bias are over the days both forecasts cover (the head's horizon, capped
-    by the feature window) and the known actuals; pinball loss and interval coverage
-    only for the head, which has quantiles.
-    """
-    rows = samples[samples["split"] == split].reset_index(drop=True)
-    config = policy.config
-    horizon = min(config.forecast_horizon, config.forecast_days)
-    actual = rows[demand_columns(config.forecast_horizon)].to_numpy(dtype="float64")[:, :horizon]
-    quantiles = policy.forecast(rows)[:, :horizon, :].astype("float64")
-    median = quantiles[:, :, int(np.argmin(np.abs(np.asarray(config.quantiles) - 0.5)))]
-    baseline = rows[[f"fcst_{h}" for h in range(horizon)]].to_numpy(dtype="float64")
-    known = np.isfinite(actual)
-    total = float(actual[known].sum())
-    levels = np.asarray(config.quantiles)
-    error = actual[..., None] - quantiles
-    pinball = np.maximum(levels * error, (levels - 1.0) * error).mean(axis=2)
-    inside = (actual >= quantiles[..., 0]) & (actual <= quantiles[..., -1])
-
-    def row(name: str, predicted: np.ndarray, **extra) -> dict:
-        return {
-            "model": name,
-            "split": split,
-            "horizon_days": horizon,
-            "n_rows": len(rows),
-            "wape": wape(actual, predicted),
-            "bias": float((predicted[known] - actual[known]).sum() / total) if total > 0 else np.nan,
-            **extra,
-        }
-
-    return pd.DataFrame(
-        [
-            row(
-                "forecast_head",
-                median,
-                mean_pinball=float(pinball[known].mean()) if known.any() else np.nan,
-                interval_coverage=float(inside[known].mean()) if known.any() else np.nan,
-            ),
-            row("data_processing_forecast", baseline, mean_pinball=np.nan, interval_coverage=np.nan),
-        ]
-    )
-
-
-def schedules_from_decisions(
-    decisions: pd.DataFrame, policy_names: list[str], split: str = "validation"
-) -> dict[str, pd.DataFrame]:
-    """Coverage schedules (lane_id, decision_date, coverage_days) of the OR labels and each policy."""
-    part = decisions[decisions["split"] == split]
-    schedules = {"or_policy": part[["lane_id", "decision_date", "coverage_days"]]}
-    for name in policy_names:
-        schedules[name] = part[["lane_id", "decision_date", f"{name}_coverage_days"]].rename(
-            columns={f"{name}_coverage_days": "coverage_days"}
-        )
-    return schedules

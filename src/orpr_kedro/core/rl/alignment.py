@@ -73,7 +73,8 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from orpr_kedro.core.data.splits import TimeSplits
-from orpr_kedro.core.learning.network import FoundationModel, FoundationPolicy
+from orpr_kedro.core.learning.network import FoundationModel
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.optimization.labeling import labeling_data
 from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams
 from orpr_kedro.core.rl.env import (

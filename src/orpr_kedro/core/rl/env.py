@@ -54,7 +54,7 @@ import pandas as pd
 import torch
 from tianshou.env import BaseVectorEnv
 
-from orpr_kedro.core.learning.network import (
+from orpr_kedro.core.learning.inputs import (
     MAX_COVER_DAYS,
     MIN_DAILY_FORECAST,
     DecisionInputs,

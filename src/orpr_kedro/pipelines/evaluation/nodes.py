@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.evaluation import comparison, did, field_trial, report
 from orpr_kedro.core.executor import TaskExecutor
-from orpr_kedro.core.learning.network import FoundationPolicy
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.optimization.summary import log_solve_summary
 from orpr_kedro.core.params import (

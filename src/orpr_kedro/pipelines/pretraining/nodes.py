@@ -11,8 +11,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from orpr_kedro.core.data.splits import TimeSplits
-from orpr_kedro.core.learning import pretraining
-from orpr_kedro.core.learning.network import FoundationPolicy
+from orpr_kedro.core.learning import pretraining, reports
+from orpr_kedro.core.learning.baseline import BaselineLearner
+from orpr_kedro.core.learning.policy import FoundationPolicy
+from orpr_kedro.core.learning.samples import build_samples
 from orpr_kedro.core.optimization import labeling
 from orpr_kedro.core.params import ORLabelingParams, PretrainingParams, parse_params
 from orpr_kedro.core.simulation.backtest import compare_on_period
@@ -36,9 +38,7 @@ def build_pretraining_samples(
 ) -> pd.DataFrame:
     """One sample per labelled lane and decision date: features, OR state and label, demand targets."""
     settings: PretrainingParams = parse_params("pretraining", params)
-    samples = pretraining.build_samples(
-        features, labels, daily_sales, _grid(or_labeling), settings.forecast_head.horizon_days
-    )
+    samples = build_samples(features, labels, daily_sales, _grid(or_labeling), settings.forecast_head.horizon_days)
     logger.info("Pretraining samples: %s", samples["split"].value_counts().to_dict())
     return samples
 
@@ -54,10 +54,10 @@ def train_foundation_model(
 
 def train_baseline_learner(
     samples: pd.DataFrame, params: dict[str, Any], or_labeling: dict[str, Any], seed: int
-) -> pretraining.BaselineLearner:
+) -> BaselineLearner:
     """Gradient-boosting classifier on flattened features and the same labels."""
     settings: PretrainingParams = parse_params("pretraining", params)
-    return pretraining.BaselineLearner.fit(samples, _grid(or_labeling), settings, seed)
+    return BaselineLearner.fit(samples, _grid(or_labeling), settings, seed)
 
 
 def plot_training_curves(history: pd.DataFrame) -> Figure:
@@ -87,7 +87,7 @@ def plot_training_curves(history: pd.DataFrame) -> Figure:
 
 
 def decide_sample_dates(
-    model: dict[str, Any], baseline: pretraining.BaselineLearner, samples: pd.DataFrame, params: dict[str, Any]
+    model: dict[str, Any], baseline: BaselineLearner, samples: pd.DataFrame, params: dict[str, Any]
 ) -> pd.DataFrame:
     """Label and decisions of both learners on every sample row.
 
@@ -97,12 +97,12 @@ def decide_sample_dates(
     """
     settings: PretrainingParams = parse_params("pretraining", params)
     policy = FoundationPolicy.from_payload(model, batch_size=settings.inference_batch_size)
-    return pretraining.decision_table(samples, {"pretrained": policy, "baseline_learner": baseline})
+    return reports.decision_table(samples, {"pretrained": policy, "baseline_learner": baseline})
 
 
 def report_decision_accuracy(decisions: pd.DataFrame) -> pd.DataFrame:
     """Top-1 and within +-1 / +-2 grid-step accuracy of both learners, train and validation."""
-    table = pretraining.accuracy_table(decisions, POLICIES)
+    table = reports.accuracy_table(decisions, POLICIES)
     for row in table[table["split"] == "validation"].itertuples():
         logger.info(
             "Validation %s: top-1 %.3f, within 1 step %.3f, within 2 steps %.3f",
@@ -118,7 +118,7 @@ def report_forecast_accuracy(model: dict[str, Any], samples: pd.DataFrame, param
     """WAPE of the forecast head against the data_processing forecast on the validation rows."""
     settings: PretrainingParams = parse_params("pretraining", params)
     policy = FoundationPolicy.from_payload(model, batch_size=settings.inference_batch_size)
-    return pretraining.forecast_accuracy_table(policy, samples)
+    return reports.forecast_accuracy_table(policy, samples)
 
 
 def simulate_validation_kpis(
@@ -134,7 +134,7 @@ def simulate_validation_kpis(
     settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
     splits = TimeSplits.from_dict(time_splits)
     data = labeling.labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
-    schedules = pretraining.schedules_from_decisions(decisions, POLICIES)
+    schedules = reports.schedules_from_decisions(decisions, POLICIES)
     result = compare_on_period(
         data, schedules, splits.validation_start, splits.test_start, seed, settings.max_lead_time
     )

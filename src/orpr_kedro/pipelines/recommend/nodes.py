@@ -9,7 +9,7 @@ import pandas as pd
 from orpr_kedro.core import recommend
 from orpr_kedro.core.data import contract
 from orpr_kedro.core.forecasting.model import DemandForecaster
-from orpr_kedro.core.learning.network import FoundationPolicy
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.params import DataProcessingParams, RecommendParams, parse_params
 
 

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.evaluation.closed_loop import closed_loop_validation, promotion_gaps
-from orpr_kedro.core.learning.network import FoundationPolicy
+from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams, parse_params
 from orpr_kedro.core.rl import alignment
 from orpr_kedro.core.rl.env import REWARD_TERMS
