@@ -42,7 +42,7 @@ from orpr_kedro.core.learning.inputs import DecisionInputs, Normalisation
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.learning.pretraining import build_model, model_config
 from orpr_kedro.core.params import parse_params
-from orpr_kedro.core.rl import alignment
+from orpr_kedro.core.rl import actor_critic, alignment, training
 from orpr_kedro.core.rl.env import LaneEnv, LaneEpisodes, LaneVectorEnv
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
@@ -79,7 +79,7 @@ def load_inputs() -> tuple[dict, FoundationPolicy, dict]:
 
 
 def collect_rate(policy: FoundationPolicy, lane_context, env, freeze: str, steps: int, repeats: int) -> float:
-    actor, _ = alignment._actor_and_reference(policy, lane_context, freeze)
+    actor, _ = training._actor_and_reference(policy, lane_context, freeze)
     tianshou_policy = DiscreteActorPolicy(
         actor=actor, action_space=env.action_space[0], observation_space=env.observation_space[0]
     )
@@ -122,7 +122,7 @@ def main() -> None:
     )
     repeats = 2 if args.quick else 3
     weeks = settings.episode_weeks
-    with alignment.torch_runtime(settings.threads):
+    with actor_critic.torch_runtime(settings.threads):
         print(
             f"\ncollect (Tianshou Collector, real actor sampling, torch threads {settings.threads}, best of {repeats}):"
         )

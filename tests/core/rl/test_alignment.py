@@ -25,7 +25,7 @@ from orpr_kedro.core.params import (
     PretrainingParams,
     RLAlignmentParams,
 )
-from orpr_kedro.core.rl import alignment
+from orpr_kedro.core.rl import actor_critic, alignment, checkpoints, training
 from orpr_kedro.core.rl.env import REWARD_TERMS, LaneEnv, LaneEpisodes, LaneVectorEnv
 from orpr_kedro.core.simulation.backtest import compare_on_period
 from tests.conftest import PROJECT_ROOT
@@ -215,7 +215,7 @@ def test_reward_terms_sum_to_the_reward_and_promotions_replace_turnover(context)
 
 
 def test_collector_gathers_whole_episodes_from_the_batched_environment(tables, context):
-    actor, _ = alignment._actor_and_reference(tables["policy"], context, "context")
+    actor, _ = training._actor_and_reference(tables["policy"], context, "context")
     env = LaneVectorEnv(LaneEpisodes(context, 8, 3, RLAlignmentParams().reward, seed=1))
     policy = DiscreteActorPolicy(
         actor=actor, action_space=env.action_space[0], observation_space=env.observation_space[0]
@@ -228,21 +228,21 @@ def test_collector_gathers_whole_episodes_from_the_batched_environment(tables, c
 
 # --------------------------------------------------------------------------- KL anchor
 def test_kl_penalty_is_zero_at_the_reference_and_positive_otherwise(tables, context):
-    actor, reference = alignment._actor_and_reference(tables["policy"], context, "context")
+    actor, reference = training._actor_and_reference(tables["policy"], context, "context")
     obs = context.observe(np.arange(40), np.full(40, 3.0), np.zeros(40))
     with torch.no_grad():
-        assert alignment.categorical_kl(actor.logits(obs), reference.logits(obs)).abs().max() < 1e-6
+        assert actor_critic.categorical_kl(actor.logits(obs), reference.logits(obs)).abs().max() < 1e-6
         for parameter in actor.model.decision_head.parameters():
             parameter.add_(0.3 * torch.randn_like(parameter))
-        kl = alignment.categorical_kl(actor.logits(obs), reference.logits(obs))
+        kl = actor_critic.categorical_kl(actor.logits(obs), reference.logits(obs))
     assert (kl > 0).all()
     logits = torch.randn(5, 7)
     expected = (logits.softmax(-1) * (logits.log_softmax(-1) - torch.zeros(5, 7).log_softmax(-1))).sum(-1)
-    torch.testing.assert_close(alignment.categorical_kl(logits, torch.zeros(5, 7)), expected)
+    torch.testing.assert_close(actor_critic.categorical_kl(logits, torch.zeros(5, 7)), expected)
 
 
 def test_cached_context_encoders_give_the_networks_own_logits(tables, context):
-    actor, _ = alignment._actor_and_reference(tables["policy"], context, "context")
+    actor, _ = training._actor_and_reference(tables["policy"], context, "context")
     assert actor.uses_cache
     obs = context.observe(
         np.arange(0, context.n_rows, 5),
@@ -379,12 +379,12 @@ def test_fixed_rules_in_the_closed_loop_equal_the_open_loop_backtest(tables, tmp
 
 
 def test_checkpoints_keep_the_newest_and_never_resume_a_foreign_run(tmp_path):
-    store = alignment.CheckpointStore(tmp_path, "a" * 64, keep=2)
+    store = checkpoints.CheckpointStore(tmp_path, "a" * 64, keep=2)
     for epoch in (1, 2, 3, 4):
         store.save(epoch, {"weights": torch.full((2,), float(epoch))})
     assert sorted(path.name for path in store.folder.glob("*.pt")) == ["epoch_0003.pt", "epoch_0004.pt"]
     assert store.last()["epoch"] == 4 and torch.equal(store.last()["weights"], torch.full((2,), 4.0))
-    assert alignment.CheckpointStore(tmp_path, "b" * 64).last() is None
+    assert checkpoints.CheckpointStore(tmp_path, "b" * 64).last() is None
     # a run asking for fewer epochs never continues from a later one
     assert store.last(max_epoch=3)["epoch"] == 3
     assert store.last(max_epoch=2) is None

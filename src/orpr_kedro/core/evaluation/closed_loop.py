@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from orpr_kedro.core.learning.network import FoundationModel
-from orpr_kedro.core.rl.alignment import categorical_kl, decision_logits, torch_runtime
+from orpr_kedro.core.rl.actor_critic import categorical_kl, torch_runtime
+from orpr_kedro.core.rl.alignment import decision_logits
 from orpr_kedro.core.rl.env import WEEK, LaneContext, serial_simulation
 from orpr_kedro.core.simulation.backtest import BacktestResult, base_stock_rule, coverage_schedule
 from orpr_kedro.core.simulation.kernel import (

@@ -259,15 +259,16 @@ class TokenEncoder(nn.Module):
 
     def forward(self, tokens: AffineTokens, condition: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled summary; ``condition [B, d]`` (e.g. a category embedding) is added to the initial summary."""
-        if self.mixing:
+        pooled: AffineTokens | DenseTokens = tokens
+        if self.mixing and self.norm_tokens is not None:  # built together
             dense = tokens.dense()
             for block in self.mixing:
                 dense = block(dense)
-            tokens = DenseTokens(self.norm_tokens(dense))
-        batch = tokens.features.shape[0] if isinstance(tokens, AffineTokens) else tokens.tokens.shape[0]
+            pooled = DenseTokens(self.norm_tokens(dense))
+        batch = tokens.features.shape[0]
         summary = self.summary.expand(batch, -1) if condition is None else self.summary + condition
         for block in self.blocks:
-            summary = block(summary, tokens)
+            summary = block(summary, pooled)
         return self.norm(summary)
 
 

@@ -318,7 +318,8 @@ class StagedTrainer:
                 if waited >= stage.params.patience:
                     break
         bar.close()
-        self.model.load_state_dict(best_state)
+        if best_state is not None:  # None only when the stage has no epoch
+            self.model.load_state_dict(best_state)
         logger.info(
             "Pretraining stage '%s': best %s %.4f after %d epochs",
             stage.name,

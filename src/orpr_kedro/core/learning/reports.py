@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,16 @@ from orpr_kedro.core.learning.samples import (
 )
 
 
-def decision_table(samples: pd.DataFrame, policies: Mapping[str, object]) -> pd.DataFrame:
+class IndexPolicy(Protocol):
+    """A policy that picks a grid index per feature row (the foundation policy, the baseline learner)."""
+
+    @property
+    def coverage_grid(self) -> np.ndarray: ...
+
+    def decide_index(self, features: pd.DataFrame) -> np.ndarray: ...
+
+
+def decision_table(samples: pd.DataFrame, policies: Mapping[str, IndexPolicy]) -> pd.DataFrame:
     """Label and each policy's decision for every sample row (state from the samples).
 
     Each policy has ``decide_index(features_frame)``; the state is the OR-trajectory
