@@ -173,3 +173,104 @@ def test_alpha_bounds(tables):
     tables["raw_category_targets"].loc[0, "alpha"] = 1.5
     [problem] = _error(tables).problems
     assert (problem.column, problem.rule) == ("alpha", "must be <= 1")
+
+
+def test_missing_column_message_has_no_empty_rows_or_frame(tables):
+    tables["raw_sales"] = tables["raw_sales"].rename(columns={"promo_flag": "promo_flg"})
+    message = str(_error(tables))
+    assert message.splitlines()[1:] == [
+        "  - raw_sales (data/01_raw/sales.parquet): column 'promo_flag': required column is missing "
+        "(columns found: sku_id, dc_id, date, sales_units, price, promo_flg); "
+        "did you mean 'promo_flg'? Rename it to 'promo_flag'"
+    ]
+
+
+def test_header_only_table_is_an_error(tables):
+    tables["raw_sales"] = tables["raw_sales"].head(0)
+    [problem] = _error(tables).problems
+    assert (problem.dataset, problem.column) == ("raw_sales", "*")
+    assert problem.rule.startswith("the table has no rows (a file with only its header line?)")
+
+
+def test_an_empty_promotion_calendar_is_valid(tables):
+    tables["raw_promotions"] = tables["raw_promotions"].head(0)
+    assert validate_raw_tables(tables)["raw_promotions"].empty
+
+
+def test_infinite_price_is_an_error(tables):
+    tables["raw_sales"].loc[[4, 9], "price"] = [float("inf"), -float("inf")]
+    [problem] = _error(tables).problems
+    assert (problem.column, problem.rule, list(problem.rows)) == ("price", "value must be finite (got inf)", [4, 9])
+
+
+def _day_first(promotions: pd.DataFrame) -> pd.DataFrame:
+    written = promotions.copy()
+    for column in ("start_date", "end_date"):
+        written[column] = written[column].dt.strftime("%d/%m/%Y")
+    return written
+
+
+def test_day_first_dates_without_a_format_are_an_error(tables):
+    tables["raw_promotions"] = _day_first(tables["raw_promotions"])
+    problems = _error(tables).problems
+    assert [(p.dataset, p.column) for p in problems] == [
+        ("raw_promotions", "start_date"),
+        ("raw_promotions", "end_date"),
+    ]
+    assert problems[0].rule == (
+        "value is not an ISO 8601 date YYYY-MM-DD (e.g. '17/01/2025'); dates in another format are never guessed "
+        "(05/01/2025 can be 5 January or 1 May): name the format in data_processing.date_formats.raw_promotions, "
+        "e.g. '%d/%m/%Y' (day first) or '%m/%d/%Y' (month first)"
+    )
+    assert len(problems[0].rows) == len(tables["raw_promotions"])
+
+
+def test_day_first_dates_with_their_format_are_read_correctly(tables):
+    original = validate_raw_tables(tables)["raw_promotions"]
+    tables["raw_promotions"] = _day_first(tables["raw_promotions"])
+    typed = validate_raw_tables(tables, date_formats={"raw_promotions": "%d/%m/%Y"})["raw_promotions"]
+    pd.testing.assert_frame_equal(typed, original)
+    assert typed.loc[0, "start_date"] == pd.Timestamp("2025-01-17")  # written 17/01/2025
+
+
+def test_a_configured_format_rejects_other_values(tables):
+    tables["raw_promotions"] = _day_first(tables["raw_promotions"])
+    tables["raw_promotions"].loc[2, "end_date"] = "2025-03-01"
+    with pytest.raises(DataContractError) as caught:
+        validate_raw_tables(tables, date_formats={"raw_promotions": "%d/%m/%Y"})
+    [problem] = caught.value.problems
+    assert problem.rule == "value is not a date in the configured format '%d/%m/%Y' (e.g. '2025-03-01')"
+    assert list(problem.rows) == [2]
+
+
+def test_ids_that_differ_by_leading_zeros_get_a_hint(tables):
+    numbers = {sku: str(int(sku[3:])) for sku in tables["raw_sku_master"]["sku_id"]}
+    padded = {sku: sku[3:] for sku in numbers}  # '00001' in the masters, '1' in the sales
+    tables["raw_sales"]["sku_id"] = tables["raw_sales"]["sku_id"].map(numbers)
+    for name in ("raw_sku_master", "raw_sku_dc_master"):
+        tables[name]["sku_id"] = tables[name]["sku_id"].map(padded)
+    tables["raw_promotions"]["sku_id"] = tables["raw_promotions"]["sku_id"].map(padded)
+    [problem] = _error(tables).problems
+    assert problem.rule == (
+        "unknown SKU (not in raw_sku_master); IDs differ only by leading zeros ('1' here, '00001' in "
+        "raw_sku_master): a file read them as numbers; read sku_id as text in both (catalog load_args: "
+        "dtype: {sku_id: str}, or store it as a string column in Parquet)"
+    )
+
+
+def test_date_gap_names_the_missing_days(tables):
+    sales = tables["raw_sales"]
+    tables["raw_sales"] = sales.drop(index=[20, 21, 40]).reset_index(drop=True)
+    [problem] = _error(tables).problems
+    assert "missing days: (SKU00001, DC01): 2025-01-21, 2025-01-22, 2025-02-10; showing" in problem.rule
+
+
+def test_a_lane_without_sales_rows_is_a_warning(tables, caplog):
+    sales = tables["raw_sales"]
+    tables["raw_sales"] = sales[(sales["sku_id"] != "SKU00002") | (sales["dc_id"] != "DC01")]
+    with caplog.at_level("WARNING", logger="orpr_kedro.core.data.contract"):
+        validate_raw_tables(tables)
+    assert (
+        "raw_sku_dc_master: 1 SKU-DC pair(s) have master data but no row in raw_sales ((SKU00002, DC01)); "
+        "they stay in the lanes without history"
+    ) in caplog.text

@@ -16,14 +16,23 @@ file with a header line, file line = row + 2).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+logger = logging.getLogger(__name__)
+
 ColumnKind = Literal["string", "int", "float", "date", "bool"]
+
+# Dates are read in ISO 8601 (2025-01-31) unless a table's format is configured
+# (data_processing.date_formats): 05/01/2025 is 5 January in one country and 1 May in
+# another, so a guess can silently shift a promotion by months.
+ISO_DATE = "ISO8601"
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class TableContract:
     description: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
+    may_be_empty: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -104,6 +114,7 @@ RAW_CONTRACTS: dict[str, TableContract] = {
             "in one DC or (dc_id empty) in every DC."
         ),
         key=("promo_id",),
+        may_be_empty=True,
         columns=(
             Column("promo_id", "string", "event identifier"),
             Column("sku_id", "string", "SKU on promotion (empty for a category event)", nullable=True),
@@ -185,8 +196,14 @@ class Problem:
     examples: pd.DataFrame = field(repr=False)
 
     def describe(self, source: str | None) -> str:
-        """Human-readable paragraph naming file, column, rule and example rows."""
+        """Human-readable paragraph naming file, column, rule and example rows.
+
+        A problem of the whole column or table (a missing column, an empty table)
+        has no rows and prints no example frame.
+        """
         where = f"{self.dataset} ({source})" if source else self.dataset
+        if not len(self.rows):
+            return f"  - {where}: column '{self.column}': {self.rule}"
         shown = ", ".join(str(row) for row in self.rows[: len(self.examples)])
         more = "" if len(self.rows) <= len(self.examples) else ", ..."
         table = self.examples.to_string(max_colwidth=40)
@@ -217,6 +234,11 @@ class _Collector:
     def __init__(self, max_examples: int):
         self.max_examples = max_examples
         self.problems: list[Problem] = []
+        self.warnings: list[str] = []
+
+    def whole(self, dataset: str, column: str, rule: str) -> None:
+        """A problem of a whole column or table (no rows to show)."""
+        self.problems.append(Problem(dataset, column, rule, np.arange(0), pd.DataFrame()))
 
     def add(self, dataset: str, column: str, rule: str, frame: pd.DataFrame, mask: np.ndarray | pd.Series) -> None:
         mask = np.asarray(mask, dtype=bool)
@@ -230,7 +252,28 @@ _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
 
-def _coerce_column(raw: pd.Series, column: Column) -> tuple[pd.Series, np.ndarray]:
+def _parse_dates(raw: pd.Series, date_format: str | None) -> pd.Series:
+    """Dates in ``date_format`` (ISO 8601 when None); values in another format become NaT."""
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        return raw  # typed by the file (Parquet) or by the catalog's load_args (parse_dates + date_format)
+    try:
+        return pd.to_datetime(raw, errors="coerce", format=date_format or ISO_DATE)
+    except (TypeError, ValueError):  # mixed time zones
+        return pd.to_datetime(raw, errors="coerce", format=date_format or ISO_DATE, utc=True)
+
+
+def _date_rule(raw: pd.Series, bad: np.ndarray, table: str, date_format: str | None) -> str:
+    example = raw[bad].iloc[0]
+    if date_format:
+        return f"value is not a date in the configured format '{date_format}' (e.g. {example!r})"
+    return (
+        f"value is not an ISO 8601 date YYYY-MM-DD (e.g. {example!r}); dates in another format are never guessed "
+        f"(05/01/2025 can be 5 January or 1 May): name the format in data_processing.date_formats.{table}, "
+        "e.g. '%d/%m/%Y' (day first) or '%m/%d/%Y' (month first)"
+    )
+
+
+def _coerce_column(raw: pd.Series, column: Column, date_format: str | None = None) -> tuple[pd.Series, np.ndarray]:
     """Convert a raw column to the contract type; return it and a mask of unparseable values."""
     present = raw.notna().to_numpy()
     if column.kind == "string":
@@ -246,7 +289,7 @@ def _coerce_column(raw: pd.Series, column: Column) -> tuple[pd.Series, np.ndarra
             numbers = numbers.where(~fractional)
         return numbers.astype("float64"), bad
     if column.kind == "date":
-        dates = pd.to_datetime(raw, errors="coerce")
+        dates = _parse_dates(raw, date_format)
         if getattr(dates.dt, "tz", None) is not None:
             dates = dates.dt.tz_localize(None)
         return dates.dt.normalize(), present & dates.isna().to_numpy()
@@ -269,29 +312,47 @@ def _finalise_column(values: pd.Series, column: Column) -> pd.Series:
     return values
 
 
-def check_table(frame: pd.DataFrame, contract: TableContract, collector: _Collector) -> pd.DataFrame:
+def _missing_column_rule(column: str, found: list[str]) -> str:
+    shown = ", ".join(found) if found else "none"
+    rule = f"required column is missing (columns found: {shown})"
+    closest = difflib.get_close_matches(column, found, n=1, cutoff=0.6) or [
+        name for name in found if name.strip().lower() == column
+    ]
+    if closest:
+        rule += f"; did you mean {closest[0]!r}? Rename it to {column!r}"
+    return rule
+
+
+def check_table(
+    frame: pd.DataFrame, contract: TableContract, collector: _Collector, date_format: str | None = None
+) -> pd.DataFrame:
     """Check columns, types, nulls, bounds and key of one table; return it typed.
 
     Problems go to ``collector``; the returned frame holds the contract columns
-    (typed) in contract order, with extra columns dropped.
+    (typed) in contract order, with extra columns dropped. Dates are parsed in
+    ``date_format`` (a ``strftime`` pattern), ISO 8601 when it is None.
     """
     name = contract.name
     frame = frame.reset_index(drop=True)
     typed = pd.DataFrame(index=frame.index)
+    if frame.empty and not contract.may_be_empty:
+        collector.whole(
+            name, "*", "the table has no rows (a file with only its header line?); it needs at least one row"
+        )
     for column in contract.columns:
         if column.name not in frame.columns:
-            collector.problems.append(
-                Problem(
-                    name,
-                    column.name,
-                    f"required column is missing (columns found: {', '.join(map(str, frame.columns))})",
-                    np.arange(len(frame)),
-                    frame.head(0),
-                )
-            )
+            collector.whole(name, column.name, _missing_column_rule(column.name, [str(c) for c in frame.columns]))
             continue
-        values, unparseable = _coerce_column(frame[column.name], column)
-        collector.add(name, column.name, f"value is not a valid {column.kind}", frame, unparseable)
+        values, unparseable = _coerce_column(frame[column.name], column, date_format)
+        if column.kind == "date" and unparseable.any():
+            rule = _date_rule(frame[column.name], unparseable, name, date_format)
+        else:
+            rule = f"value is not a valid {column.kind}"
+        collector.add(name, column.name, rule, frame, unparseable)
+        if column.kind == "float":
+            infinite = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
+            collector.add(name, column.name, "value must be finite (got inf)", frame, infinite)
+            values, unparseable = values.mask(infinite), unparseable | infinite
         if not column.nullable:
             collector.add(name, column.name, "value is missing", frame, values.isna().to_numpy() & ~unparseable)
         if column.minimum is not None:
@@ -322,6 +383,30 @@ def _lane_index(frame: pd.DataFrame) -> pd.MultiIndex:
     return pd.MultiIndex.from_frame(frame[["sku_id", "dc_id"]])
 
 
+def _without_leading_zeros(value: str) -> str:
+    return value.lstrip("0") or "0"
+
+
+def _id_hint(unknown: Iterable[str], known: Iterable[str], column: str, where: str) -> str:
+    """A hint when unknown IDs match known ones but for leading zeros ('1' versus '001')."""
+    by_digits = {_without_leading_zeros(str(value)): str(value) for value in known}
+    for value in unknown:
+        match = by_digits.get(_without_leading_zeros(str(value)))
+        if match is not None and match != str(value):
+            return (
+                f"; IDs differ only by leading zeros ({str(value)!r} here, {match!r} in {where}): a file read "
+                f"them as numbers; read {column} as text in both (catalog load_args: dtype: {{{column}: str}}, "
+                "or store it as a string column in Parquet)"
+            )
+    return ""
+
+
+def _unknown_rule(rule: str, values: pd.Series, mask: np.ndarray, known: Iterable[str], where: str) -> str:
+    if not mask.any():
+        return rule
+    return rule + _id_hint(values[mask].dropna().unique()[:1000], known, str(values.name), where)
+
+
 def _check_links(tables: dict[str, pd.DataFrame], originals: dict[str, pd.DataFrame], collector: _Collector) -> None:
     """Rules that involve more than one table."""
     sales, skus, lanes = tables["raw_sales"], tables["raw_sku_master"], tables["raw_sku_dc_master"]
@@ -334,23 +419,35 @@ def _check_links(tables: dict[str, pd.DataFrame], originals: dict[str, pd.DataFr
     known_categories = set(targets["category"].dropna()) if has(targets, "category") else None
     if known_skus is not None and has(sales, "sku_id"):
         unknown = ~sales["sku_id"].isin(known_skus).to_numpy()
-        collector.add("raw_sales", "sku_id", "unknown SKU (not in raw_sku_master)", originals["raw_sales"], unknown)
+        rule = _unknown_rule(
+            "unknown SKU (not in raw_sku_master)", sales["sku_id"], unknown, known_skus, "raw_sku_master"
+        )
+        collector.add("raw_sales", "sku_id", rule, originals["raw_sales"], unknown)
         if has(sales, "dc_id") and has(lanes, "sku_id", "dc_id"):
             unknown_lane = ~unknown & ~_lane_index(sales).isin(_lane_index(lanes))
             collector.add(
                 "raw_sales",
                 "sku_id, dc_id",
-                "unknown SKU-DC pair (not in raw_sku_dc_master)",
+                _unknown_rule(
+                    "unknown SKU-DC pair (not in raw_sku_dc_master)",
+                    sales["dc_id"],
+                    unknown_lane,
+                    lanes["dc_id"].dropna().unique(),
+                    "raw_sku_dc_master",
+                ),
                 originals["raw_sales"],
                 unknown_lane,
             )
     if known_skus is not None and has(lanes, "sku_id"):
+        unknown = ~lanes["sku_id"].isin(known_skus).to_numpy()
         collector.add(
             "raw_sku_dc_master",
             "sku_id",
-            "unknown SKU (not in raw_sku_master)",
+            _unknown_rule(
+                "unknown SKU (not in raw_sku_master)", lanes["sku_id"], unknown, known_skus, "raw_sku_master"
+            ),
             originals["raw_sku_dc_master"],
-            ~lanes["sku_id"].isin(known_skus).to_numpy(),
+            unknown,
         )
     if known_categories is not None and has(skus, "category"):
         collector.add(
@@ -378,12 +475,15 @@ def _check_links(tables: dict[str, pd.DataFrame], originals: dict[str, pd.DataFr
             both_or_none,
         )
         if known_skus is not None:
+            unknown = (promotions["sku_id"].notna() & ~promotions["sku_id"].isin(known_skus)).to_numpy()
             collector.add(
                 "raw_promotions",
                 "sku_id",
-                "unknown SKU (not in raw_sku_master)",
+                _unknown_rule(
+                    "unknown SKU (not in raw_sku_master)", promotions["sku_id"], unknown, known_skus, "raw_sku_master"
+                ),
                 originals["raw_promotions"],
-                (promotions["sku_id"].notna() & ~promotions["sku_id"].isin(known_skus)).to_numpy(),
+                unknown,
             )
         if known_categories is not None:
             collector.add(
@@ -407,6 +507,21 @@ def _check_links(tables: dict[str, pd.DataFrame], originals: dict[str, pd.DataFr
             _lane_index(sales).isin(_lane_index(lanes)) if has(lanes, "sku_id", "dc_id") else np.ones(len(sales), bool)
         )
         _check_date_gaps(sales[known], originals["raw_sales"], collector)
+        if has(lanes, "sku_id", "dc_id"):
+            _warn_lanes_without_sales(lanes, sales, collector)
+
+
+def _warn_lanes_without_sales(lanes: pd.DataFrame, sales: pd.DataFrame, collector: _Collector) -> None:
+    """Lanes in the master without a sales row: kept (no history, zero demand), but said out loud."""
+    silent = ~_lane_index(lanes).isin(_lane_index(sales))
+    if silent.any():
+        shown = ", ".join(f"({sku}, {dc})" for sku, dc in lanes.loc[silent, ["sku_id", "dc_id"]].head(5).to_numpy())
+        more = ", ..." if silent.sum() > 5 else ""
+        collector.warnings.append(
+            f"raw_sku_dc_master: {int(silent.sum())} SKU-DC pair(s) have master data but no row in raw_sales "
+            f"({shown}{more}); they stay in the lanes without history (no demand to forecast, a cold start for "
+            "recommend). Remove them from raw_sku_dc_master if they are no longer stocked."
+        )
 
 
 def _check_date_gaps(sales: pd.DataFrame, original: pd.DataFrame, collector: _Collector) -> None:
@@ -429,24 +544,44 @@ def _check_date_gaps(sales: pd.DataFrame, original: pd.DataFrame, collector: _Co
             "date",
             f"date gaps: {len(gappy)} SKU-DC pair(s) miss {int(missing.sum())} day(s) between their "
             f"first date and the data end {end.date()} (report zero-sales days as rows with sales_units 0); "
+            f"missing days: {_missing_days(valid, gappy[: collector.max_examples], end)}; "
             "showing each pair's first row",
             original,
             mask,
         )
 
 
+def _missing_days(sales: pd.DataFrame, lanes: pd.Index, end: pd.Timestamp, shown: int = 5) -> str:
+    """'(S1, D1): 2025-03-04, 2025-03-05; (S2, D1): ...' for a few gappy lanes."""
+    parts = []
+    dates = sales.set_index(["sku_id", "dc_id"])["date"]
+    for sku_id, dc_id in lanes:
+        present = pd.DatetimeIndex(dates.loc[[(sku_id, dc_id)]].unique())
+        absent = pd.date_range(present.min(), end, freq="D").difference(present)
+        listed = ", ".join(str(day.date()) for day in absent[:shown])
+        more = f" and {len(absent) - shown} more" if len(absent) > shown else ""
+        parts.append(f"({sku_id}, {dc_id}): {listed}{more}")
+    return "; ".join(parts)
+
+
 def validate_raw_tables(
     tables: Mapping[str, pd.DataFrame],
     sources: Mapping[str, str] | None = None,
     max_examples: int = 5,
+    date_formats: Mapping[str, str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Validate the five history tables against :data:`RAW_CONTRACTS` and each other.
+
+    Findings that are not errors (lanes with master data but no sales) are logged
+    as warnings.
 
     Args:
         tables: dataset name -> raw frame, for every name in :data:`HISTORY_TABLES`
             (other entries are ignored).
         sources: dataset name -> file path or URI, quoted in error messages.
         max_examples: example rows shown per problem.
+        date_formats: dataset name -> ``strftime`` format of its date columns
+            (e.g. ``"%d/%m/%Y"``); tables not named are read as ISO 8601.
 
     Returns:
         dataset name -> typed frame with exactly the contract columns.
@@ -456,10 +591,15 @@ def validate_raw_tables(
     """
     collector = _Collector(max_examples)
     originals = {name: tables[name].reset_index(drop=True) for name in HISTORY_TABLES}
-    typed = {name: check_table(originals[name], RAW_CONTRACTS[name], collector) for name in HISTORY_TABLES}
+    formats = dict(date_formats or {})
+    typed = {
+        name: check_table(originals[name], RAW_CONTRACTS[name], collector, formats.get(name)) for name in HISTORY_TABLES
+    }
     _check_links(typed, originals, collector)
     if collector.problems:
         raise DataContractError(collector.problems, sources)
+    for warning in collector.warnings:
+        logger.warning(warning)
     return typed
 
 
@@ -469,6 +609,7 @@ def validate_inventory_state(
     sales_end: pd.Timestamp,
     sources: Mapping[str, str] | None = None,
     max_examples: int = 5,
+    date_format: str | None = None,
 ) -> pd.DataFrame:
     """Validate ``raw_inventory_state`` against its contract, the lanes and the sales.
 
@@ -483,6 +624,7 @@ def validate_inventory_state(
         sales_end: last date of ``raw_sales``.
         sources: dataset name -> file path or URI, quoted in error messages.
         max_examples: example rows shown per problem.
+        date_format: ``strftime`` format of ``as_of_date``; None reads ISO 8601.
 
     Returns:
         The state with exactly the contract columns, typed.
@@ -493,11 +635,14 @@ def validate_inventory_state(
     name = "raw_inventory_state"
     collector = _Collector(max_examples)
     original = state.reset_index(drop=True)
-    typed = check_table(original, RAW_CONTRACTS[name], collector)
+    typed = check_table(original, RAW_CONTRACTS[name], collector, date_format)
     if {"sku_id", "dc_id"} <= set(typed.columns):
         present = typed[["sku_id", "dc_id"]].notna().all(axis=1).to_numpy()
         unknown = present & ~_lane_index(typed).isin(_lane_index(lanes))
-        collector.add(name, "sku_id, dc_id", "unknown SKU-DC pair (not in raw_sku_dc_master)", original, unknown)
+        rule = _unknown_rule(
+            "unknown SKU-DC pair (not in raw_sku_dc_master)", typed["sku_id"], unknown, lanes["sku_id"], "the lanes"
+        )
+        collector.add(name, "sku_id, dc_id", rule, original, unknown)
     if "as_of_date" in typed.columns and typed["as_of_date"].notna().any():
         dates = typed["as_of_date"]
         snapshot = dates.max()

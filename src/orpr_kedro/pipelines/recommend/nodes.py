@@ -31,6 +31,7 @@ def validate_inventory_state(
         daily_sales["date"].max(),
         sources=settings.raw_files,
         max_examples=settings.validation.max_example_rows,
+        date_format=settings.date_formats.get("raw_inventory_state"),
     )
 
 
