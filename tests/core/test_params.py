@@ -1,8 +1,10 @@
 """Typed parameters: a wrong value fails at start-up naming the key."""
 
+import re
+
 import pytest
 
-from orpr_kedro.core.params import ParameterError, parse_params, validate_parameters
+from orpr_kedro.core.params import ParameterError, parse_params, unknown_blocks, validate_parameters
 
 
 def test_defaults_are_valid():
@@ -37,3 +39,44 @@ def test_all_problems_reported_at_once():
         validate_parameters({"data_processing": {"splits": {"test_weeks": 0}, "costs": {"order_cost": -1}}, "seed": 1})
     message = str(caught.value)
     assert "data_processing.splits.test_weeks" in message and "data_processing.costs.order_cost" in message
+
+
+@pytest.mark.parametrize(
+    ("costs", "fragment"),
+    [
+        ({"holding_rate_by_category": {"dairy": -0.001}}, "costs.holding_rate_by_category.dairy': Input should be greater "),
+        ({"holding_rate_by_category": {"dairy": 1.5}}, "costs.holding_rate_by_category.dairy': Input should be less than 1"),
+        ({"order_cost": float("inf")}, "costs.order_cost': Input should be a finite number"),
+        ({"order_cost": -1.0}, "costs.order_cost': Input should be greater than or equal to 0"),
+        ({"lost_sale_cost_multiple": float("nan")}, "costs.lost_sale_cost_multiple': Input should be a finite number"),
+        ({"holding_rate_per_day": 0.0}, "costs.holding_rate_per_day': Input should be greater than 0"),
+    ],
+)
+def test_rates_and_costs_are_bounded_and_finite(costs, fragment):
+    with pytest.raises(ParameterError, match=re.escape(f"parameter 'data_processing.{fragment}")):
+        parse_params("data_processing", {"costs": costs})
+
+
+def test_capacities_are_positive_and_finite():
+    with pytest.raises(ParameterError, match=re.escape("or_labeling.dc_capacity.DC01': Input should be a finite")):
+        parse_params("or_labeling", {"dc_capacity": {"DC01": float("inf")}})
+    with pytest.raises(ParameterError, match=re.escape("or_labeling.dc_capacity.DC01': Input should be greater than 0")):
+        parse_params("or_labeling", {"dc_capacity": {"DC01": -5.0}})
+
+
+def test_unknown_top_level_blocks_name_the_closest_key():
+    keys = ["seed", "data_procesing", "or_labelling", "evaluation", "completely_else"]
+    assert unknown_blocks(keys) == {
+        "data_procesing": "data_processing",
+        "or_labelling": "or_labeling",
+        "completely_else": None,
+    }
+
+
+def test_date_formats_name_raw_tables_and_day_level_formats():
+    params = parse_params("data_processing", {"date_formats": {"raw_promotions": "%d/%m/%Y"}})
+    assert params.date_formats == {"raw_promotions": "%d/%m/%Y"}
+    with pytest.raises(ParameterError, match=r"date_formats names 'raw_promos'; tables with dates: \['raw_inventory"):
+        parse_params("data_processing", {"date_formats": {"raw_promos": "%d/%m/%Y"}})
+    with pytest.raises(ParameterError, match=r"date_formats.raw_sales = '%m/%Y' is not a day-level strftime format"):
+        parse_params("data_processing", {"date_formats": {"raw_sales": "%m/%Y"}})

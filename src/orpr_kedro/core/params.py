@@ -3,15 +3,21 @@
 Each pipeline reads one top-level block of ``conf/<env>/parameters_<pipeline>.yml``;
 the block is validated against the model registered here, both at start-up (by a
 project hook, so a wrong value fails before the first node) and in the node that
-uses it. Unknown keys are errors: a typo never silently falls back to a default.
+uses it. Unknown keys are errors at every level: a misspelt top-level block
+(``data_procesing:``) is caught by :func:`unknown_blocks`, a misspelt key inside a
+block by its model, so a typo never silently falls back to a default. Every number
+is finite (``.inf`` and ``.nan`` are refused) and every rate and cost is bounded
+below by zero.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+import difflib
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ParameterError(ValueError):
@@ -19,9 +25,15 @@ class ParameterError(ValueError):
 
 
 class StrictModel(BaseModel):
-    """Base for parameter models: immutable, unknown keys rejected."""
+    """Base for parameter models: immutable, unknown keys rejected, numbers finite."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# A rate per unit-day (a share of unit cost): non-negative and below 1.
+DailyRate = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+# A capacity or amount that must be positive and finite.
+PositiveAmount = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 # --------------------------------------------------------------------------- data_processing
@@ -74,7 +86,9 @@ class CostParams(StrictModel):
     holding_rate_per_day: float = Field(
         0.0008, gt=0, lt=1, description="holding cost per unit-day as a fraction of unit cost"
     )
-    holding_rate_by_category: dict[str, float] = Field(default_factory=dict)
+    holding_rate_by_category: dict[str, DailyRate] = Field(
+        default_factory=dict, description="category -> holding rate per unit-day, overriding holding_rate_per_day"
+    )
     lost_sale_penalty: Literal["margin", "cost_multiple"] = Field(
         "margin", description="margin: unit price - unit cost; cost_multiple: multiple x unit cost"
     )
@@ -94,11 +108,31 @@ class DataProcessingParams(StrictModel):
     raw_files: dict[str, str] = Field(
         default_factory=dict, description="dataset name -> file, quoted in validation errors"
     )
+    date_formats: dict[str, str] = Field(
+        default_factory=dict,
+        description="raw dataset name -> strftime format of its date columns, e.g. '%d/%m/%Y'; "
+        "tables not named are read as ISO 8601 (2025-01-31)",
+    )
     splits: SplitParams = Field(default_factory=SplitParams)
     forecast: ForecastParams = Field(default_factory=ForecastParams)
     features: FeatureParams = Field(default_factory=FeatureParams)
     costs: CostParams = Field(default_factory=CostParams)
     validation: ValidationParams = Field(default_factory=ValidationParams)
+
+    @field_validator("date_formats")
+    @classmethod
+    def _formats_of_raw_tables(cls, formats: dict[str, str]) -> dict[str, str]:
+        # the contract module imports this one, so the raw table names are listed here
+        known = {"raw_sales", "raw_promotions", "raw_inventory_state"}
+        for name, date_format in formats.items():
+            if name not in known:
+                raise ValueError(f"date_formats names {name!r}; tables with dates: {sorted(known)}")
+            if not {"%d", "%m"} <= set(_directives(date_format)) and "%j" not in date_format:
+                raise ValueError(
+                    f"date_formats.{name} = {date_format!r} is not a day-level strftime format "
+                    "(it needs %d and %m, or %j), e.g. '%d/%m/%Y'"
+                )
+        return formats
 
     @model_validator(mode="after")
     def _feature_window_within_forecast(self) -> DataProcessingParams:
@@ -108,6 +142,10 @@ class DataProcessingParams(StrictModel):
                 f"forecast.horizon_days ({self.forecast.horizon_days})"
             )
         return self
+
+
+def _directives(date_format: str) -> list[str]:
+    return [date_format[i : i + 2] for i in range(len(date_format) - 1) if date_format[i] == "%"]
 
 
 # --------------------------------------------------------------------------- or_labeling
@@ -193,7 +231,7 @@ class ORLabelingParams(StrictModel):
     bands: dict[str, Band] = Field(
         default_factory=dict, description="per-category managerial bands; key 'default' for all"
     )
-    dc_capacity: dict[str, float] = Field(
+    dc_capacity: dict[str, PositiveAmount] = Field(
         default_factory=dict, description="average inventory volume (litres) allowed per DC; empty = no capacity rows"
     )
     max_lead_time: int = Field(60, ge=1)
@@ -415,7 +453,9 @@ class RecommendParams(StrictModel):
 class DemoDataConfig(StrictModel):
     """Size and shape of the generated demo data set (``conf/<env>/demo_data.yml``)."""
 
-    enabled: bool = Field(True, description="false in environments whose raw data is real")
+    enabled: bool = Field(
+        False, description="true only in demo environments; an environment opts in in its own demo_data.yml"
+    )
     start_date: dt.date = dt.date(2024, 1, 1)
     n_days: int = Field(731, ge=120)
     n_skus: int = Field(150, ge=2)
@@ -524,6 +564,24 @@ def parse_params(key: str, values: dict[str, Any] | BaseModel) -> Any:
         return model.model_validate(values or {})
     except ValidationError as error:
         raise ParameterError(_format_validation_error(key, error)) from None
+
+
+# Top-level parameter keys that are not a pipeline block.
+TOP_LEVEL_KEYS: tuple[str, ...] = ("seed",)
+
+
+def unknown_blocks(keys: Iterable[str]) -> dict[str, str | None]:
+    """Top-level parameter keys that no model reads, each with its closest known key.
+
+    >>> unknown_blocks(["seed", "data_procesing"])
+    {'data_procesing': 'data_processing'}
+    """
+    known = [*PARAMETER_MODELS, *TOP_LEVEL_KEYS]
+    return {
+        key: next(iter(difflib.get_close_matches(key, known, n=1, cutoff=0.6)), None)
+        for key in keys
+        if key not in known
+    }
 
 
 def validate_parameters(params: dict[str, Any]) -> dict[str, BaseModel]:

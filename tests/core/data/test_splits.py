@@ -38,8 +38,14 @@ def test_too_short_history_is_explained():
         make_time_splits(pd.Timestamp("2025-01-01"), pd.Timestamp("2025-06-30"), SplitParams())
 
 
-def test_unknown_holdout_category():
-    with pytest.raises(ValueError, match=r"holdout_categories names unknown categories \['garden'\]"):
-        make_time_splits(
-            pd.Timestamp("2024-01-01"), pd.Timestamp("2025-12-31"), SplitParams(holdout_categories=["garden"]), ["pet"]
-        )
+def test_unknown_holdout_category_is_ignored_with_a_warning(caplog):
+    params = SplitParams(holdout_categories=["garden", "pet"])
+    with caplog.at_level("WARNING", logger="orpr_kedro.core.data.splits"):
+        splits = make_time_splits(pd.Timestamp("2024-01-01"), pd.Timestamp("2025-12-31"), params, ["pet", "toys"])
+    assert splits.holdout_categories == ("pet",)
+    assert "not in the data, ignored: ['garden'] (categories in the data: ['pet', 'toys'])" in caplog.text
+
+
+def test_no_dates_is_explained():
+    with pytest.raises(ValueError, match="The sales data has no dates"):
+        make_time_splits(pd.NaT, pd.NaT, SplitParams())

@@ -9,6 +9,7 @@ also be held out of training for transfer tests.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -16,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from orpr_kedro.core.params import SplitParams
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,10 +83,16 @@ def make_time_splits(
 ) -> TimeSplits:
     """Derive the split boundaries from the data's date range.
 
+    Held-out categories that are not in ``categories`` (the data's) are ignored
+    with a warning, so the demo's default (``personal_care``) does not stop a run
+    on other data.
+
     Raises:
-        ValueError: when the data is too short for warm-up, training, validation
-            and test, or when a held-out category does not exist.
+        ValueError: when there are no dates, or the data is too short for
+            warm-up, training, validation and test.
     """
+    if pd.isna(data_start) or pd.isna(data_end):
+        raise ValueError("The sales data has no dates: raw_sales needs at least one row per SKU-DC and day.")
     data_start, data_end = pd.Timestamp(data_start).normalize(), pd.Timestamp(data_end).normalize()
     weekday = params.decision_weekday
     test_start = _on_or_before(data_end - pd.Timedelta(days=7 * params.test_weeks - 1), weekday)
@@ -96,12 +105,17 @@ def make_time_splits(
             f"leaving less than 4 weeks of training before validation starts on {validation_start.date()}. "
             "Provide more history or reduce data_processing.splits.test_weeks / validation_weeks / warmup_days."
         )
-    unknown = sorted(set(params.holdout_categories) - set(categories or params.holdout_categories))
-    if unknown:
-        raise ValueError(
-            f"data_processing.splits.holdout_categories names unknown categories {unknown}; "
-            f"known: {sorted(categories or [])}"
-        )
+    holdout = list(params.holdout_categories)
+    if categories is not None:
+        unknown = sorted(set(holdout) - set(categories))
+        if unknown:
+            logger.warning(
+                "data_processing.splits.holdout_categories names categories that are not in the data, ignored: %s "
+                "(categories in the data: %s)",
+                unknown,
+                sorted(categories),
+            )
+        holdout = [category for category in holdout if category in set(categories)]
     return TimeSplits(
         data_start=data_start,
         data_end=data_end,
@@ -109,5 +123,5 @@ def make_time_splits(
         validation_start=validation_start,
         test_start=test_start,
         decision_weekday=weekday,
-        holdout_categories=tuple(params.holdout_categories),
+        holdout_categories=tuple(holdout),
     )

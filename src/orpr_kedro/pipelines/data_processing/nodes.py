@@ -9,6 +9,7 @@ import pandas as pd
 
 from orpr_kedro.core.data import preparation
 from orpr_kedro.core.data.contract import validate_raw_tables
+from orpr_kedro.core.data.preflight import check_run_inputs
 from orpr_kedro.core.data.splits import TimeSplits, make_time_splits
 from orpr_kedro.core.forecasting import model as forecasting
 from orpr_kedro.core.learning.features import build_decision_features
@@ -33,7 +34,8 @@ def validate_raw_data(
 
     Every later node depends on this one, so a contract breach stops the run
     before any output is replaced; the error lists every problem with its file,
-    column, rule and example rows.
+    column, rule and example rows. The parameters are cross-checked against the
+    data here too (categories they name, a history long enough for the splits).
     """
     settings = _params(params)
     tables = validate_raw_tables(
@@ -46,7 +48,9 @@ def validate_raw_data(
         },
         sources=settings.raw_files,
         max_examples=settings.validation.max_example_rows,
+        date_formats=settings.date_formats,
     )
+    check_run_inputs(tables, settings)
     logger.info(
         "Raw data valid: %s sales rows, %s SKU-DC pairs",
         f"{len(tables['raw_sales']):,}",
