@@ -5,12 +5,14 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from nbclient import NotebookClient
 
 from orpr_kedro.cli import cli
+from orpr_kedro.core.data.contract import RAW_CONTRACTS
 
 
 def _latest(folder: Path, name: str) -> Path:
@@ -38,7 +40,37 @@ def test_demo_data_never_replaces_raw_files(test_project: Path):
 def test_demo_data_refuses_prod(test_project: Path):
     result = CliRunner().invoke(cli, ["demo-data", "--env", "prod"])
     assert result.exit_code != 0
-    assert "Environment 'prod' disables the demo data generator" in result.output
+    assert "Environment 'prod' reads real raw data" in result.output
+    assert "raw_sales: /srv/orpr/incoming/sales.parquet" in result.output
+
+
+def _client_env(project: Path, name: str) -> Path:
+    """A client environment as the bring-your-own-data guide sets it up: globals only, no demo_data.yml."""
+    folder = project / "conf" / name
+    folder.mkdir()
+    raw = {table: f"data/{name}/01_raw/{table.removeprefix('raw_')}.csv" for table in RAW_CONTRACTS}
+    raw["raw_sales"] = f"data/{name}/01_raw/sales.parquet"
+    (folder / "globals.yml").write_text(yaml.safe_dump({"data_root": f"data/{name}", "raw_files": raw}))
+    return project / "data" / name / "01_raw"
+
+
+def test_demo_data_never_writes_into_a_client_environment(test_project: Path):
+    raw = _client_env(test_project, "client")
+    raw.mkdir(parents=True)
+    real = pd.DataFrame({"sku_id": ["001"], "category": ["bakery"]})
+    real.to_csv(raw / "sku_master.csv", index=False)
+    before = {path: path.read_bytes() for path in raw.iterdir()}
+    result = CliRunner().invoke(cli, ["demo-data", "--env", "client"])
+    assert result.exit_code != 0
+    assert "Environment 'client' reads real raw data" in result.output
+    assert "5 raw file(s) are missing" in result.output
+    assert "raw_sales: data/client/01_raw/sales.parquet" in result.output
+    assert "raw_sku_master" not in result.output.split("missing:")[1].split("Put the files")[0]
+    assert "add 'enabled: true' to conf/client/demo_data.yml" in result.output
+    assert {path: path.read_bytes() for path in raw.iterdir()} == before  # nothing generated
+    assert sorted(path.name for path in raw.iterdir()) == ["sku_master.csv"]
+    forced = CliRunner().invoke(cli, ["demo-data", "--env", "client", "--force"])
+    assert forced.exit_code != 0 and sorted(path.name for path in raw.iterdir()) == ["sku_master.csv"]
 
 
 def _launch_late(sales_file: Path, days: int) -> tuple[str, str]:
