@@ -118,20 +118,25 @@ def test_layers_follow_the_data_flow(context):
 # the convention, fails here before a run writes anything.
 PREFIX_TYPES = {
     "raw_": ("raw", {"pandas.ParquetDataset", "pandas.CSVDataset"}),
-    "int_": ("intermediate", {"pandas.ParquetDataset"}),
-    "prm_": ("primary", {"pandas.ParquetDataset"}),
-    "ftr_": ("feature", {"pandas.ParquetDataset", "pickle.PickleDataset"}),
-    "mi_": ("model_input", {"pandas.ParquetDataset"}),
-    "mdl_": ("models", {"pickle.PickleDataset", "orpr_kedro.TorchModelDataset"}),
-    "mo_": ("model_output", {"pandas.ParquetDataset", "pandas.CSVDataset"}),
+    "int_": ("intermediate", {"orpr_kedro.AtomicParquetDataset"}),
+    "prm_": ("primary", {"orpr_kedro.AtomicParquetDataset"}),
+    "ftr_": ("feature", {"orpr_kedro.AtomicParquetDataset", "orpr_kedro.AtomicPickleDataset"}),
+    "mi_": ("model_input", {"orpr_kedro.AtomicParquetDataset"}),
+    "mdl_": ("models", {"orpr_kedro.AtomicPickleDataset", "orpr_kedro.TorchModelDataset"}),
+    "mo_": ("model_output", {"orpr_kedro.AtomicParquetDataset", "orpr_kedro.AtomicCSVDataset"}),
     "rpt_": (
         "reporting",
-        {"pandas.CSVDataset", "json.JSONDataset", "text.TextDataset", "matplotlib.MatplotlibDataset"},
+        {
+            "orpr_kedro.AtomicCSVDataset",
+            "orpr_kedro.AtomicJSONDataset",
+            "orpr_kedro.AtomicTextDataset",
+            "matplotlib.MatplotlibDataset",
+        },
     ),
     "plt_": ("reporting", {"matplotlib.MatplotlibDataset", "plotly.JSONDataset"}),
 }
 NAMED_TYPES = {
-    "time_splits": ("primary", {"json.JSONDataset"}),
+    "time_splits": ("primary", {"orpr_kedro.AtomicJSONDataset"}),
     "gurobi_licence": ("raw", {"orpr_kedro.GurobiLicenceDataset"}),
 }
 

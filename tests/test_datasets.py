@@ -1,16 +1,27 @@
-"""Project datasets: the Gurobi licence from credentials (TorchModelDataset: tests/core/test_models.py)."""
+"""Project datasets: the Gurobi licence from credentials, write-then-rename saves."""
 
 import subprocess
+import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import torch
 import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from kedro.io import Version
 from kedro.io.core import DatasetError
 
 from orpr_kedro.core.optimization import GurobiLicence
-from orpr_kedro.datasets import GurobiLicenceDataset
+from orpr_kedro.datasets import (
+    AtomicCSVDataset,
+    AtomicJSONDataset,
+    AtomicParquetDataset,
+    AtomicPickleDataset,
+    GurobiLicenceDataset,
+    TorchModelDataset,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = PROJECT_ROOT / "conf" / "local" / "credentials.yml.template"
@@ -43,7 +54,7 @@ def test_bad_credentials_and_saving_fail_clearly():
 
 def test_the_template_is_committed_and_the_real_files_are_ignored():
     def ignored(path: str) -> bool:
-        return subprocess.run(["git", "check-ignore", "-q", path], cwd=PROJECT_ROOT).returncode == 0
+        return subprocess.run(["git", "check-ignore", "-q", path], check=False, cwd=PROJECT_ROOT).returncode == 0
 
     assert not ignored("conf/local/credentials.yml.template")
     assert ignored("conf/local/credentials.yml") and ignored("conf/prod/credentials.yml")
@@ -93,3 +104,48 @@ def test_credentials_of_the_environment_reach_the_dataset(project_copy: Path, mo
         "WLSSecret": "env-secret-value",
         "LicenseID": 424242,
     }
+
+
+@pytest.mark.parametrize(
+    ("dataset_class", "good", "bad"),
+    [
+        (AtomicParquetDataset, pd.DataFrame({"units": [1, 2]}), pd.DataFrame({"units": [1, "two"]})),
+        (AtomicCSVDataset, pd.DataFrame({"units": [1, 2]}), pd.DataFrame({"units": [1, 2]}).astype(object)),
+        (AtomicPickleDataset, {"units": [1, 2]}, {"units": lambda: 1}),
+        (AtomicJSONDataset, {"units": [1, 2]}, {"units": {1, 2}}),
+    ],
+)
+def test_a_failed_save_leaves_the_previous_file_and_no_partial(tmp_path: Path, dataset_class, good, bad):
+    dataset = dataset_class(filepath=str(tmp_path / "table"))
+    dataset.save(good)
+    before = (tmp_path / "table").read_bytes()
+    if dataset_class is AtomicCSVDataset:  # a CSV can hold anything: fail in the writer instead
+        dataset = dataset_class(filepath=str(tmp_path / "table"), save_args={"compression": "no-such-codec"})
+    with pytest.raises(DatasetError):
+        dataset.save(bad)
+    assert (tmp_path / "table").read_bytes() == before
+    assert [path.name for path in tmp_path.iterdir()] == ["table"]
+
+
+def test_versioned_atomic_saves_land_in_their_version_folder(tmp_path: Path):
+    dataset = AtomicCSVDataset(
+        filepath=str(tmp_path / "kpis.csv"),
+        version=Version(None, "2026-01-01T00.00.00.000Z"),
+        save_args={"index": False},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "save version does not match load version"
+        dataset.save(pd.DataFrame({"cost": [1.5]}))
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()] == [
+        "kpis.csv/2026-01-01T00.00.00.000Z/kpis.csv"
+    ]
+    assert dataset.load()["cost"].tolist() == [1.5]
+
+
+def test_torch_model_saves_write_then_rename(tmp_path: Path):
+    dataset = TorchModelDataset(filepath=tmp_path / "model.pt")
+    dataset.save({"state_dict": {"w": torch.ones(2)}})
+    with pytest.raises(DatasetError, match="weights_only"):
+        dataset.save({"policy": object()})
+    assert torch.equal(dataset.load()["state_dict"]["w"], torch.ones(2))
+    assert [path.name for path in tmp_path.iterdir()] == ["model.pt"]

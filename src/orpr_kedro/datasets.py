@@ -1,13 +1,19 @@
 """Project datasets.
 
 ``TorchModelDataset`` saves and loads model payloads with torch;
-``GurobiLicenceDataset`` hands the ``gurobi`` credentials to the OR solver.
+``GurobiLicenceDataset`` hands the ``gurobi`` credentials to the OR solver;
+``AtomicParquetDataset``, ``AtomicCSVDataset``, ``AtomicPickleDataset``,
+``AtomicJSONDataset`` and ``AtomicTextDataset`` are the kedro-datasets types of the
+same name without the prefix, with one change: a save writes a temporary file next
+to the target and renames it into place. A run killed in the middle of a save
+leaves the previous file (or no file), never a truncated one.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import uuid
 from collections.abc import Mapping
 from copy import deepcopy
 from pathlib import PurePosixPath
@@ -23,16 +29,104 @@ from kedro.io.core import (
     get_filepath_str,
     get_protocol_and_path,
 )
+from kedro_datasets.json import JSONDataset
+from kedro_datasets.pandas import CSVDataset, ParquetDataset
+from kedro_datasets.pickle import PickleDataset
+from kedro_datasets.text import TextDataset
 
 from orpr_kedro.core.optimization import GurobiLicence
 
-__all__ = ["GurobiLicenceDataset", "TorchModelDataset"]
+__all__ = [
+    "AtomicCSVDataset",
+    "AtomicJSONDataset",
+    "AtomicParquetDataset",
+    "AtomicPickleDataset",
+    "AtomicTextDataset",
+    "GurobiLicenceDataset",
+    "TorchModelDataset",
+]
+
+
+class _WriteThenRename:
+    """Mixin for a kedro-datasets file dataset: save to a temporary file, then rename it.
+
+    The dataset's own ``save`` writes to whatever ``_get_save_path`` returns; here
+    that is a ``.partial-<random>`` file in the target's folder while the save runs,
+    and the rename afterwards replaces the target in one step on a local file system
+    (``os.rename``). Object stores have no rename: there ``fsspec`` copies, so readers
+    still never see a half-written target, but the copy is not atomic.
+    """
+
+    _partial_path: PurePosixPath | None = None
+
+    def _get_save_path(self) -> PurePosixPath:
+        if self._partial_path is not None:
+            return self._partial_path
+        return super()._get_save_path()  # type: ignore[misc]
+
+    def save(self, data: Any) -> None:
+        target = self._get_save_path()
+        partial = target.with_name(f"{target.name}.partial-{uuid.uuid4().hex}")
+        fs, protocol = self._fs, self._protocol  # type: ignore[attr-defined]
+        inner = super().save  # type: ignore[misc]
+        # Kedro wraps this class's save (versioning, error messages); the parent's own
+        # wrapper would run a second time around the partial file, so call what it wraps.
+        unwrapped = getattr(inner, "__wrapped__", None)
+        self._partial_path = partial
+        try:
+            if unwrapped is not None:
+                unwrapped(self, data)
+            else:
+                inner(data)
+            fs.mv(get_filepath_str(partial, protocol), get_filepath_str(target, protocol))
+        finally:
+            self._partial_path = None
+            if fs.exists(get_filepath_str(partial, protocol)):
+                fs.rm(get_filepath_str(partial, protocol))
+        self._invalidate_cache()  # type: ignore[attr-defined]
+
+
+class AtomicParquetDataset(_WriteThenRename, ParquetDataset):
+    """``pandas.ParquetDataset`` whose saves write a temporary file and rename it.
+
+    Examples:
+        ```yaml
+        prm_lanes:
+          type: orpr_kedro.datasets.AtomicParquetDataset
+          filepath: data/03_primary/lanes.parquet
+        ```
+
+        >>> import pandas as pd
+        >>> from orpr_kedro.datasets import AtomicParquetDataset
+        >>> dataset = AtomicParquetDataset(filepath=str(tmp_path / "lanes.parquet"))
+        >>> dataset.save(pd.DataFrame({"lane_id": [0, 1]}))
+        >>> dataset.load()["lane_id"].tolist()
+        [0, 1]
+    """
+
+
+class AtomicCSVDataset(_WriteThenRename, CSVDataset):
+    """``pandas.CSVDataset`` whose saves write a temporary file and rename it."""
+
+
+class AtomicPickleDataset(_WriteThenRename, PickleDataset):
+    """``pickle.PickleDataset`` whose saves write a temporary file and rename it."""
+
+
+class AtomicJSONDataset(_WriteThenRename, JSONDataset):
+    """``json.JSONDataset`` whose saves write a temporary file and rename it."""
+
+
+class AtomicTextDataset(_WriteThenRename, TextDataset):
+    """``text.TextDataset`` whose saves write a temporary file and rename it."""
 
 
 class TorchModelDataset(AbstractVersionedDataset[Mapping[str, Any], dict[str, Any]]):
     """A model payload (weights, configuration, normalisation) in one torch file.
 
-    ``save`` writes a mapping with ``torch.save``; ``load`` reads it back with
+    ``save`` writes a mapping with ``torch.save`` to a temporary file next to the
+    target and renames it into place, so an interrupted save never leaves a
+    truncated model where a loader would find it; ``load`` reads it back with
     ``torch.load(..., weights_only=True)``, so a file can only hold tensors and plain
     containers (dicts, lists, strings, numbers) and loading never runs pickled code.
     The payload of the foundation model comes from
@@ -148,8 +242,14 @@ class TorchModelDataset(AbstractVersionedDataset[Mapping[str, Any], dict[str, An
                 f"dicts, lists, strings and numbers ({exc})"
             ) from exc
         save_path = get_filepath_str(self._get_save_path(), self._protocol)
-        with self._fs.open(save_path, mode="wb") as stream:
-            stream.write(buffer.getvalue())
+        partial = f"{save_path}.partial-{uuid.uuid4().hex}"
+        try:
+            with self._fs.open(partial, mode="wb") as stream:
+                stream.write(buffer.getvalue())
+            self._fs.mv(partial, save_path)
+        finally:
+            if self._fs.exists(partial):
+                self._fs.rm(partial)
         self._invalidate_cache()
 
     def _exists(self) -> bool:
