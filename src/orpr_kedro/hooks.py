@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 from kedro.framework.hooks import hook_impl
 
-from orpr_kedro.core.params import validate_parameters
+from orpr_kedro.core.params import ParameterError, unknown_blocks, validate_parameters
 from orpr_kedro.tracking import report_metrics
 
 logger = logging.getLogger(__name__)
@@ -29,13 +30,82 @@ class ParameterValidationHooks:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Validate the merged parameters of the active environment."""
+        """Validate the merged parameters of the active environment.
+
+        Raises:
+            ParameterError: for a top-level block no pipeline reads (a misspelt
+                ``data_procesing:``), naming its file and the closest known key, and
+                for every invalid value of a known block.
+        """
+        unknown = unknown_blocks(context.params)
+        if unknown:
+            files = _files_defining(context.config_loader, set(unknown))
+            lines = [
+                f"unknown top-level parameter block '{key}' in {files.get(key, 'the runtime --params')}"
+                + (f": did you mean '{closest}'?" if closest else "")
+                for key, closest in unknown.items()
+            ]
+            raise ParameterError(
+                "Invalid parameters (no block of that name is read by any pipeline):\n" + "\n".join(lines)
+            )
         validated = validate_parameters(context.params)
         logger.info(
             "Parameters validated for environment '%s': %s",
             context.env or "local",
             ", ".join(sorted(validated)),
         )
+
+
+class ErrorHintHooks:
+    """Add a hint on the likely fix to errors whose cause is common with client files.
+
+    A CSV file in latin-1 or cp1252 (common exports from spreadsheets and ERPs)
+    fails to load as UTF-8 with a bare ``'utf-8' codec can't decode byte``; the
+    hint, attached as a note to the exception (shown under its traceback), says
+    which ``load_args`` reads it.
+    """
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        """Attach the hint that fits ``error``, if one does."""
+        hint = error_hint(error)
+        if hint and hint not in getattr(error, "__notes__", []):
+            error.add_note(hint)
+            logger.error(hint)
+
+
+def error_hint(error: BaseException) -> str | None:
+    """A hint for a known cause anywhere in the chain of ``error``, or None."""
+    seen: BaseException | None = error
+    texts = []
+    while seen is not None:
+        texts.append(str(seen))
+        if isinstance(seen, UnicodeDecodeError):
+            texts.append("codec can't decode")
+        seen = seen.__cause__ or seen.__context__
+    text = "\n".join(texts)
+    if "codec can't decode" in text:
+        return (
+            "Hint: a file is not UTF-8 text (the default encoding). Name its encoding in its catalog entry, "
+            "e.g. for a spreadsheet export\n  load_args:\n    encoding: latin-1   # or cp1252, utf-16\n"
+            "in conf/<env>/catalog.yml (docs/bring_your_own_data.md)."
+        )
+    return None
+
+
+def _files_defining(config_loader: Any, keys: set[str]) -> dict[str, str]:
+    """key -> the parameter file(s) of the active environments whose top level defines it."""
+    root = Path(config_loader.conf_source)
+    found: dict[str, list[str]] = {}
+    for env in dict.fromkeys([config_loader.base_env, config_loader.env or config_loader.default_run_env]):
+        folder = root / env
+        for path in sorted(folder.glob("**/parameters*")):
+            if path.suffix not in {".yml", ".yaml", ".json"}:
+                continue
+            content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            for key in keys & set(content if isinstance(content, dict) else ()):
+                found.setdefault(key, []).append(str(path.relative_to(root.parent)))
+    return {key: ", ".join(paths) for key, paths in found.items()}
 
 
 class ExperimentTrackingHooks:
