@@ -44,8 +44,14 @@ def test_all_problems_reported_at_once():
 @pytest.mark.parametrize(
     ("costs", "fragment"),
     [
-        ({"holding_rate_by_category": {"dairy": -0.001}}, "costs.holding_rate_by_category.dairy': Input should be greater "),
-        ({"holding_rate_by_category": {"dairy": 1.5}}, "costs.holding_rate_by_category.dairy': Input should be less than 1"),
+        (
+            {"holding_rate_by_category": {"dairy": -0.001}},
+            "costs.holding_rate_by_category.dairy': Input should be greater ",
+        ),
+        (
+            {"holding_rate_by_category": {"dairy": 1.5}},
+            "costs.holding_rate_by_category.dairy': Input should be less than 1",
+        ),
         ({"order_cost": float("inf")}, "costs.order_cost': Input should be a finite number"),
         ({"order_cost": -1.0}, "costs.order_cost': Input should be greater than or equal to 0"),
         ({"lost_sale_cost_multiple": float("nan")}, "costs.lost_sale_cost_multiple': Input should be a finite number"),
@@ -60,7 +66,9 @@ def test_rates_and_costs_are_bounded_and_finite(costs, fragment):
 def test_capacities_are_positive_and_finite():
     with pytest.raises(ParameterError, match=re.escape("or_labeling.dc_capacity.DC01': Input should be a finite")):
         parse_params("or_labeling", {"dc_capacity": {"DC01": float("inf")}})
-    with pytest.raises(ParameterError, match=re.escape("or_labeling.dc_capacity.DC01': Input should be greater than 0")):
+    with pytest.raises(
+        ParameterError, match=re.escape("or_labeling.dc_capacity.DC01': Input should be greater than 0")
+    ):
         parse_params("or_labeling", {"dc_capacity": {"DC01": -5.0}})
 
 

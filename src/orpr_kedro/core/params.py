@@ -218,6 +218,13 @@ class ExecutorParams(StrictModel):
     )
 
 
+Period = Literal["train", "validation", "test"]
+
+
+def _train_and_validation() -> list[Period]:
+    return ["train", "validation"]
+
+
 class ORLabelingParams(StrictModel):
     """Parameters of the or_labeling pipeline."""
 
@@ -225,7 +232,7 @@ class ORLabelingParams(StrictModel):
     horizon_days: int = Field(28, ge=1, le=365, description="days simulated per candidate")
     mode: Literal["scenario", "hindsight"] = "scenario"
     n_scenarios: int = Field(20, ge=1)
-    periods: list[Literal["train", "validation", "test"]] = Field(default_factory=lambda: ["train", "validation"])
+    periods: list[Period] = Field(default_factory=_train_and_validation)
     objective: Literal["holding_with_budget", "total_cost"] = "holding_with_budget"
     budget: bool = Field(True, description="lost-sales budget per category; always on for holding_with_budget")
     bands: dict[str, Band] = Field(

@@ -198,6 +198,13 @@ def _inventory_state(
     )
 
 
+def _dc_or_none(dc_index: np.ndarray, n_dcs: int) -> np.ndarray:
+    """DC names for indices >= 0, None (every DC) for -1."""
+    names = np.array([f"DC{j + 1:02d}" for j in range(n_dcs)], dtype=object)[np.maximum(dc_index, 0)]
+    names[dc_index < 0] = None
+    return names
+
+
 def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:
     """Generate the demo raw tables.
 
@@ -356,9 +363,7 @@ def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:
         {
             "sku_id": skus["sku_id"].to_numpy()[promo_sku],
             "category": None,
-            "dc_id": np.where(
-                promo_dc >= 0, np.array([f"DC{j + 1:02d}" for j in range(config.n_dcs)])[np.maximum(promo_dc, 0)], None
-            ),
+            "dc_id": _dc_or_none(promo_dc, config.n_dcs),
             "start_date": dates[promo_start],
             "end_date": dates[promo_end],
             "expected_uplift": np.round((true_uplift - 1.0) * rng.lognormal(0.0, 0.2, n_sku_promos), 2),
