@@ -197,6 +197,21 @@ def test_an_empty_inventory_snapshot_never_replaces_the_validated_one(project: P
 
 
 @pytest.mark.slow
+def test_the_whole_run_checks_the_snapshot_before_its_first_node(project: Path):
+    """`kedro run` reads the snapshot in its last pipeline; an empty one stops it before data_processing."""
+    _csv("inventory_state", lambda f: f.head(0))(project)
+    before = _checksums(project)
+    runs = len(_manifests(project))
+    with pytest.raises(Exception) as caught:  # noqa: PT011
+        _run(project, pipeline="__default__")
+    assert "raw_inventory_state (data/test/01_raw/inventory_state.csv): column '*': the table has no rows" in str(
+        caught.value
+    )
+    assert _checksums(project) == before
+    assert len(_manifests(project)) == runs  # stopped before the run started: nothing to record
+
+
+@pytest.mark.slow
 def test_the_completed_run_has_a_manifest(project: Path):
     manifest = _manifests(project)[0]  # the good run of the fixture
     assert manifest["env"] == "test" and manifest["seed"] == 20251219 and manifest["error"] is None

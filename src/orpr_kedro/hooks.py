@@ -14,10 +14,14 @@ import pandas as pd
 import yaml
 from kedro.framework.hooks import hook_impl
 
-from orpr_kedro.core.params import ParameterError, unknown_blocks, validate_parameters
+from orpr_kedro.core.data.contract import validate_table
+from orpr_kedro.core.params import ParameterError, parse_params, unknown_blocks, validate_parameters
 from orpr_kedro.tracking import report_metrics
 
 logger = logging.getLogger(__name__)
+
+# The recommend pipeline's own nodes: run alone, it validates the snapshot in its first node.
+_RECOMMEND_NODES = {"validate_inventory_state", "recommend_orders", "summarise_recommendations"}
 
 
 class ParameterValidationHooks:
@@ -53,6 +57,34 @@ class ParameterValidationHooks:
             "Parameters validated for environment '%s': %s",
             context.env or "local",
             ", ".join(sorted(validated)),
+        )
+
+
+class RunInputHooks:
+    """Check, before the first node, a raw table that a run would read only at its end.
+
+    ``kedro run`` validates the history tables in its first node but reads the
+    inventory snapshot in ``recommend``, its last pipeline: an empty or broken
+    snapshot would fail there, after every model of the run was written. When a run
+    includes both, the snapshot's own rules (columns, types, at least one row) are
+    checked here; its links to the lanes and sales follow in ``validate_inventory_state``.
+    """
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        """Validate ``raw_inventory_state`` up front when the run also writes other outputs first."""
+        names = {node.name for node in pipeline.nodes}
+        if "validate_inventory_state" not in names or names <= _RECOMMEND_NODES:
+            return
+        if "raw_inventory_state" not in pipeline.inputs() or "raw_inventory_state" not in catalog:
+            return
+        settings = parse_params("data_processing", catalog.load("params:data_processing"))
+        validate_table(
+            catalog.load("raw_inventory_state"),
+            "raw_inventory_state",
+            sources=settings.raw_files,
+            max_examples=settings.validation.max_example_rows,
+            date_format=settings.date_formats.get("raw_inventory_state"),
         )
 
 

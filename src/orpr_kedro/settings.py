@@ -5,15 +5,22 @@ See the Kedro documentation on configuration for the defaults this file changes.
 
 from kedro.config import OmegaConfigLoader
 
-from orpr_kedro.hooks import ErrorHintHooks, ExperimentTrackingHooks, ParameterValidationHooks
+from orpr_kedro.hooks import ErrorHintHooks, ExperimentTrackingHooks, ParameterValidationHooks, RunInputHooks
 from orpr_kedro.manifest import RunManifestHooks
 
 # Parameters are validated against their pydantic models before any node runs.
 # Every run leaves a manifest in <data_root>/08_reporting/run_manifests and reads
 # versioned inputs from completed runs only (orpr_kedro.manifest).
-# A failure to read a raw file gets a hint on the likely cause (encoding, file type).
+# A raw table read only at the end of a run (the inventory snapshot) is checked first.
+# A failure to read a raw file gets a hint on the likely cause (encoding).
 # Experiment tracking only acts inside an MLflow run (kedro-mlflow, `make tracking`).
-HOOKS = (ParameterValidationHooks(), RunManifestHooks(), ErrorHintHooks(), ExperimentTrackingHooks())
+HOOKS = (
+    ParameterValidationHooks(),
+    RunManifestHooks(),
+    RunInputHooks(),
+    ErrorHintHooks(),
+    ExperimentTrackingHooks(),
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -603,6 +603,29 @@ def validate_raw_tables(
     return typed
 
 
+def validate_table(
+    frame: pd.DataFrame,
+    name: str,
+    sources: Mapping[str, str] | None = None,
+    max_examples: int = 5,
+    date_format: str | None = None,
+) -> pd.DataFrame:
+    """Check one raw table on its own (columns, types, emptiness, bounds, key); return it typed.
+
+    For a run that reads ``name`` late (``kedro run`` reads the inventory snapshot in
+    its last pipeline) this check runs before the first node; the rules across
+    tables follow in the node that validates the table.
+
+    Raises:
+        DataContractError: listing every problem found.
+    """
+    collector = _Collector(max_examples)
+    typed = check_table(frame, RAW_CONTRACTS[name], collector, date_format)
+    if collector.problems:
+        raise DataContractError(collector.problems, sources)
+    return typed
+
+
 def validate_inventory_state(
     state: pd.DataFrame,
     lanes: pd.DataFrame,
