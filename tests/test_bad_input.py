@@ -254,3 +254,17 @@ def test_a_lane_without_sales_and_an_absent_holdout_category_only_warn(project: 
     silent = lanes.loc[(lanes["sku_id"] == "SKU00002") & (lanes["dc_id"] == "DC01"), "lane_id"].item()
     assert silent in set(forecasts["lane_id"])
     assert _manifests(project)[-1]["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_a_misspelt_category_in_the_bands_stops_or_labeling_before_it_starts(project: Path):
+    _params("or_labeling:\n  bands:\n    diary: {min: 0, max: 20}\n")(project)
+    before = _checksums(project)
+    with pytest.raises(Exception) as caught:  # noqa: PT011
+        _run(project, pipeline="or_labeling")
+    assert str(caught.value) == (
+        "Invalid parameters for this data; nothing was run:\n"
+        "parameter 'or_labeling.bands' names categories that are not in raw_category_targets: ['diary'] "
+        "(did you mean 'dairy'?); categories there: ['beverages', 'dairy', 'personal_care', 'snacks']"
+    )
+    assert _checksums(project) == before

@@ -13,8 +13,10 @@ from typing import Any
 import pandas as pd
 import yaml
 from kedro.framework.hooks import hook_impl
+from kedro.io.core import DatasetError
 
 from orpr_kedro.core.data.contract import validate_table
+from orpr_kedro.core.data.preflight import unknown_categories
 from orpr_kedro.core.params import ParameterError, parse_params, unknown_blocks, validate_parameters
 from orpr_kedro.tracking import report_metrics
 
@@ -61,7 +63,11 @@ class ParameterValidationHooks:
 
 
 class RunInputHooks:
-    """Check, before the first node, a raw table that a run would read only at its end.
+    """Check, before the first node, what the data says about the parameters and the late inputs.
+
+    Categories named in the parameters of the run's pipelines (holding-rate overrides,
+    the OR and RL bands) must exist in ``raw_category_targets``: a misspelt one would
+    otherwise be ignored (bands) or fail late.
 
     ``kedro run`` validates the history tables in its first node but reads the
     inventory snapshot in ``recommend``, its last pipeline: an empty or broken
@@ -72,7 +78,31 @@ class RunInputHooks:
 
     @hook_impl
     def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
-        """Validate ``raw_inventory_state`` up front when the run also writes other outputs first."""
+        """Categories named in the parameters exist; the snapshot is valid if the run reads it late."""
+        self._check_categories(pipeline, catalog)
+        self._check_snapshot(pipeline, catalog)
+
+    @staticmethod
+    def _check_categories(pipeline: Any, catalog: Any) -> None:
+        """Every category a parameter block of this run names is in ``raw_category_targets``."""
+        blocks = {name.removeprefix("params:") for name in pipeline.inputs() if name.startswith("params:")}
+        if not blocks or "raw_category_targets" not in catalog or not catalog.exists("raw_category_targets"):
+            return
+        validated = validate_parameters(
+            {key: value for key, value in catalog.load("parameters").items() if key in blocks}
+        )
+        try:
+            targets = catalog.load("raw_category_targets")
+        except DatasetError:
+            return  # the run fails on this file in its first node, with the message and hint for it
+        if "category" not in targets.columns:
+            return  # the contract check of validate_raw_data names the missing column
+        problems = unknown_categories(validated, targets["category"].dropna().astype(str).str.strip())
+        if problems:
+            raise ParameterError("Invalid parameters for this data; nothing was run:\n" + "\n".join(problems))
+
+    @staticmethod
+    def _check_snapshot(pipeline: Any, catalog: Any) -> None:
         names = {node.name for node in pipeline.nodes}
         if "validate_inventory_state" not in names or names <= _RECOMMEND_NODES:
             return

@@ -8,12 +8,14 @@ a single output of the previous run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
+from pydantic import BaseModel
 
 from orpr_kedro.core.data.splits import make_time_splits
-from orpr_kedro.core.params import DataProcessingParams
+from orpr_kedro.core.params import DataProcessingParams, ORLabelingParams, RLAlignmentParams
 
 
 class RunInputError(ValueError):
@@ -35,14 +37,7 @@ def check_run_inputs(tables: Mapping[str, pd.DataFrame], params: DataProcessingP
     Raises:
         RunInputError: listing every problem.
     """
-    problems = []
-    categories = sorted(set(tables["raw_category_targets"]["category"]))
-    unknown = sorted(set(params.costs.holding_rate_by_category) - set(categories))
-    if unknown:
-        problems.append(
-            f"parameter 'data_processing.costs.holding_rate_by_category' names categories that are not in "
-            f"raw_category_targets: {unknown} (categories there: {categories})"
-        )
+    problems = unknown_categories({"data_processing": params}, tables["raw_category_targets"]["category"])
     dates = tables["raw_sales"]["date"]
     try:
         make_time_splits(dates.min(), dates.max(), params.splits)
@@ -52,3 +47,46 @@ def check_run_inputs(tables: Mapping[str, pd.DataFrame], params: DataProcessingP
         raise RunInputError(
             "The run cannot start; no output was written:\n" + "\n".join(f"  - {problem}" for problem in problems)
         )
+
+
+def categories_named(params: Mapping[str, BaseModel]) -> dict[str, list[str]]:
+    """Parameter key -> the categories it names (``default`` of the bands aside).
+
+    Held-out categories are not listed: one missing from the data is ignored with
+    a warning (:func:`~orpr_kedro.core.data.splits.make_time_splits`).
+    """
+    named: dict[str, list[str]] = {}
+    data_processing = params.get("data_processing")
+    if isinstance(data_processing, DataProcessingParams):
+        named["data_processing.costs.holding_rate_by_category"] = list(data_processing.costs.holding_rate_by_category)
+    or_labeling = params.get("or_labeling")
+    if isinstance(or_labeling, ORLabelingParams):
+        named["or_labeling.bands"] = [key for key in or_labeling.bands if key != "default"]
+    rl_alignment = params.get("rl_alignment")
+    if isinstance(rl_alignment, RLAlignmentParams):
+        named["rl_alignment.reward.bands"] = [key for key in rl_alignment.reward.bands if key != "default"]
+    return {key: values for key, values in named.items() if values}
+
+
+def unknown_categories(params: Mapping[str, BaseModel], categories: Iterable[str]) -> list[str]:
+    """One message per parameter key that names a category not in ``categories``.
+
+    >>> from orpr_kedro.core.params import parse_params
+    >>> bands = parse_params("or_labeling", {"bands": {"diary": {"max": 9}, "default": {"max": 30}}})
+    >>> [message] = unknown_categories({"or_labeling": bands}, ["dairy", "snacks"])
+    >>> message.split("; ")
+    ["parameter 'or_labeling.bands' names categories that are not in raw_category_targets: ['diary'] \
+(did you mean 'dairy'?)", "categories there: ['dairy', 'snacks']"]
+    """
+    known = sorted(set(categories))
+    messages = []
+    for key, named in categories_named(params).items():
+        unknown = sorted(set(named) - set(known))
+        if unknown:
+            hints = [match for name in unknown for match in difflib.get_close_matches(name, known, n=1)]
+            hint = f" (did you mean {', '.join(repr(match) for match in hints)}?)" if hints else ""
+            messages.append(
+                f"parameter '{key}' names categories that are not in raw_category_targets: {unknown}{hint}; "
+                f"categories there: {known}"
+            )
+    return messages
