@@ -1,5 +1,6 @@
 """Whole-project runs through a Kedro session on the tiny conf/test environment."""
 
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -121,3 +122,15 @@ def test_default_run_on_the_test_environment(test_project: Path, monkeypatch):
     ).execute()
     errors = [output for cell in notebook.cells for output in cell.get("outputs", []) if output.output_type == "error"]
     assert not errors
+
+
+def test_demo_data_passes_a_client_environment_with_all_its_files(test_project: Path):
+    raw = _client_env(test_project, "client")
+    raw.mkdir(parents=True)
+    for source in (test_project / "data/test/01_raw").iterdir():
+        shutil.copy(source, raw / source.name)
+    before = {path.name: path.read_bytes() for path in raw.iterdir()}
+    result = CliRunner().invoke(cli, ["demo-data", "--env", "client"])
+    assert result.exit_code == 0, result.output
+    assert "Environment 'client' reads real raw data; all its raw files are present, nothing written." in result.output
+    assert {path.name: path.read_bytes() for path in raw.iterdir()} == before

@@ -205,7 +205,7 @@ def _dc_or_none(dc_index: np.ndarray, n_dcs: int) -> np.ndarray:
     return names
 
 
-def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:
+def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:  # noqa: PLR0915 - one random stream, drawn in a fixed order
     """Generate the demo raw tables.
 
     Args:
