@@ -1,5 +1,6 @@
 """Whole-project runs through a Kedro session on the tiny conf/test environment."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -111,6 +112,13 @@ def test_default_run_on_the_test_environment(test_project: Path, monkeypatch):
         [*new_launch, "incumbent_fallback", 10]
     ]
     assert (recommendations.loc[~recommendations["cold_start"], "policy_used"] == "aligned").all()
+    # the run's manifest: completed, one version (the run id) for every versioned output of every stage
+    [manifest_file] = (data / "08_reporting/run_manifests").glob("*.json")
+    manifest = json.loads(manifest_file.read_text())
+    assert manifest["status"] == "completed" and manifest["env"] == "test" and manifest["seed"] == 20251219
+    assert set(manifest["versioned_outputs"].values()) == {manifest["run_id"]}
+    assert {"ftr_demand_forecaster", "mdl_foundation_model", "mdl_aligned_policy"} <= set(manifest["versioned_outputs"])
+    assert "mo_recommendations" in manifest["replaced_outputs"]
     summary = pd.read_csv(_latest(data / "08_reporting", "recommend_summary.csv")).set_index("metric")["value"]
     assert summary["incumbent_fallback"] == "1"
 
