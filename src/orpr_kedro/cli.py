@@ -49,12 +49,13 @@ def _own_demo_settings(conf_root: Path, env: str) -> dict[str, Any]:
 
 def _missing_files_message(env: str, missing: dict[str, str]) -> str:
     listed = "\n".join(f"  {name}: {path} ({RAW_CONTRACTS[name].description})" for name, path in missing.items())
+    folder = "local" if env in ("base", "local") else env  # the base demo is turned off in conf/local
     return (
-        f"Environment '{env}' reads real raw data (the demo generator is off there: conf/{env}/demo_data.yml "
+        f"Environment '{env}' reads real raw data (the demo generator is off there: conf/{folder}/demo_data.yml "
         f"does not say 'enabled: true'), and {len(missing)} raw file(s) are missing:\n{listed}\n"
         f"Put the files there in the format of docs/data_contract.md, or point raw_files in "
-        f"conf/{env}/globals.yml at where they are (docs/bring_your_own_data.md). Nothing was written. "
-        f"To run '{env}' on generated data instead, add 'enabled: true' to conf/{env}/demo_data.yml."
+        f"conf/{folder}/globals.yml at where they are (docs/bring_your_own_data.md). Nothing was written. "
+        f"To run '{env}' on generated data instead, add 'enabled: true' to conf/{folder}/demo_data.yml."
     )
 
 
