@@ -193,7 +193,7 @@ def test_an_empty_inventory_snapshot_never_replaces_the_validated_one(project: P
     )
     assert _checksums(project) == before
     failed = _manifests(project)[-1]
-    assert failed["status"] == "failed" and failed["versioned_outputs"] == {} and failed["replaced_outputs"] == []
+    assert failed["status"] == "failed" and failed["versioned_outputs"] == {} and failed["replaced_outputs"] == {}
 
 
 @pytest.mark.slow
@@ -219,7 +219,9 @@ def test_the_completed_run_has_a_manifest(project: Path):
         "ftr_demand_forecaster": manifest["run_id"],
         "rpt_forecast_accuracy": manifest["run_id"],
     }
-    assert "prm_lanes" in manifest["replaced_outputs"] and "int_sales" in manifest["replaced_outputs"]
+    assert "int_sales" in manifest["replaced_outputs"]
+    lanes = project / OUTPUTS / "03_primary/lanes.parquet"
+    assert manifest["replaced_outputs"]["prm_lanes"] == f"sha256:{hashlib.sha256(lanes.read_bytes()).hexdigest()}"
 
 
 @pytest.mark.slow

@@ -4,8 +4,9 @@ Every run writes ``<data_root>/08_reporting/run_manifests/<run_id>.json``: the r
 id (Kedro's session id, which is also the save version of every versioned dataset
 the run writes), the environment, the pipelines, the git commit of the project
 (when it is a git checkout), the seed, the status (``completed`` or ``failed``
-with the error), the version of every versioned dataset it saved and the names of
-the unversioned ones it replaced.
+with the error), the version of every versioned dataset it saved and the unversioned
+ones it replaced with the sha256 of each file as written (their version: a later
+run, or a person, can tell whether a table is still the one a run wrote).
 
 A run that reads a versioned dataset it does not write itself (``kedro run
 --pipeline rl_alignment`` reads ``mdl_foundation_model``) loads, by default, the
@@ -26,6 +27,7 @@ writes and then reads stay its own.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import subprocess
@@ -80,6 +82,24 @@ def completed_versions(manifests: Iterable[Mapping[str, Any]]) -> dict[str, tupl
     return chosen
 
 
+def _content_hash(dataset: Any) -> str | None:
+    """``sha256:<hex>`` of a single-file dataset as saved (the version of an unversioned table), else None."""
+    filepath, fs = getattr(dataset, "_filepath", None), getattr(dataset, "_fs", None)
+    if filepath is None or fs is None:
+        return None
+    path = str(filepath)
+    try:
+        if not fs.isfile(path):
+            return None  # a folder of figures, for example
+        digest = hashlib.sha256()
+        with fs.open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return f"sha256:{digest.hexdigest()}"
+
+
 def _save_version(dataset: Any) -> str | None:
     """The save version of a versioned dataset (``versioned: true``), None for any other."""
     if not isinstance(dataset, AbstractVersionedDataset):
@@ -100,7 +120,7 @@ class RunManifestHooks:
         self._catalog: Any = None
         self._record: dict[str, Any] = {}
         self._versioned: dict[str, str] = {}
-        self._replaced: list[str] = []
+        self._replaced: dict[str, str | None] = {}
         self._pinned: dict[str, str] = {}
 
     @hook_impl
@@ -166,7 +186,7 @@ class RunManifestHooks:
         if version is not None:
             self._versioned[dataset_name] = version
         elif dataset is not None and type(dataset).__name__ != "MemoryDataset":
-            self._replaced.append(dataset_name)
+            self._replaced[dataset_name] = _content_hash(dataset)
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
@@ -194,7 +214,7 @@ class RunManifestHooks:
             "runtime_params": run_params.get("runtime_params") or {},
             "load_versions": {**self._pinned, **(run_params.get("load_versions") or {})},
             "versioned_outputs": dict(sorted(self._versioned.items())),
-            "replaced_outputs": sorted(set(self._replaced)),
+            "replaced_outputs": dict(sorted(self._replaced.items())),
         }
         fs, path = fsspec.core.url_to_fs(self._folder)
         fs.makedirs(path, exist_ok=True)
