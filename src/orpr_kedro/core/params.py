@@ -556,6 +556,11 @@ def validate_parameters(params: dict[str, Any]) -> dict[str, BaseModel]:
             validated[key] = parse_params(key, params[key])
         except ParameterError as error:
             problems.append(str(error))
+    if "currency" in params:
+        try:
+            parse_currency(params["currency"])
+        except ParameterError as error:
+            problems.append(str(error))
     if problems:
         raise ParameterError("Invalid parameters:\n" + "\n".join(problems))
     return validated
