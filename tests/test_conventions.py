@@ -132,7 +132,7 @@ PREFIX_TYPES = {
 }
 NAMED_TYPES = {
     "time_splits": ("primary", {"json.JSONDataset"}),
-    "gurobi_licence": ("raw", {"orpr_kedro.GurobiLicenceDataset"}),
+    "gurobi_licence": ("model_input", {"orpr_kedro.GurobiLicenceDataset"}),
 }
 
 

@@ -453,7 +453,7 @@ class _Stopwatch:
         return f"{self.last - self.started:.1f} s ({laps})"
 
 
-def recommend_orders(
+def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, in order
     state: pd.DataFrame,
     lanes: pd.DataFrame,
     daily_sales: pd.DataFrame,
