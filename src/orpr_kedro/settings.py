@@ -5,11 +5,12 @@ See the Kedro documentation on configuration for the defaults this file changes.
 
 from kedro.config import OmegaConfigLoader
 
-from orpr_kedro.hooks import ExperimentTrackingHooks, ParameterValidationHooks
+from orpr_kedro.hooks import ExperimentTrackingHooks, ParameterValidationHooks, PlannerOutputsHooks
 
 # Parameters are validated against their pydantic models before any node runs.
 # Experiment tracking only acts inside an MLflow run (kedro-mlflow, `make tracking`).
-HOOKS = (ParameterValidationHooks(), ExperimentTrackingHooks())
+# The end of a run names the report and the orders it wrote.
+HOOKS = (ParameterValidationHooks(), ExperimentTrackingHooks(), PlannerOutputsHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
