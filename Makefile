@@ -29,7 +29,7 @@ demo-data: install
 	$(BIN)/kedro demo-data --env $(ENV)
 
 run: demo-data
-	$(BIN)/kedro run --env $(ENV) --pipeline $(PIPELINE)
+	$(BIN)/kedro run --env $(ENV) --pipelines $(PIPELINE)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -4,7 +4,7 @@ Usage:
     .venv/bin/python bench/bench_or_labeling.py [--env staging] [--windows 52]
 
 Reads the environment's persisted data_processing outputs through its catalog
-(run `kedro demo-data --env staging && kedro run --env staging --pipeline
+(run `kedro demo-data --env staging && kedro run --env staging --pipelines
 data_processing` first), takes the last ``--windows`` decision dates that have a
 week of actual demand after them, and runs the same labeler the or_labeling node
 runs, with the environment's parameters (solver, executor, grid, scenarios).

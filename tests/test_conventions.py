@@ -137,7 +137,7 @@ PREFIX_TYPES = {
 }
 NAMED_TYPES = {
     "time_splits": ("primary", {"orpr_kedro.AtomicJSONDataset"}),
-    "gurobi_licence": ("raw", {"orpr_kedro.GurobiLicenceDataset"}),
+    "gurobi_licence": ("model_input", {"orpr_kedro.GurobiLicenceDataset"}),
 }
 
 

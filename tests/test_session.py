@@ -85,11 +85,18 @@ def _launch_late(sales_file: Path, days: int) -> tuple[str, str]:
     return sku_id, dc_id
 
 
-def test_default_run_on_the_test_environment(test_project: Path, monkeypatch):
+def test_default_run_on_the_test_environment(test_project: Path, monkeypatch, capsys):
     new_launch = _launch_late(test_project / "data/test/01_raw/sales.parquet", days=10)
     bootstrap_project(test_project)
     with KedroSession.create(project_path=test_project, env="test") as session:
         session.run()
+    # the run ends by naming the files a planner opens
+    assert capsys.readouterr().out.splitlines()[-4:] == [
+        "Report: data/test/08_reporting/report.html",
+        "Report (markdown): data/test/08_reporting/report.md",
+        "Orders to approve: data/test/07_model_output/orders.csv",
+        "Every lane's decision: data/test/07_model_output/recommendations.csv",
+    ]
     data = test_project / "data/test"
     features = pd.read_parquet(data / "05_model_input/decision_features.parquet")
     lanes = pd.read_parquet(data / "03_primary/lanes.parquet")
@@ -128,8 +135,11 @@ def test_default_run_on_the_test_environment(test_project: Path, monkeypatch):
     NotebookClient(
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(test_project / "notebooks")}}
     ).execute()
-    errors = [output for cell in notebook.cells for output in cell.get("outputs", []) if output.output_type == "error"]
-    assert not errors
+    outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
+    assert not [output for output in outputs if output.output_type == "error"]
+    # figures are drawn inline (data, labels, one lane's decisions, evaluation, orders), and no log line shows
+    assert sum("image/png" in output.get("data", {}) for output in outputs) == 5
+    assert not [output for output in outputs if "INFO" in str(output.get("data", {}).get("text/plain", ""))]
 
 
 def test_demo_data_passes_a_client_environment_with_all_its_files(test_project: Path):

@@ -33,6 +33,8 @@ NODES = (
     "evaluate_policies",
     "recommend_orders",
 )
+# every stage collapses to one box (node namespaces, see pipeline_registry.py)
+STAGES = {"data_processing", "or_labeling", "pretraining", "rl_alignment", "evaluation", "report", "recommend"}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -137,6 +139,11 @@ def test_kedro_viz_shows_pipelines_and_layers(viz_server, tmp_path):
     assert PIPELINES <= {pipeline["id"] for pipeline in main["pipelines"]}
     assert [layer for layer in main["layers"] if layer in LAYERS] == LAYERS
     assert set(NODES) <= {node["name"] for node in main["nodes"]}
+    assert set(main["modular_pipelines"]) == {"__root__", *STAGES}
+    root = {
+        child["id"] for child in main["modular_pipelines"]["__root__"]["children"] if child["type"] == "modularPipeline"
+    }
+    assert root == STAGES  # collapsed: the top level shows the stages, not their nodes
 
     screenshot = tmp_path / "kedro-viz.png"
     subprocess.run(
@@ -168,9 +175,10 @@ def test_kedro_viz_shows_pipelines_and_layers(viz_server, tmp_path):
         capture_output=True,
         text=True,
     ).stdout
-    # layer bands and node names are rendered into the page
+    # layer bands and the stages are rendered into the page
     for layer in LAYERS:
-        assert f">{layer}<" in dom, f"layer {layer!r} not rendered"
-    for node in NODES:
-        assert node in dom, f"node {node!r} not rendered"
+        if layer != "intermediate":  # its tables live inside the collapsed data_processing box
+            assert f">{layer}<" in dom, f"layer {layer!r} not rendered"
+    for stage in STAGES:
+        assert f">{stage}<" in dom, f"stage {stage!r} not rendered"
     shutil.copy(screenshot, PROJECT_ROOT / "data" / "08_reporting" / "kedro-viz.png")

@@ -1,5 +1,10 @@
 """Project commands added to the ``kedro`` CLI.
 
+``kedro run`` is Kedro's own command with friendlier errors (:func:`friendly_run`):
+an unknown pipeline name gets one line with the known names and the closest match,
+and a data-contract or parameter error prints its message without the traceback
+(``--verbose`` or ``ORPR_TRACEBACK=1`` shows it).
+
 ``kedro demo-data [--env ENV] [--force]`` writes the generated demo raw data to
 the raw datasets of that environment's catalog, where a file is missing. It never
 replaces an existing file unless ``--force`` is given, and it writes only in an
@@ -12,22 +17,22 @@ to provide them (``make run ENV=x`` calls it first, so the run stops there).
 
 from __future__ import annotations
 
+import difflib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 import yaml
-
-# A packaged install runs `python -m orpr_kedro` / `orpr-kedro`, which looks up `run`
-# in this module (kedro.framework.cli.utils.find_run_command): Kedro's own `kedro run`.
-from kedro.framework.cli.project import run  # noqa: F401
+from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from orpr_kedro.core.data.contract import RAW_CONTRACTS
+from orpr_kedro.core.data.contract import RAW_CONTRACTS, DataContractError
 from orpr_kedro.core.data.demo_data import generate_demo_data
-from orpr_kedro.core.params import DemoDataConfig
+from orpr_kedro.core.params import DemoDataConfig, ParameterError
+from orpr_kedro.pipeline_registry import pipeline_names
 
 logger = logging.getLogger(__name__)
 
@@ -91,3 +96,71 @@ def demo_data(env: str, force: bool) -> None:
         for name in missing_names:
             catalog.save(name, tables[name])
             click.echo(f"wrote {name}: {len(tables[name]):,} rows")
+
+
+# --------------------------------------------------------------------------- kedro run, friendlier
+TRACEBACK_VARIABLE = "ORPR_TRACEBACK"
+# Errors whose message already says what is wrong and how to fix it: the traceback adds nothing.
+EXPLAINED_ERRORS = (DataContractError, ParameterError)
+
+
+def unknown_pipeline_message(requested: list[str], known: list[str]) -> str | None:
+    """One line naming the unknown pipelines, the closest known name and all known names; None if all are known."""
+    unknown = [name for name in requested if name not in known]
+    if not unknown:
+        return None
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        parts.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    return f"unknown pipeline {', '.join(parts)}; known pipelines: {', '.join(known)}"
+
+
+def _show_tracebacks(verbose: bool) -> bool:
+    return verbose or os.environ.get(TRACEBACK_VARIABLE, "").strip().lower() in {"1", "true", "yes"}
+
+
+def friendly_run(command: click.Command) -> click.Command:
+    """Kedro's ``run`` command with a ``--verbose`` flag and errors a planner can read.
+
+    Before the session starts, the requested pipeline names (``--pipelines`` or the
+    deprecated ``--pipeline``) are checked against :func:`pipeline_names`. During the
+    run, a :class:`DataContractError` or :class:`ParameterError` becomes a one-message
+    ``click`` error (exit code 1) unless ``--verbose`` or ``ORPR_TRACEBACK=1`` asks for
+    the traceback. Every other error keeps Kedro's behaviour.
+    """
+    kedro_callback = command.callback
+
+    def run(verbose: bool, **options: Any) -> Any:
+        requested = list(options.get("pipelines") or ([options["pipeline"]] if options.get("pipeline") else []))
+        message = unknown_pipeline_message(requested, pipeline_names())
+        if message:
+            raise click.ClickException(message)
+        try:
+            return kedro_callback(**options)
+        except EXPLAINED_ERRORS as error:
+            if _show_tracebacks(verbose):
+                raise
+            raise click.ClickException(
+                f"{type(error).__name__}: {error}\n(run with --verbose or {TRACEBACK_VARIABLE}=1 for the traceback)"
+            ) from None
+
+    verbose = click.Option(
+        ["--verbose"],
+        is_flag=True,
+        help=f"Show the traceback of data and parameter errors (or {TRACEBACK_VARIABLE}=1).",
+    )
+    return click.Command(
+        name=command.name,
+        params=[*command.params, verbose],
+        callback=run,
+        help=command.help,
+        short_help=command.short_help,
+        context_settings=command.context_settings,
+    )
+
+
+# `kedro run` in the project, and what a packaged install runs: `python -m orpr_kedro` /
+# `orpr-kedro` look up `run` in this module (kedro.framework.cli.utils.find_run_command).
+run = friendly_run(kedro_run)
+cli.add_command(run)

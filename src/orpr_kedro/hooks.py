@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import click
 import pandas as pd
 import yaml
 from kedro.framework.hooks import hook_impl
@@ -233,3 +234,52 @@ def _figures(dataset_name: str, data: Any) -> dict[str, Any]:
     else:
         return {}
     return {f"{dataset_name}/{key}": figure for key, figure in items if hasattr(figure, "savefig")}
+
+
+class PlannerOutputsHooks:
+    """At the end of a run, name the files a planner opens: the report and the orders.
+
+    Only the files this run wrote are named (``kedro run --pipelines or_labeling``
+    names none). They are printed on stdout after the run's log, so they are the last
+    lines of ``make run``.
+    """
+
+    # dataset -> what it is, in the order printed
+    OUTPUTS = {
+        "rpt_report_html": "Report",
+        "rpt_report_markdown": "Report (markdown)",
+        "mo_orders": "Orders to approve",
+        "mo_recommendations": "Every lane's decision",
+    }
+
+    def __init__(self) -> None:
+        self._saved: set[str] = set()
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        """Start a new list for this run."""
+        self._saved = set()
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        """Remember a planner's file when the run writes it."""
+        if dataset_name in self.OUTPUTS:
+            self._saved.add(dataset_name)
+
+    @hook_impl
+    def after_pipeline_run(self, catalog: Any) -> None:
+        """Print one line per planner's file this run wrote."""
+        lines = [
+            f"{label}: {_shown_path(catalog.get(name))}" for name, label in self.OUTPUTS.items() if name in self._saved
+        ]
+        if lines:
+            click.echo("\n".join(lines))
+
+
+def _shown_path(dataset: Any) -> str:
+    """The dataset's file, relative to the working directory when it lies under it."""
+    path = Path(str(getattr(dataset, "_filepath", "")))
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -5,7 +5,13 @@ See the Kedro documentation on configuration for the defaults this file changes.
 
 from kedro.config import OmegaConfigLoader
 
-from orpr_kedro.hooks import ErrorHintHooks, ExperimentTrackingHooks, ParameterValidationHooks, RunInputHooks
+from orpr_kedro.hooks import (
+    ErrorHintHooks,
+    ExperimentTrackingHooks,
+    ParameterValidationHooks,
+    PlannerOutputsHooks,
+    RunInputHooks,
+)
 from orpr_kedro.manifest import RunManifestHooks
 
 # Parameters are validated against their pydantic models before any node runs.
@@ -14,12 +20,14 @@ from orpr_kedro.manifest import RunManifestHooks
 # A raw table read only at the end of a run (the inventory snapshot) is checked first.
 # A failure to read a raw file gets a hint on the likely cause (encoding).
 # Experiment tracking only acts inside an MLflow run (kedro-mlflow, `make tracking`).
+# The end of a run names the report and the orders it wrote.
 HOOKS = (
     ParameterValidationHooks(),
     RunManifestHooks(),
     RunInputHooks(),
     ErrorHintHooks(),
     ExperimentTrackingHooks(),
+    PlannerOutputsHooks(),
 )
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats
 
 from orpr_kedro.core.data.contract import DataContractError, validate_inventory_state
 from orpr_kedro.core.forecasting.model import build_demand_panels
@@ -13,13 +14,24 @@ from orpr_kedro.core.learning.features import build_decision_features
 from orpr_kedro.core.learning.inputs import DecisionInputs, Normalisation
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.learning.pretraining import build_model, model_config
-from orpr_kedro.core.params import PretrainingParams, RecommendParams
+from orpr_kedro.core.order_list import (
+    REASON_CODES,
+    arrival_days,
+    label_history,
+    projected_on_hand,
+    reason_codes,
+    stockout_risk,
+)
+from orpr_kedro.core.params import ParameterError, PretrainingParams, RecommendParams, parse_currency
 from orpr_kedro.core.recommend import (
     INCUMBENT_FALLBACK,
+    ORDER_COLUMNS,
     RECOMMENDATION_COLUMNS,
     next_review_date,
     order_arithmetic,
+    orders_only,
     recommend_orders,
+    summarise_by_dc_category,
     summarise_recommendations,
 )
 from orpr_kedro.core.simulation.kernel import round_order_quantity
@@ -69,6 +81,122 @@ def test_order_quantity_after_case_pack_and_moq(
 )
 def test_review_date_is_the_first_decision_weekday_after_the_snapshot(as_of, weekday, review):
     assert next_review_date(pd.Timestamp(as_of), weekday) == pd.Timestamp(review)
+
+
+# --------------------------------------------------------------------------- the order list
+# Three lanes, 3 units a day, position 10 on the review date, an order of 24:
+#   lane 0: arrives on day 4 (mean 4.4), next review on day 7: the order lands inside the window;
+#   lane 1: arrives on day 4, next review on day 3: the window closes before the order lands;
+#   lane 2: arrives on day 9, next review on day 7.
+PATH = np.full((3, 14), 3.0)
+POSITION, ORDER = np.array([10.0, 10.0, 10.0]), np.array([24, 24, 24])
+ARRIVAL, REVIEW_PERIOD = np.array([4, 4, 9]), np.array([7, 3, 7])
+
+
+def test_arrival_day_and_its_range():
+    days = arrival_days([4.4, 2.0, 9.0, 0.2], [1.0, 0.0, 2.0, 0.5], level=0.9)  # z = 1.645
+    assert days.expected.tolist() == [4, 2, 9, 1]  # rint(mean), at least one day as the simulator
+    assert days.earliest.tolist() == [3, 2, 6, 1]  # rint(4.4 - 1.645) = 3, rint(9 - 3.29) = 6
+    assert days.latest.tolist() == [6, 2, 12, 1]  # rint(6.045) = 6, rint(12.29) = 12
+
+
+def test_projected_on_hand_at_arrival_and_next_review():
+    at_arrival, at_next_review = projected_on_hand(POSITION, ORDER, PATH, ARRIVAL, REVIEW_PERIOD)
+    # 10 - 4 x 3 < 0 before the order lands; then 0 + 24 - 3 x 3 = 15 on day 7 (lane 0);
+    # lanes 1 and 2 review before the order lands: 10 - 9 = 1 and max(10 - 21, 0) = 0
+    assert at_arrival.tolist() == [0.0, 0.0, 0.0]
+    assert at_next_review.tolist() == [15.0, 1.0, 0.0]
+
+
+def test_stockout_risk_until_the_next_review():
+    risk = stockout_risk(POSITION, ORDER, PATH, [0.1, 0.1, 0.1], ARRIVAL, REVIEW_PERIOD)
+
+    def at_most(stock, days):  # the summed daily NB(3, phi 0.1) matched on mean and variance
+        mean, variance = 3.0 * days, 3.0 * days + 0.1 * 9.0 * days
+        size = mean**2 / (variance - mean)
+        return stats.nbinom.cdf(stock, size, size / (size + mean))
+
+    # lane 0: no loss iff D[0,4) <= 10 and D[0,7) <= 34; lanes 1 and 2: D[0,r) <= 10
+    expected = [1 - at_most(10, 4) * at_most(34, 7), 1 - at_most(10, 3), 1 - at_most(10, 7)]
+    np.testing.assert_allclose(risk, expected, rtol=1e-12)
+    np.testing.assert_allclose(risk, [0.629281, 0.307900, 0.986834], atol=5e-7)
+    # no demand, no risk; a day's demand of 3 against no stock and no order in the window
+    assert stockout_risk([0.0], [0], np.zeros((1, 7)), [0.1], [2], [7]).tolist() == [0.0]
+    np.testing.assert_allclose(
+        stockout_risk([0.0], [0], np.full((1, 7), 3.0), [0.1], [5], [1]), 1 - stats.nbinom.pmf(0, 10, 10 / 13)
+    )
+
+
+def test_reason_codes_in_order_of_precedence():
+    codes = reason_codes(
+        has_state=[False, True, True, True, True],
+        cold_start=[False, True, False, False, False],
+        coverage_days=[np.nan, 20.0, 0.0, 6.0, 6.0],
+        order_units=[0, 12, 0, 0, 24],
+    )
+    assert codes.tolist() == ["no_state", "cold_start", "no_order_zero_cover", "no_order_enough_stock", "order"]
+    assert set(codes) == set(REASON_CODES)
+
+
+def test_label_history_counts_zero_labels_per_lane():
+    labels = pd.DataFrame({"lane_id": [0, 0, 0, 1, 1], "coverage_days": [0.0, 0.0, 6.0, 8.0, 10.0]})
+    history = label_history(labels, np.array([1, 0, 5]))
+    assert history.dates.tolist() == [2, 3, 0] and history.zero_dates.tolist() == [0, 2, 0]
+    np.testing.assert_array_equal(history.median_days, [9.0, 0.0, np.nan])
+
+
+def test_currency_is_an_iso_code():
+    assert parse_currency("EUR") == "EUR"
+    with pytest.raises(ParameterError, match=r"parameter 'currency': expected a three-letter ISO 4217 code.*'eur'"):
+        parse_currency("eur")
+
+
+def _tiny_orders() -> pd.DataFrame:
+    """Five lanes over two DCs; the columns the summaries do not read are 0."""
+    columns = dict.fromkeys(ORDER_COLUMNS, 0)
+    columns.update(
+        sku_id=["A", "B", "C", "D", "E"],
+        dc_id=["DC1", "DC1", "DC1", "DC2", "DC2"],
+        category=["snacks", "snacks", "dairy", "dairy", "dairy"],
+        reason_code=["order", "order", "no_order_zero_cover", "order", "no_state"],
+        order_units=[12, 48, 0, 6, 0],
+        order_value=[30.0, 96.0, 0.0, 96.0, 0.0],
+        currency="EUR",
+        stockout_risk=[0.1, 0.0, 0.5, 0.2, np.nan],
+    )
+    return pd.DataFrame(columns)
+
+
+def test_orders_only_sorted_by_value():
+    orders = orders_only(_tiny_orders())
+    assert list(orders.columns) == list(ORDER_COLUMNS)
+    assert orders[["sku_id", "order_value"]].values.tolist() == [["B", 96.0], ["D", 96.0], ["A", 30.0]]
+
+
+def test_summary_per_dc_and_category():
+    summary = summarise_by_dc_category(_tiny_orders()).set_index(["dc_id", "category"])
+    assert summary.index.tolist() == [
+        ("DC1", "dairy"),
+        ("DC1", "snacks"),
+        ("DC1", "all"),
+        ("DC2", "dairy"),
+        ("DC2", "all"),
+        ("all", "all"),
+    ]
+    assert summary.loc[("DC1", "snacks"), ["lanes", "orders", "order_units", "order_value"]].tolist() == [
+        2,
+        2,
+        60,
+        126.0,
+    ]
+    assert summary.loc[("DC2", "all"), ["orders", "order", "no_state", "mean_stockout_risk"]].tolist() == [1, 1, 1, 0.2]
+    total = summary.loc[("all", "all")]
+    assert (total["lanes"], total["order_value"], total["currency"], total["max_stockout_risk"]) == (
+        5,
+        222.0,
+        "EUR",
+        0.5,
+    )
 
 
 # --------------------------------------------------------------------------- recommend_orders
@@ -197,6 +325,49 @@ def test_cold_start_falls_back_to_the_incumbent_rule_and_is_flagged(setting):
     summary = summarise_recommendations(result, n_lanes=len(setting["lanes"]) + 2).set_index("metric")["value"]
     assert summary["incumbent_fallback"] == "2" and summary["aligned"] == str(len(result) - 2)
     assert summary["lanes_without_state"] == "2"
+
+
+def test_every_lane_gets_a_row_a_reason_code_and_the_planner_columns(setting):
+    """Lane 0 has no snapshot row; a zero cover is explained by the lane's OR labels."""
+    lanes = setting["lanes"]
+    labels = pd.DataFrame({"lane_id": [1, 1, 1, 2, 2], "coverage_days": [0.0, 0.0, 4.0, 6.0, 8.0]})
+    result = recommend_orders(
+        setting["state"].iloc[1:],
+        lanes,
+        setting["sales"],
+        setting["promotion_days"],
+        setting["forecaster"],
+        RecordingPolicy(0.0),
+        setting["params"].features,
+        setting["params"].splits.decision_weekday,
+        RecommendParams(min_history_days=14),
+        or_labels=labels,
+        currency="USD",
+    )
+    assert list(result.columns) == list(RECOMMENDATION_COLUMNS) and len(result) == len(lanes)
+    assert result["sku_id"].tolist() == lanes["sku_id"].tolist()
+    no_state, half_zero, never_zero, unlabelled = result.iloc[0], result.iloc[1], result.iloc[2], result.iloc[3]
+    assert no_state.reason_code == "no_state" and no_state.order_units == 0 and pd.isna(no_state.on_hand)
+    assert no_state.reason.startswith("no state: the lane has no row in raw_inventory_state")
+    assert set(result["reason_code"].iloc[1:]) == {"no_order_zero_cover"}
+    assert "zero cover chosen (the OR labels gave this lane 0 d on 2 of 3 dates: no stock was" in half_zero.reason
+    assert "0 d on none of 2 dates (median 7 d): the policy departs from them" in never_zero.reason
+    assert "no OR labels for this lane to compare with" in unlabelled.reason
+    assert set(result["currency"]) == {"USD"}
+    assert result["override_units"].isna().all() and result["approved"].isna().all()
+    # arrival: the review date + rint(mean lead time); next review: + the lane's review period
+    review = result["review_date"]
+    lead_days = pd.to_timedelta(np.maximum(np.rint(lanes["lead_time_mean"]), 1), unit="D")
+    assert (result["expected_arrival_date"].iloc[1:] == (review + lead_days).iloc[1:]).all()
+    assert (result["earliest_arrival_date"] <= result["expected_arrival_date"]).iloc[1:].all()
+    assert (result["latest_arrival_date"] >= result["expected_arrival_date"]).iloc[1:].all()
+    assert (
+        result["next_review_date"].iloc[1:] == (review + pd.to_timedelta(lanes["review_period"], unit="D")).iloc[1:]
+    ).all()
+    # no order: the stock only falls, and the risk is a probability
+    stated = result.iloc[1:]
+    assert (stated["projected_on_hand_at_arrival"] <= stated["inventory_position"] + 0.005).all()
+    assert stated["stockout_risk"].between(0, 1).all()
 
 
 def test_a_snapshot_needs_one_date_and_sales_up_to_it(setting):

@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
-from tqdm.auto import tqdm
-
 from orpr_kedro.core.params import ExecutorParams
+from orpr_kedro.core.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 Task = TypeVar("Task")
@@ -65,7 +64,7 @@ class TaskExecutor:
 
     def map(self, function: Callable[[Task], Any], tasks: Sequence[Task], description: str = "tasks") -> list[Any]:
         """``[function(task) for task in tasks]`` on the configured back end, in order."""
-        bar = tqdm(total=len(tasks), desc=description, disable=not self.progress, leave=False)
+        bar = progress_bar(total=len(tasks), desc=description, enabled=self.progress, leave=False)
         try:
             if self.params.kind == "serial" or len(tasks) <= 1:
                 results = []

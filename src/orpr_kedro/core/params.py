@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
@@ -454,6 +455,21 @@ class RecommendParams(StrictModel):
         "fewer = cold start: the incumbent rule decides and the row is flagged",
     )
     batch_size: int = Field(4096, ge=1, description="lanes per forward pass of the policy network")
+    arrival_range_level: float = Field(
+        0.9, gt=0, lt=1, description="two-sided level of the arrival date range (normal lead time)"
+    )
+
+
+def parse_currency(value: Any) -> str:
+    """The top-level ``currency`` parameter (``conf/base/parameters.yml``): an ISO 4217 code such as ``EUR``.
+
+    It labels every money column of the orders; values stay in the currency of ``unit_cost``.
+    """
+    if not (isinstance(value, str) and re.fullmatch(r"[A-Z]{3}", value)):
+        raise ParameterError(
+            f"parameter 'currency': expected a three-letter ISO 4217 code in capitals such as 'EUR' (got {value!r})"
+        )
+    return value
 
 
 # --------------------------------------------------------------------------- demo data
@@ -603,6 +619,11 @@ def validate_parameters(params: dict[str, Any]) -> dict[str, BaseModel]:
             continue
         try:
             validated[key] = parse_params(key, params[key])
+        except ParameterError as error:
+            problems.append(str(error))
+    if "currency" in params:
+        try:
+            parse_currency(params["currency"])
         except ParameterError as error:
             problems.append(str(error))
     if problems:

@@ -31,6 +31,12 @@ Order (units): level = forecast summed over the coverage from the review date (t
 simulator's :class:`~orpr_kedro.core.simulation.policies.CoveragePolicy`); raw = level -
 projected position; order = :func:`~orpr_kedro.core.simulation.kernel.round_order_quantity`
 (whole cases, then the MOQ), exactly as the simulator orders.
+
+Next to each order (:mod:`orpr_kedro.core.order_list`): its value and currency, the
+expected arrival date and its range, the projected on hand at arrival and at the
+lane's next review, the stock-out risk until that review, a reason code and empty
+``override_units`` / ``approved`` columns for the planner. Lanes of ``prm_lanes``
+without a snapshot row get a ``no_state`` row and no order.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from orpr_kedro.core import order_list
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.forecasting.model import (
     LOOKBACK_DAYS,
@@ -61,11 +68,14 @@ from orpr_kedro.core.simulation.policies import CoveragePolicy, IncumbentRule
 __all__ = [
     "ALIGNED",
     "INCUMBENT_FALLBACK",
+    "ORDER_COLUMNS",
     "RECOMMENDATION_COLUMNS",
     "OrderArithmetic",
     "next_review_date",
     "order_arithmetic",
+    "orders_only",
     "recommend_orders",
+    "summarise_by_dc_category",
     "summarise_recommendations",
 ]
 
@@ -78,6 +88,19 @@ RECOMMENDATION_COLUMNS = (
     "category",
     "as_of_date",
     "review_date",
+    "reason_code",
+    "order_units",
+    "order_value",
+    "currency",
+    "expected_arrival_date",
+    "earliest_arrival_date",
+    "latest_arrival_date",
+    "projected_on_hand_at_arrival",
+    "next_review_date",
+    "projected_on_hand_at_next_review",
+    "stockout_risk",
+    "override_units",
+    "approved",
     "policy_used",
     "cold_start",
     "history_days",
@@ -90,12 +113,40 @@ RECOMMENDATION_COLUMNS = (
     "on_order",
     "inventory_position",
     "raw_order_units",
-    "order_units",
     "case_pack",
     "moq",
-    "order_value",
+    "unit_cost",
+    "lead_time_mean",
+    "lead_time_std",
+    "review_period",
     "promo_days_ahead",
     "expert_coverage_days_ahead",
+    "reason",
+)
+# What a buyer acts on: the orders only, largest value first.
+ORDER_COLUMNS = (
+    "sku_id",
+    "dc_id",
+    "category",
+    "review_date",
+    "order_units",
+    "order_value",
+    "currency",
+    "expected_arrival_date",
+    "earliest_arrival_date",
+    "latest_arrival_date",
+    "projected_on_hand_at_arrival",
+    "projected_on_hand_at_next_review",
+    "stockout_risk",
+    "reason_code",
+    "override_units",
+    "approved",
+    "coverage_days",
+    "on_hand",
+    "on_order",
+    "case_pack",
+    "moq",
+    "unit_cost",
     "reason",
 )
 
@@ -107,6 +158,9 @@ _DECIMALS = {
     "inventory_position": 2,
     "raw_order_units": 2,
     "order_value": 2,
+    "projected_on_hand_at_arrival": 2,
+    "projected_on_hand_at_next_review": 2,
+    "stockout_risk": 3,
 }
 
 
@@ -170,15 +224,41 @@ def _number(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def _reasons(frame: pd.DataFrame, min_history_days: int, days_to_review: int) -> list[str]:
+def _zero_cover_why(dates: int, zero_dates: int, median_days: float) -> str:
+    """Why a lane got 0 days of cover, from the OR labels it had in training."""
+    if dates == 0:
+        return "no OR labels for this lane to compare with: check before accepting"
+    if 2 * zero_dates >= dates:
+        return (
+            f"the OR labels gave this lane 0 d on {zero_dates} of {dates} dates: no stock was the cheapest choice "
+            "within its category's service budget"
+        )
+    share = "none" if zero_dates == 0 else f"only {zero_dates}"
+    return (
+        f"the OR labels gave this lane 0 d on {share} of {dates} dates (median {_number(median_days)} d): "
+        "the policy departs from them, check before accepting"
+    )
+
+
+_REASON_INPUTS = (
+    "reason_code", "cold_start", "history_days", "coverage_days", "incumbent_coverage_days", "order_up_to_units",
+    "on_hand", "on_order", "forecast_to_review_units", "inventory_position", "raw_order_units", "order_units",
+    "case_pack", "moq", "promo_days_ahead", "expert_coverage_days_ahead",
+)  # fmt: skip
+
+
+def _reasons(frame: pd.DataFrame, labels: order_list.LabelHistory, min_history_days: int, days_to_review: int):
     """One sentence per row: where the coverage came from and how the order was computed."""
-    columns = [
-        "cold_start", "history_days", "coverage_days", "incumbent_coverage_days", "order_up_to_units", "on_hand",
-        "on_order", "forecast_to_review_units", "inventory_position", "raw_order_units", "order_units", "case_pack",
-        "moq", "promo_days_ahead", "expert_coverage_days_ahead",
-    ]  # fmt: skip
     texts = []
+    rows = zip(
+        *(frame[column].to_numpy().tolist() for column in _REASON_INPUTS),
+        labels.dates.tolist(),
+        labels.zero_dates.tolist(),
+        labels.median_days.tolist(),
+        strict=True,
+    )
     for (
+        code,
         cold,
         history,
         cover,
@@ -194,7 +274,10 @@ def _reasons(frame: pd.DataFrame, min_history_days: int, days_to_review: int) ->
         moq,
         promo,
         expert,
-    ) in zip(*(frame[column].to_numpy().tolist() for column in columns), strict=True):
+        label_dates,
+        zero_dates,
+        median_days,
+    ) in rows:
         if not cold:
             source = f"aligned policy: {_number(cover)} d cover (incumbent {_number(incumbent)} d)"
         elif history == 0:
@@ -213,12 +296,104 @@ def _reasons(frame: pd.DataFrame, min_history_days: int, days_to_review: int) ->
                 text += f", rounded up to case pack {pack}, raised to MOQ {moq}"
             elif order > raw and pack > 1:
                 text += f", rounded up to case pack {pack}"
+        elif code == order_list.NO_ORDER_ZERO_COVER:
+            text = (
+                f"no order: zero cover chosen ({_zero_cover_why(label_dates, zero_dates, median_days)}); "
+                f"position {_number(position)} ({state})"
+            )
         else:
             text = f"no order: position {_number(position)} ({state}) >= level {_number(level)}"
         if promo > 0:
             text += f"; promotion ahead ({_number(promo)} d, expert cover {_number(expert)} d)"
         texts.append(f"{source}; {text}")
     return texts
+
+
+def _without_state(lanes: pd.DataFrame, lane_id: np.ndarray, as_of: pd.Timestamp, review: pd.Timestamp, currency: str):
+    """Rows of the lanes that have no snapshot row: no order, and the reason says what is missing."""
+    columns: dict[str, object] = {
+        "sku_id": lanes["sku_id"].to_numpy()[lane_id],
+        "dc_id": lanes["dc_id"].to_numpy()[lane_id],
+        "category": lanes["category"].to_numpy()[lane_id],
+        "as_of_date": as_of,
+        "review_date": review,
+        "reason_code": order_list.NO_STATE,
+        "order_units": np.zeros(len(lane_id), "int64"),
+        "order_value": 0.0,
+        "currency": currency,
+        "policy_used": "",
+        "cold_start": False,
+        "history_days": pd.array([pd.NA] * len(lane_id), dtype="Int64"),
+        "case_pack": lanes["case_pack"].to_numpy()[lane_id],
+        "moq": lanes["moq"].to_numpy()[lane_id],
+        "reason": "no state: the lane has no row in raw_inventory_state, so no order was computed; add its on hand "
+        "and on order to the snapshot",
+    }
+    for name in ("unit_cost", "lead_time_mean", "lead_time_std", "review_period"):
+        columns[name] = lanes[name].to_numpy()[lane_id]
+    return pd.DataFrame(columns, index=lane_id)
+
+
+def _after(day: pd.Timestamp, offsets: np.ndarray) -> pd.DatetimeIndex:
+    """The dates ``offsets`` days after ``day``."""
+    return day + pd.to_timedelta(offsets, unit="D")
+
+
+def _outlook(
+    lanes: pd.DataFrame,
+    lane_id: np.ndarray,
+    arithmetic: OrderArithmetic,
+    path: np.ndarray,
+    review: pd.Timestamp,
+    dispersion: np.ndarray,
+    params: RecommendParams,
+) -> dict[str, object]:
+    """Arrival dates, projected on hand and stock-out risk of the orders (``path``: forecast from the review date)."""
+    arrival = order_list.arrival_days(
+        lanes["lead_time_mean"].to_numpy(float)[lane_id],
+        lanes["lead_time_std"].to_numpy(float)[lane_id],
+        params.arrival_range_level,
+    )
+    review_period = lanes["review_period"].to_numpy("int64")[lane_id]
+    ahead = extend_forecast(path, int(max(arrival.expected.max(), review_period.max())))
+    position, order = arithmetic.inventory_position, arithmetic.order_units
+    at_arrival, at_next_review = order_list.projected_on_hand(position, order, ahead, arrival.expected, review_period)
+    risk = order_list.stockout_risk(position, order, ahead, dispersion[lane_id], arrival.expected, review_period)
+    return {
+        "expected_arrival_date": _after(review, arrival.expected),
+        "earliest_arrival_date": _after(review, arrival.earliest),
+        "latest_arrival_date": _after(review, arrival.latest),
+        "projected_on_hand_at_arrival": at_arrival,
+        "next_review_date": _after(review, review_period),
+        "projected_on_hand_at_next_review": at_next_review,
+        "stockout_risk": risk,
+    }
+
+
+def _check_inputs(state: pd.DataFrame, features: FeatureParams, forecaster: DemandForecaster) -> None:
+    """One snapshot date, and feature windows the persisted forecaster can fill."""
+    if state.empty:
+        raise ValueError("the inventory snapshot has no rows: nothing to recommend")
+    if state["as_of_date"].nunique() != 1:
+        raise ValueError(
+            f"the inventory snapshot must have one as_of_date, found {sorted(state['as_of_date'].unique())}"
+        )
+    if features.forecast_days > forecaster.horizon_days:
+        raise ValueError(
+            f"data_processing.features.forecast_days ({features.forecast_days}) exceeds the persisted forecaster's "
+            f"horizon ({forecaster.horizon_days} days); rerun data_processing"
+        )
+
+
+def _with_every_lane(result: pd.DataFrame, without_state: pd.DataFrame) -> pd.DataFrame:
+    """The snapshot lanes' rows and the ``no_state`` rows in lane order, empty planner columns, rounded."""
+    if len(without_state):
+        result = pd.concat([result, without_state]).sort_index()
+    for column in ("on_hand", "on_order", "history_days"):
+        result[column] = result[column].astype("Int64")
+    result["override_units"] = pd.array([pd.NA] * len(result), dtype="Int64")
+    result["approved"] = pd.array([pd.NA] * len(result), dtype="boolean")
+    return result.round(_DECIMALS).reset_index(drop=True)
 
 
 def _sales_window(daily_sales: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
@@ -278,7 +453,7 @@ class _Stopwatch:
         return f"{self.last - self.started:.1f} s ({laps})"
 
 
-def recommend_orders(
+def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, in order
     state: pd.DataFrame,
     lanes: pd.DataFrame,
     daily_sales: pd.DataFrame,
@@ -288,8 +463,11 @@ def recommend_orders(
     features: FeatureParams,
     decision_weekday: int,
     params: RecommendParams,
+    *,
+    or_labels: pd.DataFrame | None = None,
+    currency: str = "EUR",
 ) -> pd.DataFrame:
-    """The order for the next review of every lane in the snapshot.
+    """The order for the next review of every lane, with what a buyer needs to act on it.
 
     Args:
         state: the validated snapshot (``sku_id``, ``dc_id``, ``as_of_date``,
@@ -302,29 +480,24 @@ def recommend_orders(
         policy: the aligned policy.
         features: the model-input windows the policy was trained on.
         decision_weekday: weekday of the decision dates (0 = Monday).
-        params: cold-start threshold.
+        params: cold-start threshold, arrival range level.
+        or_labels: the OR labels (``lane_id``, ``coverage_days``) the policy learned
+            from; they explain a zero cover in the reason. None: not explained.
+        currency: the code written in the ``currency`` column (the values are in the
+            currency of ``unit_cost``).
 
     Returns:
-        One row per snapshot lane in lane order, columns
+        One row per lane of ``lanes`` in lane order (lanes without a snapshot row get
+        ``reason_code`` ``no_state`` and no order), columns
         :data:`RECOMMENDATION_COLUMNS` (quantities in units, coverage in days,
-        ``order_value`` in the currency of ``unit_cost``).
+        ``order_value`` in ``currency``, ``stockout_risk`` a probability).
 
     Raises:
         ValueError: on an empty snapshot, several ``as_of_date`` values, no sales up to
             the snapshot, or a feature window longer than the forecaster's horizon.
     """
     clock = _Stopwatch()
-    if state.empty:
-        raise ValueError("the inventory snapshot has no rows: nothing to recommend")
-    if state["as_of_date"].nunique() != 1:
-        raise ValueError(
-            f"the inventory snapshot must have one as_of_date, found {sorted(state['as_of_date'].unique())}"
-        )
-    if features.forecast_days > forecaster.horizon_days:
-        raise ValueError(
-            f"data_processing.features.forecast_days ({features.forecast_days}) exceeds the persisted forecaster's "
-            f"horizon ({forecaster.horizon_days} days); rerun data_processing"
-        )
+    _check_inputs(state, features, forecaster)
     as_of = pd.Timestamp(state["as_of_date"].iloc[0]).normalize()
     origin = as_of + pd.Timedelta(days=1)
     review = next_review_date(as_of, decision_weekday)
@@ -378,6 +551,8 @@ def recommend_orders(
     with np.errstate(invalid="ignore", divide="ignore"):
         daily_mean = np.where(coverage > 0, level / np.where(coverage > 0, coverage, 1.0), path[:, days_to_review])
 
+    review_period = lanes["review_period"].to_numpy("int64")[lane_id]
+    outlook = _outlook(lanes, lane_id, arithmetic, path[:, days_to_review:], review, forecaster.dispersion, params)
     result = pd.DataFrame(
         {
             "sku_id": keyed["sku_id"].to_numpy(),
@@ -385,6 +560,11 @@ def recommend_orders(
             "category": lanes["category"].to_numpy()[lane_id],
             "as_of_date": as_of,
             "review_date": review,
+            "reason_code": order_list.reason_codes(np.ones(n, bool), cold_start, coverage, arithmetic.order_units),
+            "order_units": arithmetic.order_units.astype("int64"),
+            "order_value": arithmetic.order_units * lanes["unit_cost"].to_numpy(float)[lane_id],
+            "currency": currency,
+            **outlook,
             "policy_used": np.where(cold_start, INCUMBENT_FALLBACK, ALIGNED),
             "cold_start": cold_start,
             "history_days": history_days,
@@ -397,25 +577,34 @@ def recommend_orders(
             "on_order": keyed["on_order"].to_numpy(),
             "inventory_position": arithmetic.inventory_position,
             "raw_order_units": arithmetic.raw_order_units,
-            "order_units": arithmetic.order_units.astype("int64"),
             "case_pack": case_pack,
             "moq": moq,
-            "order_value": arithmetic.order_units * lanes["unit_cost"].to_numpy(float)[lane_id],
+            "unit_cost": lanes["unit_cost"].to_numpy(float)[lane_id],
+            "lead_time_mean": lanes["lead_time_mean"].to_numpy(float)[lane_id],
+            "lead_time_std": lanes["lead_time_std"].to_numpy(float)[lane_id],
+            "review_period": review_period,
             "promo_days_ahead": rows["promo_days_ahead"].to_numpy(),
             "expert_coverage_days_ahead": rows["expert_coverage_days_ahead"].to_numpy(),
-        }
+        },
+        index=lane_id,
     )
-    result["reason"] = _reasons(result, params.min_history_days, days_to_review)
-    result = result.round(_DECIMALS)
+    labels = order_list.label_history(or_labels, lane_id)
+    result["reason"] = _reasons(result, labels, params.min_history_days, days_to_review)
+    missing = np.setdiff1d(lanes["lane_id"].to_numpy(), lane_id)
+    result = _with_every_lane(result, _without_state(lanes, missing, as_of, review, currency))
     clock.lap("orders")
     logger.info(
-        "Recommendations for %s lanes as of %s (review %s): %s aligned, %s cold start, %s orders, in %s",
+        "Recommendations for %s lanes as of %s (review %s): %s aligned, %s cold start, %s without state, "
+        "%s orders worth %s %s, in %s",
         f"{n:,}",
         as_of.date(),
         review.date(),
         f"{int((~cold_start).sum()):,}",
         f"{int(cold_start.sum()):,}",
+        f"{len(missing):,}",
         f"{int((arithmetic.order_units > 0).sum()):,}",
+        f"{float(result['order_value'].sum()):,.2f}",
+        currency,
         clock,
     )
     return result[list(RECOMMENDATION_COLUMNS)]
@@ -424,28 +613,75 @@ def recommend_orders(
 def summarise_recommendations(recommendations: pd.DataFrame, n_lanes: int) -> pd.DataFrame:
     """Counts and totals of one recommendation run, one ``metric``/``value`` row each.
 
-    ``n_lanes``: lanes in ``prm_lanes``; those without a snapshot row got no
-    recommendation and are counted as ``lanes_without_state``.
+    ``n_lanes``: lanes in ``prm_lanes``; those without a snapshot row (``no_state``
+    rows, or no row at all) are counted as ``lanes_without_state``.
     """
+    has_state = recommendations["reason_code"] != order_list.NO_STATE
+    stated = recommendations[has_state]
     orders = recommendations["order_units"] > 0
-    fallback = recommendations["policy_used"] == INCUMBENT_FALLBACK
+    fallback = stated["policy_used"] == INCUMBENT_FALLBACK
+    codes = recommendations["reason_code"].value_counts()
+    first = recommendations.iloc[0] if len(recommendations) else None
     metrics = {
-        "as_of_date": str(pd.Timestamp(recommendations["as_of_date"].iloc[0]).date()) if len(recommendations) else "",
-        "review_date": str(pd.Timestamp(recommendations["review_date"].iloc[0]).date()) if len(recommendations) else "",
+        "as_of_date": str(pd.Timestamp(first["as_of_date"]).date()) if first is not None else "",
+        "review_date": str(pd.Timestamp(first["review_date"]).date()) if first is not None else "",
+        "currency": str(first["currency"]) if first is not None else "",
         "lanes": n_lanes,
-        "lanes_recommended": len(recommendations),
-        "lanes_without_state": n_lanes - len(recommendations),
+        "lanes_recommended": len(stated),
+        "lanes_without_state": n_lanes - len(stated),
         "aligned": int((~fallback).sum()),
         "incumbent_fallback": int(fallback.sum()),
         "orders": int(orders.sum()),
         "order_units": int(recommendations["order_units"].sum()),
         "order_value": round(float(recommendations["order_value"].sum()), 2),
-        "mean_coverage_days_aligned": round(float(recommendations.loc[~fallback, "coverage_days"].mean()), 2)
+        **{f"reason_{code}": int(codes.get(code, 0)) for code in order_list.REASON_CODES},
+        "mean_coverage_days_aligned": round(float(stated.loc[~fallback, "coverage_days"].mean()), 2)
         if (~fallback).any()
         else "",
-        "mean_coverage_days_incumbent_fallback": round(float(recommendations.loc[fallback, "coverage_days"].mean()), 2)
+        "mean_coverage_days_incumbent_fallback": round(float(stated.loc[fallback, "coverage_days"].mean()), 2)
         if fallback.any()
         else "",
-        "lanes_with_promotion_ahead": int((recommendations["promo_days_ahead"] > 0).sum()),
+        "mean_stockout_risk": round(float(stated["stockout_risk"].mean()), 3) if len(stated) else "",
+        "lanes_with_promotion_ahead": int((stated["promo_days_ahead"] > 0).sum()),
     }
     return pd.DataFrame({"metric": list(metrics), "value": [str(value) for value in metrics.values()]})
+
+
+def orders_only(recommendations: pd.DataFrame) -> pd.DataFrame:
+    """The lanes with an order, largest ``order_value`` first (then SKU and DC), columns :data:`ORDER_COLUMNS`."""
+    ordered = recommendations[recommendations["order_units"] > 0]
+    ordered = ordered.sort_values(["order_value", "sku_id", "dc_id"], ascending=[False, True, True], kind="stable")
+    return ordered[list(ORDER_COLUMNS)].reset_index(drop=True)
+
+
+def summarise_by_dc_category(recommendations: pd.DataFrame) -> pd.DataFrame:
+    """Orders per DC and category, with a total per DC (``category`` ``all``) and overall (``all``, ``all``).
+
+    Columns: ``dc_id``, ``category``, ``lanes``, ``orders``, ``order_units``,
+    ``order_value``, ``currency``, one count per reason code, and the mean and
+    largest ``stockout_risk`` of the lanes with a snapshot row.
+    """
+    frame = recommendations.assign(ordered=recommendations["order_units"] > 0)
+    currency = str(frame["currency"].iloc[0]) if len(frame) else ""
+
+    def summary(group: pd.DataFrame) -> dict[str, object]:
+        stated = group.loc[group["reason_code"] != order_list.NO_STATE, "stockout_risk"]
+        codes = group["reason_code"].value_counts()
+        return {
+            "lanes": len(group),
+            "orders": int(group["ordered"].sum()),
+            "order_units": int(group["order_units"].sum()),
+            "order_value": round(float(group["order_value"].sum()), 2),
+            "currency": currency,
+            **{code: int(codes.get(code, 0)) for code in order_list.REASON_CODES},
+            "mean_stockout_risk": round(float(stated.mean()), 3) if len(stated) else np.nan,
+            "max_stockout_risk": round(float(stated.max()), 3) if len(stated) else np.nan,
+        }
+
+    rows = []
+    for dc_id, by_dc in frame.groupby("dc_id", sort=True):
+        for category, group in by_dc.groupby("category", sort=True):
+            rows.append({"dc_id": dc_id, "category": category, **summary(group)})
+        rows.append({"dc_id": dc_id, "category": "all", **summary(by_dc)})
+    rows.append({"dc_id": "all", "category": "all", **summary(frame)})
+    return pd.DataFrame(rows)

@@ -24,6 +24,9 @@ def _catalog(
             "prm_promotion_days": MemoryDataset(tiny_processed["promotion_days"]),
             "ftr_demand_forecaster": MemoryDataset(tiny_processed["forecaster"], copy_mode="assign"),
             "mdl_aligned_policy": MemoryDataset(policy.to_payload(), copy_mode="assign"),
+            "mi_or_labels": MemoryDataset(
+                pd.DataFrame({"lane_id": [1, 1], "coverage_days": [0.0, 6.0], "split": ["train", "train"]})
+            ),
             **(outputs or {}),
         }
     )
@@ -31,6 +34,7 @@ def _catalog(
     values["raw_files"] = {"raw_inventory_state": "data/test/01_raw/inventory_state.csv"}
     catalog["params:data_processing"] = values
     catalog["params:recommend"] = {"min_history_days": 14, "batch_size": 5}
+    catalog["params:currency"] = "EUR"
     return catalog
 
 
@@ -71,17 +75,26 @@ def test_recommend_on_an_in_memory_catalog(tiny_processed, tiny_data, fast_param
     summary = outputs["rpt_recommend_summary"].load().set_index("metric")["value"]
 
     table = recommendations.load()
-    assert len(table) == len(state)
+    assert len(table) == len(tiny_processed["lanes"])  # lane 0 too, as no_state
+    assert table.loc[0, "reason_code"] == "no_state" and table.loc[0, "order_units"] == 0
     cold = table[table["cold_start"]]
     lane = tiny_processed["lanes"].loc[2]
     assert cold[["sku_id", "dc_id", "policy_used", "history_days"]].values.tolist() == [
         [lane["sku_id"], lane["dc_id"], "incumbent_fallback", 6]
     ]
     assert cold["coverage_days"].iloc[0] == lane["target_turnover_days"]
-    assert (table.loc[~table["cold_start"], "policy_used"] == "aligned").all()
+    stated = table[table["reason_code"] != "no_state"]
+    assert (stated.loc[~stated["cold_start"], "policy_used"] == "aligned").all()
     assert set(table["review_date"]) == {"2025-11-03"}  # closing stock of Monday 27 October
     assert summary["lanes_without_state"] == "1" and summary["incumbent_fallback"] == "1"
+    assert summary["reason_no_state"] == "1" and summary["currency"] == "EUR"
     assert summary["orders"] == str(int((table["order_units"] > 0).sum()))
+    orders = outputs["mo_orders"].load()
+    assert len(orders) == int((table["order_units"] > 0).sum())
+    assert orders["order_value"].is_monotonic_decreasing and (orders["order_units"] > 0).all()
+    by_dc = outputs["rpt_recommend_by_dc_category"].load().set_index(["dc_id", "category"])
+    assert by_dc.loc[("all", "all"), "lanes"] == len(table)
+    assert by_dc.loc[("all", "all"), "order_value"] == pytest.approx(table["order_value"].sum())
 
 
 def test_a_bad_snapshot_fails_and_writes_nothing(tiny_processed, tiny_data, fast_params, policy, tmp_path: Path):

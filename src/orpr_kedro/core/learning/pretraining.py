@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from orpr_kedro.core.forecasting import model as forecasting
 from orpr_kedro.core.learning.inputs import (
@@ -53,6 +52,7 @@ from orpr_kedro.core.learning.samples import (
     split_rows,
 )
 from orpr_kedro.core.params import PretrainingParams, StageParams
+from orpr_kedro.core.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -282,11 +282,11 @@ class StagedTrainer:
             optimizer, _schedule(stage.params.epochs * batches, self.training.warmup_fraction)
         )
         best_value, best_state, waited = None, None, 0
-        bar = tqdm(
+        bar = progress_bar(
             range(stage.params.epochs),
             desc=f"pretraining: {stage.name}",
             leave=False,
-            disable=not self.training.progress_bar,
+            enabled=self.training.progress_bar,
         )
         for epoch in bar:
             started = time.perf_counter()

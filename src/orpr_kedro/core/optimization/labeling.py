@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from orpr_kedro.core.data.preparation import to_panel
 from orpr_kedro.core.data.splits import TimeSplits
@@ -42,6 +41,7 @@ from orpr_kedro.core.learning.features import forecast_cube
 from orpr_kedro.core.optimization.licence import GurobiLicence
 from orpr_kedro.core.optimization.window import CandidateCosts, decide_window, window_streams
 from orpr_kedro.core.params import ORLabelingParams
+from orpr_kedro.core.progress import progress_bar
 from orpr_kedro.core.simulation.kernel import (
     LaneParams,
     coverage_levels,
@@ -175,7 +175,7 @@ def label_windows(
     lanes = data.lanes
     state = initial_state
     label_frames, log_rows, candidate_frames = [], [], []
-    for position, window in enumerate(tqdm(windows, desc="OR labels (windows)", leave=False)):
+    for position, window in enumerate(progress_bar(windows, desc="OR labels (windows)", leave=False)):
         date = data.decision_dates[window]
         decision = decide_window(data, window, state, grid, params, seed, executor, licence)
         costs, results, choice = decision.costs, decision.results, decision.choice

@@ -20,10 +20,10 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.params import RLAlignmentParams
+from orpr_kedro.core.progress import progress_bar
 from orpr_kedro.core.rl.actor_critic import (
     FoundationActor,
     categorical_kl,
@@ -152,10 +152,10 @@ def train_rloo(
                 start_epoch,
                 params.epochs,
             )
-        bar = tqdm(
+        bar = progress_bar(
             range(start_epoch + 1, params.epochs + 1),
             desc="RL alignment (rloo)",
-            disable=not params.progress_bar,
+            enabled=params.progress_bar,
             leave=False,
         )
         for epoch in bar:

@@ -10,7 +10,7 @@ from orpr_kedro.core import recommend
 from orpr_kedro.core.data import contract
 from orpr_kedro.core.forecasting.model import DemandForecaster
 from orpr_kedro.core.learning.policy import FoundationPolicy
-from orpr_kedro.core.params import DataProcessingParams, RecommendParams, parse_params
+from orpr_kedro.core.params import DataProcessingParams, RecommendParams, parse_currency, parse_params
 
 
 def validate_inventory_state(
@@ -42,13 +42,16 @@ def recommend_orders(
     promotion_days: pd.DataFrame,
     forecaster: DemandForecaster,
     aligned_policy: dict[str, Any],
+    or_labels: pd.DataFrame,
     data_processing: dict[str, Any],
     params: dict[str, Any],
+    currency: str,
 ) -> pd.DataFrame:
-    """Coverage (days), order quantity (units, whole cases and MOQ) and reason for every snapshot lane.
+    """Every lane's order for the next review (units, value), its arrival, projected stock, stock-out risk and reason.
 
     The aligned policy decides; a lane with too little sales history gets the
-    incumbent rule and is flagged ``cold_start``.
+    incumbent rule and is flagged ``cold_start``; a lane without a snapshot row gets
+    ``no_state``. The OR labels explain a zero cover.
     """
     settings: RecommendParams = parse_params("recommend", params)
     processing: DataProcessingParams = parse_params("data_processing", data_processing)
@@ -62,9 +65,21 @@ def recommend_orders(
         processing.features,
         processing.splits.decision_weekday,
         settings,
+        or_labels=or_labels[["lane_id", "coverage_days"]],
+        currency=parse_currency(currency),
     )
 
 
+def list_orders(recommendations: pd.DataFrame) -> pd.DataFrame:
+    """The orders only, largest value first: what a buyer approves."""
+    return recommend.orders_only(recommendations)
+
+
 def summarise_recommendations(recommendations: pd.DataFrame, lanes: pd.DataFrame) -> pd.DataFrame:
-    """Counts of the run: lanes, aligned and fallback decisions, orders, units and value."""
+    """Counts of the run: lanes, aligned and fallback decisions, reason codes, orders, units and value."""
     return recommend.summarise_recommendations(recommendations, len(lanes))
+
+
+def summarise_by_dc_category(recommendations: pd.DataFrame) -> pd.DataFrame:
+    """Orders, value, reason codes and stock-out risk per DC and category, with totals."""
+    return recommend.summarise_by_dc_category(recommendations)

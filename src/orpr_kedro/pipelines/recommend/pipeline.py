@@ -6,7 +6,7 @@ from . import nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Inventory snapshot + aligned policy -> orders for the next review -> summary."""
+    """Inventory snapshot + aligned policy -> every lane's order for the next review -> orders only, summaries."""
     return Pipeline(
         [
             Node(
@@ -24,17 +24,31 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "prm_promotion_days",
                     "ftr_demand_forecaster",
                     "mdl_aligned_policy",
+                    "mi_or_labels",
                     "params:data_processing",
                     "params:recommend",
+                    "params:currency",
                 ],
                 outputs="mo_recommendations",
                 name="recommend_orders",
+            ),
+            Node(
+                func=nodes.list_orders,
+                inputs="mo_recommendations",
+                outputs="mo_orders",
+                name="list_orders",
             ),
             Node(
                 func=nodes.summarise_recommendations,
                 inputs=["mo_recommendations", "prm_lanes"],
                 outputs="rpt_recommend_summary",
                 name="summarise_recommendations",
+            ),
+            Node(
+                func=nodes.summarise_by_dc_category,
+                inputs="mo_recommendations",
+                outputs="rpt_recommend_by_dc_category",
+                name="summarise_by_dc_category",
             ),
         ]
     )
