@@ -233,7 +233,7 @@ def test_later_runs_read_versions_of_completed_runs_only(project: Path):
     orphan.parent.mkdir()
     orphan.write_bytes(b"left by a run that was killed")
     try:
-        _run(project, node_names=["forecast_demand"])
+        _run(project, node_names=["data_processing.forecast_demand"])
     finally:
         shutil.rmtree(orphan.parent)
     latest = _manifests(project)[-1]

@@ -104,7 +104,7 @@ class RunInputHooks:
 
     @staticmethod
     def _check_snapshot(pipeline: Any, catalog: Any) -> None:
-        names = {node.name for node in pipeline.nodes}
+        names = {node.name.rsplit(".", 1)[-1] for node in pipeline.nodes}  # without the stage namespace
         if "validate_inventory_state" not in names or names <= _RECOMMEND_NODES:
             return
         if "raw_inventory_state" not in pipeline.inputs() or "raw_inventory_state" not in catalog:

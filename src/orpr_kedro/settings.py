@@ -20,14 +20,15 @@ from orpr_kedro.manifest import RunManifestHooks
 # A raw table read only at the end of a run (the inventory snapshot) is checked first.
 # A failure to read a raw file gets a hint on the likely cause (encoding).
 # Experiment tracking only acts inside an MLflow run (kedro-mlflow, `make tracking`).
-# The end of a run names the report and the orders it wrote.
+# pluggy calls the hooks of one event last-registered first: PlannerOutputsHooks comes
+# first so that its lines naming the report and the orders are the run's last.
 HOOKS = (
+    PlannerOutputsHooks(),
     ParameterValidationHooks(),
     RunManifestHooks(),
     RunInputHooks(),
     ErrorHintHooks(),
     ExperimentTrackingHooks(),
-    PlannerOutputsHooks(),
 )
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader

@@ -590,7 +590,7 @@ def parse_params(key: str, values: dict[str, Any] | BaseModel) -> Any:
 
 
 # Top-level parameter keys that are not a pipeline block.
-TOP_LEVEL_KEYS: tuple[str, ...] = ("seed",)
+TOP_LEVEL_KEYS: tuple[str, ...] = ("seed", "currency")
 
 
 def unknown_blocks(keys: Iterable[str]) -> dict[str, str | None]:
