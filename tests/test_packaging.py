@@ -24,9 +24,18 @@ def _pins(name: str) -> dict[str, str]:
     return pins
 
 
-def _requirements() -> list[Requirement]:
-    lines = (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
-    return [Requirement(line.split("#")[0]) for line in lines if line.split("#")[0].strip()]
+def _requirements(*extras: str) -> list[Requirement]:
+    """The runtime requirements of pyproject.toml and those of ``extras`` (self-references expanded)."""
+    project = PYPROJECT["project"]
+    found = [Requirement(text) for text in project["dependencies"]]
+    for extra in extras:
+        for text in project["optional-dependencies"][extra]:
+            requirement = Requirement(text)
+            if requirement.name == project["name"]:
+                found += _requirements(*requirement.extras)
+            else:
+                found.append(requirement)
+    return found
 
 
 def _unsatisfied(requirements: list[Requirement], pins: dict[str, str]) -> list[str]:
@@ -45,7 +54,7 @@ def test_the_wheel_metadata_names_the_package_and_its_command():
     assert project["name"] == kedro["package_name"] == "orpr_kedro" == orpr_kedro.__name__
     assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"]["attr"] == "orpr_kedro.__version__"
     assert re.fullmatch(r"\d+\.\d+\.\d+", orpr_kedro.__version__)
-    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["dependencies"]["file"] == "requirements.txt"
+    assert project["dynamic"] == ["version"]  # dependencies are declared, not read from a file
     assert project["scripts"]["orpr-kedro"] == "orpr_kedro.__main__:main"
     assert kedro["source_dir"] == "src" and (PROJECT_ROOT / "src" / "orpr_kedro" / "__main__.py").exists()
 
@@ -59,7 +68,7 @@ def test_the_packaged_entry_point_finds_kedros_run_command():
 
 def test_the_default_pins_satisfy_the_requirements_and_leave_tracking_out():
     pins = _pins("constraints.txt")
-    assert not _unsatisfied(_requirements(), pins)
+    assert not _unsatisfied(_requirements("dev"), pins)
     assert "kedro-mlflow" not in pins and "mlflow" not in pins  # make run / make test stay without it
 
 
@@ -74,8 +83,18 @@ def test_the_tracking_pins_satisfy_the_extra_without_another_torch():
     assert not [name for name in tracking if name.startswith(("nvidia-", "triton"))]  # no CUDA
 
 
+def test_the_runtime_dependencies_carry_no_test_docs_viz_or_cluster_stack():
+    runtime = {requirement.name.lower() for requirement in _requirements()}
+    development = {requirement.name.lower() for requirement in _requirements("dev")}
+    tooling = {"pytest", "mkdocs", "kedro-viz", "statsmodels", "dask", "nbclient", "ipykernel", "ruff", "mypy"}
+    assert not runtime & tooling
+    assert tooling <= development  # `make test` installs the dev extra, which brings all of them
+    optional = PYPROJECT["project"]["optional-dependencies"]
+    assert {"dev", "docs", "viz", "distributed", "tracking"} <= set(optional)
+
+
 @pytest.mark.parametrize(
     "path", ["dist/orpr_kedro-0.1.0-py3-none-any.whl", "dist/conf-orpr_kedro.tar.gz", "build/package/pyproject.toml"]
 )
 def test_build_outputs_stay_out_of_git(path):
-    assert subprocess.run(["git", "check-ignore", "-q", path], cwd=PROJECT_ROOT).returncode == 0
+    assert subprocess.run(["git", "check-ignore", "-q", path], cwd=PROJECT_ROOT, check=False).returncode == 0
