@@ -28,7 +28,7 @@ export GOMP_SPINCOUNT ?= 1000
 # runtime: the package (editable) and what the pipelines import
 $(BIN)/.installed: constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) setuptools
+	$(PIP) setuptools  # the build backend of the editable install (pinned in constraints.txt)
 	$(if $(TORCH_INDEX_URL),$(PIP) --index-url $(TORCH_INDEX_URL) torch)
 	$(PIP) --no-build-isolation -e .
 	@touch $@
@@ -71,7 +71,7 @@ bench: install
 
 # re-pin from the full development environment (every extra but tracking)
 lock: install-dev
-	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > constraints.txt
+	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v '^pip==' | sed 's/+cpu$$//' > constraints.txt
 
 # Wheel and configuration archive in dist/, built from the committed state only, so
 # no uncommitted file and no conf/<env>/credentials.yml can end up in them.
