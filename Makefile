@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # idle OpenMP threads spin only briefly before they sleep (see src/orpr_kedro/__init__.py)
 export GOMP_SPINCOUNT ?= 1000
 
-.PHONY: install install-dev run demo-data test lint viz viz-build docs bench lock clean-data package check-wheel \
+.PHONY: install install-dev run demo-data test lint hooks viz viz-build docs bench lock clean-data package check-wheel \
 	tracking lock-tracking
 
 # runtime: the package (editable) and what the pipelines import
@@ -56,6 +56,10 @@ lint: install-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+
+# git hooks from .pre-commit-config.yaml (local hooks with the pinned tools; nothing fetched)
+hooks: install-dev
+	$(BIN)/pre-commit install
 
 viz: $(BIN)/.installed-viz
 	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141

@@ -2,10 +2,12 @@
 
 import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 
 import orpr_kedro
@@ -93,8 +95,39 @@ def test_the_runtime_dependencies_carry_no_test_docs_viz_or_cluster_stack():
     assert {"dev", "docs", "viz", "distributed", "tracking"} <= set(optional)
 
 
+def test_the_git_hooks_are_local_and_run_pinned_tools():
+    config = yaml.safe_load((PROJECT_ROOT / ".pre-commit-config.yaml").read_text())
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]  # pre-commit fetches nothing
+    hooks = {hook["id"]: hook for hook in config["repos"][0]["hooks"]}
+    assert {"ruff-check", "ruff-format", "end-of-file-fixer", "trailing-whitespace", "nbstripout"} <= set(hooks)
+    assert hooks["nbstripout"]["files"] == r"^notebooks/exploration\.ipynb$"
+    dev = {requirement.name.lower().replace("_", "-") for requirement in _requirements("dev")}
+    assert {"ruff", "pre-commit", "pre-commit-hooks", "nbstripout"} <= dev
+    for hook in hooks.values():  # each entry is a command of the dev environment
+        assert hook["language"] == "system"
+        assert Path(sys.executable).with_name(hook["entry"].split()[0]).exists(), hook["entry"]
+    pre_commit = Path(sys.executable).with_name("pre-commit")
+    validated = subprocess.run(
+        [str(pre_commit), "validate-config", ".pre-commit-config.yaml"], cwd=PROJECT_ROOT, check=False
+    )
+    assert validated.returncode == 0
+
+
 @pytest.mark.parametrize(
     "path", ["dist/orpr_kedro-0.1.0-py3-none-any.whl", "dist/conf-orpr_kedro.tar.gz", "build/package/pyproject.toml"]
 )
 def test_build_outputs_stay_out_of_git(path):
     assert subprocess.run(["git", "check-ignore", "-q", path], cwd=PROJECT_ROOT, check=False).returncode == 0
+
+
+def test_ci_lints_before_it_tests_and_checks_the_wheel_after():
+    steps = [line for line in (PROJECT_ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make ")]
+    assert steps == ["make lint", "make test", "make check-wheel"]
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "ruff check src tests bench" in recipe and "ruff format --check src tests bench" in recipe
+    assert "$(BIN)/mypy\n" in recipe + "\n"  # the files and strictness live in pyproject.toml
+    assert (
+        PYPROJECT["tool"]["mypy"]["files"] == ["src/orpr_kedro/core"]
+        and PYPROJECT["tool"]["mypy"]["check_untyped_defs"]
+    )
