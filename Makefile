@@ -29,7 +29,7 @@ export GOMP_SPINCOUNT ?= 1000
 $(BIN)/.installed: constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) setuptools  # the build backend of the editable install (pinned in constraints.txt)
-	$(if $(TORCH_INDEX_URL),$(PIP) --index-url $(TORCH_INDEX_URL) torch)
+	$(if $(TORCH_INDEX_URL),$(PIP) --no-deps --index-url $(TORCH_INDEX_URL) torch)
 	$(PIP) --no-build-isolation -e .
 	@touch $@
 
