@@ -427,8 +427,10 @@ def _fit_clustered(data: _Panel, regressors: dict[str, np.ndarray], df_correctio
         )
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # pyfixest warns when it drops a collinear column
+        # pyfixest warns when it drops a collinear column (handled below); its t statistics and
+        # R-squared, unused here, divide by zero on an outcome the fixed effects explain fully
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", UserWarning)
             fit = pf.feols(
                 f"y ~ {' + '.join(columns)} | unit + period",
                 data=frame,
@@ -437,13 +439,14 @@ def _fit_clustered(data: _Panel, regressors: dict[str, np.ndarray], df_correctio
                 fixef_rm="none",
                 demeaner=MapDemeaner(fixef_tol=_FIXEF_TOL),
             )
+            coef, raw_se = fit.coef(), fit.se()
+            raw_wald = float(fit.wald_test(distribution="chi2")["statistic"]) if coef.index.tolist() == columns else 0.0
     except ValueError as err:  # every regressor collinear with the fixed effects
         if "collinear" not in str(err):
             raise
         raise not_identified(names) from err
-    kept = fit.coef().index.tolist()
-    if kept != columns:
-        raise not_identified([name for name, column in zip(names, columns, strict=True) if column not in kept])
+    if coef.index.tolist() != columns:
+        raise not_identified([name for name, column in zip(names, columns, strict=True) if column not in coef.index])
     fe_rank = _fixed_effect_rank(data.unit_codes, data.time_codes, data.n_units, data.n_periods)
     # "dummies": every fixed effect counts as a parameter; "nested": unit effects are
     # nested in the unit clusters and do not count (they are absorbed by the cluster
@@ -453,10 +456,9 @@ def _fit_clustered(data: _Panel, regressors: dict[str, np.ndarray], df_correctio
     if n_obs <= n_params:
         raise ValueError(f"{n_obs} observations cannot identify {n_params} parameters")
     factor = n_clusters / (n_clusters - 1.0) * (n_obs - 1.0) / (n_obs - n_params)
-    raw_wald = float(fit.wald_test(distribution="chi2")["statistic"])
     return _FixedEffectsFit(
-        coef=fit.coef().to_numpy(dtype=np.float64),
-        std_errors=np.sqrt(factor) * fit.se().to_numpy(dtype=np.float64),
+        coef=coef.to_numpy(dtype=np.float64),
+        std_errors=np.sqrt(factor) * raw_se.to_numpy(dtype=np.float64),
         wald=raw_wald / factor,
         n_obs=n_obs,
         n_clusters=n_clusters,
