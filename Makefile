@@ -1,12 +1,19 @@
-# orpr-kedro: every target creates the virtual environment it needs.
-#   make run    install (first time), generate the demo raw data when missing, kedro run
-#   make test   install (first time), run the test suite
+# orpr-kedro: every target creates the virtual environment it needs, with what it needs.
+#   make run    runtime dependencies (first time), demo raw data when missing, kedro run
+#   make test   runtime + dev extra (first time), the test suite
+# Dependencies are declared in pyproject.toml by role (runtime, extras viz, docs,
+# distributed, dev, tracking); constraints.txt pins every package.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet -c constraints.txt
 ENV ?= base
 PIPELINE ?= __default__
+# Optional: an index that serves the CPU torch build, for machines whose index is plain
+# PyPI (where torch==2.13.0 is the CUDA build), e.g.
+#   make run TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+TORCH_INDEX_URL ?=
 
 # Kedro telemetry stays off for this project (a committed .telemetry says the same).
 export KEDRO_DISABLE_TELEMETRY := true
@@ -15,15 +22,25 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # idle OpenMP threads spin only briefly before they sleep (see src/orpr_kedro/__init__.py)
 export GOMP_SPINCOUNT ?= 1000
 
-.PHONY: install run demo-data test viz viz-build docs bench lint lock clean-data package tracking lock-tracking
+.PHONY: install install-dev run demo-data test lint hooks viz viz-build docs bench lock clean-data package check-wheel \
+	tracking lock-tracking
 
-$(BIN)/.installed: requirements.txt constraints.txt pyproject.toml
+# runtime: the package (editable) and what the pipelines import
+$(BIN)/.installed: constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) setuptools  # the build backend of the editable install (pinned in constraints.txt)
+	$(if $(TORCH_INDEX_URL),$(PIP) --no-deps --index-url $(TORCH_INDEX_URL) torch)
+	$(PIP) --no-build-isolation -e .
+	@touch $@
+
+# an extra on top of the runtime: .installed-dev, .installed-viz, .installed-docs, ...
+$(BIN)/.installed-%: $(BIN)/.installed
+	$(PIP) --no-build-isolation -e ".[$*]"
 	@touch $@
 
 install: $(BIN)/.installed
+
+install-dev: $(BIN)/.installed-dev
 
 demo-data: install
 	$(BIN)/kedro demo-data --env $(ENV)
@@ -31,23 +48,34 @@ demo-data: install
 run: demo-data
 	$(BIN)/kedro run --env $(ENV) --pipelines $(PIPELINE)
 
-test: install
+test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-viz: install
+# ruff (lint and format) on all Python, mypy on src/orpr_kedro/core (pyproject.toml)
+lint: install-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+# git hooks from .pre-commit-config.yaml (local hooks with the pinned tools; nothing fetched)
+hooks: install-dev
+	$(BIN)/pre-commit install
+
+viz: $(BIN)/.installed-viz
 	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141
 
-viz-build: install
+viz-build: $(BIN)/.installed-viz
 	$(BIN)/kedro viz build
 
-docs: install
+docs: $(BIN)/.installed-docs
 	$(BIN)/mkdocs build --strict
 
 bench: install
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-lock: install
-	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > constraints.txt
+# re-pin from the full development environment (every extra but tracking)
+lock: install-dev
+	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v '^pip==' | sed 's/+cpu$$//' > constraints.txt
 
 # Wheel and configuration archive in dist/, built from the committed state only, so
 # no uncommitted file and no conf/<env>/credentials.yml can end up in them.
@@ -56,6 +84,11 @@ package: install
 	git archive --format=tar HEAD | tar -x -C build/package
 	cd build/package && $(abspath $(BIN))/kedro package
 	cp build/package/dist/* dist/
+
+# The wheel in a clean virtual environment with the runtime dependencies only (no
+# pytest, mkdocs, kedro-viz, statsmodels), running data_processing on the test env.
+check-wheel: package
+	.ci/check-wheel
 
 # Optional experiment tracking (kedro-mlflow) in its own environment, so that the
 # default .venv, `make run` and `make test` stay without it (docs/tracking.md).

@@ -2,10 +2,12 @@
 
 import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 
 import orpr_kedro
@@ -24,9 +26,18 @@ def _pins(name: str) -> dict[str, str]:
     return pins
 
 
-def _requirements() -> list[Requirement]:
-    lines = (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
-    return [Requirement(line.split("#")[0]) for line in lines if line.split("#")[0].strip()]
+def _requirements(*extras: str) -> list[Requirement]:
+    """The runtime requirements of pyproject.toml and those of ``extras`` (self-references expanded)."""
+    project = PYPROJECT["project"]
+    found = [Requirement(text) for text in project["dependencies"]]
+    for extra in extras:
+        for text in project["optional-dependencies"][extra]:
+            requirement = Requirement(text)
+            if requirement.name == project["name"]:
+                found += _requirements(*requirement.extras)
+            else:
+                found.append(requirement)
+    return found
 
 
 def _unsatisfied(requirements: list[Requirement], pins: dict[str, str]) -> list[str]:
@@ -45,7 +56,7 @@ def test_the_wheel_metadata_names_the_package_and_its_command():
     assert project["name"] == kedro["package_name"] == "orpr_kedro" == orpr_kedro.__name__
     assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"]["attr"] == "orpr_kedro.__version__"
     assert re.fullmatch(r"\d+\.\d+\.\d+", orpr_kedro.__version__)
-    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["dependencies"]["file"] == "requirements.txt"
+    assert project["dynamic"] == ["version"]  # dependencies are declared, not read from a file
     assert project["scripts"]["orpr-kedro"] == "orpr_kedro.__main__:main"
     assert kedro["source_dir"] == "src" and (PROJECT_ROOT / "src" / "orpr_kedro" / "__main__.py").exists()
 
@@ -59,7 +70,7 @@ def test_the_packaged_entry_point_finds_kedros_run_command():
 
 def test_the_default_pins_satisfy_the_requirements_and_leave_tracking_out():
     pins = _pins("constraints.txt")
-    assert not _unsatisfied(_requirements(), pins)
+    assert not _unsatisfied(_requirements("dev"), pins)
     assert "kedro-mlflow" not in pins and "mlflow" not in pins  # make run / make test stay without it
 
 
@@ -74,8 +85,49 @@ def test_the_tracking_pins_satisfy_the_extra_without_another_torch():
     assert not [name for name in tracking if name.startswith(("nvidia-", "triton"))]  # no CUDA
 
 
+def test_the_runtime_dependencies_carry_no_test_docs_viz_or_cluster_stack():
+    runtime = {requirement.name.lower() for requirement in _requirements()}
+    development = {requirement.name.lower() for requirement in _requirements("dev")}
+    tooling = {"pytest", "mkdocs", "kedro-viz", "statsmodels", "dask", "nbclient", "ipykernel", "ruff", "mypy"}
+    assert not runtime & tooling
+    assert tooling <= development  # `make test` installs the dev extra, which brings all of them
+    optional = PYPROJECT["project"]["optional-dependencies"]
+    assert {"dev", "docs", "viz", "distributed", "tracking"} <= set(optional)
+
+
+def test_the_git_hooks_are_local_and_run_pinned_tools():
+    config = yaml.safe_load((PROJECT_ROOT / ".pre-commit-config.yaml").read_text())
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]  # pre-commit fetches nothing
+    hooks = {hook["id"]: hook for hook in config["repos"][0]["hooks"]}
+    assert {"ruff-check", "ruff-format", "end-of-file-fixer", "trailing-whitespace", "nbstripout"} <= set(hooks)
+    assert hooks["nbstripout"]["files"] == r"^notebooks/exploration\.ipynb$"
+    dev = {requirement.name.lower().replace("_", "-") for requirement in _requirements("dev")}
+    assert {"ruff", "pre-commit", "pre-commit-hooks", "nbstripout"} <= dev
+    for hook in hooks.values():  # each entry is a command of the dev environment
+        assert hook["language"] == "system"
+        assert Path(sys.executable).with_name(hook["entry"].split()[0]).exists(), hook["entry"]
+    pre_commit = Path(sys.executable).with_name("pre-commit")
+    validated = subprocess.run(
+        [str(pre_commit), "validate-config", ".pre-commit-config.yaml"], cwd=PROJECT_ROOT, check=False
+    )
+    assert validated.returncode == 0
+
+
 @pytest.mark.parametrize(
     "path", ["dist/orpr_kedro-0.1.0-py3-none-any.whl", "dist/conf-orpr_kedro.tar.gz", "build/package/pyproject.toml"]
 )
 def test_build_outputs_stay_out_of_git(path):
-    assert subprocess.run(["git", "check-ignore", "-q", path], cwd=PROJECT_ROOT).returncode == 0
+    assert subprocess.run(["git", "check-ignore", "-q", path], cwd=PROJECT_ROOT, check=False).returncode == 0
+
+
+def test_ci_lints_before_it_tests_and_checks_the_wheel_after():
+    steps = [line for line in (PROJECT_ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make ")]
+    assert steps == ["make lint", "make test", "make check-wheel"]
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "ruff check src tests bench" in recipe and "ruff format --check src tests bench" in recipe
+    assert "$(BIN)/mypy\n" in recipe + "\n"  # the files and strictness live in pyproject.toml
+    assert (
+        PYPROJECT["tool"]["mypy"]["files"] == ["src/orpr_kedro/core"]
+        and PYPROJECT["tool"]["mypy"]["check_untyped_defs"]
+    )

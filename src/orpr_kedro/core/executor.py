@@ -36,7 +36,13 @@ class TaskExecutor:
         if kind == "processes":
             self._pool = ProcessPoolExecutor(max_workers=self.params.n_workers)
         elif kind == "dask":
-            from dask.distributed import Client, LocalCluster
+            try:  # the `distributed` extra: a runtime install has no Dask
+                from dask.distributed import Client, LocalCluster
+            except ImportError as err:
+                raise ImportError(
+                    "executor kind 'dask' needs Dask: pip install 'orpr_kedro[distributed]' "
+                    "(with -c constraints.txt), or set the executor kind to 'serial' or 'processes'"
+                ) from err
 
             if self.params.scheduler_address:
                 self._client = Client(self.params.scheduler_address)

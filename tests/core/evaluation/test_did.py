@@ -237,6 +237,15 @@ def test_treatment_without_post_observations_is_not_identified():
 
 
 # ------------------------------------------------------------------ pre-trends
+def test_event_study_names_a_period_without_controls():
+    # period 1 has treated rows only: its treated x period indicator equals the period
+    # dummy there, so nothing is left to compare and the error names that regressor
+    panel = make_panel(20, 8, seed=12)
+    panel = panel[~((panel["treated"] == 0) & (panel["period"] == 1))]
+    with pytest.raises(ValueError, match=r"\['treated x period=1'\] has no variation left"):
+        pre_trend_test(panel, "y")
+
+
 @pytest.mark.parametrize("method", ["event_study", "linear_trend"])
 def test_pre_trend_flags_differential_trend(method):
     panel = make_panel(200, 12, effect=-2.0, pre_trend=0.3, seed=13, rho=0.3)
