@@ -72,8 +72,8 @@ class TaskExecutor:
         """``[function(task) for task in tasks]`` on the configured back end, in order."""
         bar = progress_bar(total=len(tasks), desc=description, enabled=self.progress, leave=False)
         try:
+            results: list[Any] = []
             if self.params.kind == "serial" or len(tasks) <= 1:
-                results = []
                 for task in tasks:
                     results.append(function(task))
                     bar.update()
@@ -82,7 +82,7 @@ class TaskExecutor:
                 if self._pool is None:
                     raise RuntimeError("use the executor as a context manager")
                 futures = {self._pool.submit(function, task): index for index, task in enumerate(tasks)}
-                results: list[Any] = [None] * len(tasks)
+                results = [None] * len(tasks)
                 for future in as_completed(futures):
                     results[futures[future]] = future.result()
                     bar.update()
