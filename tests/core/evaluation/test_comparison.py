@@ -1,4 +1,4 @@
-"""Evaluation tables on tiny hand-computed panels, the deciders, and the field-test glue."""
+"""Evaluation tables on tiny hand-computed panels, the policy protocol, and the field-test glue."""
 
 import numpy as np
 import pandas as pd
@@ -6,6 +6,17 @@ import pytest
 
 from orpr_kedro.core.evaluation import comparison, field_trial
 from orpr_kedro.core.params import EvaluationTargets
+from orpr_kedro.core.simulation.period import Lanes
+from orpr_kedro.core.simulation.policies import (
+    Decision,
+    DecisionState,
+    IncumbentRule,
+    Policy,
+    SwitchPolicy,
+    grid_index,
+)
+
+LANE_COLUMNS = {"review_period": [7, 7], "case_pack": [1, 1], "moq": [0, 0]}
 
 ACC = [
     "demand_units",
@@ -135,22 +146,24 @@ def test_decision_time_per_thousand_decisions():
     assert table.loc["orpr", "times_faster_than_or"] == pytest.approx(200.0)
 
 
-def test_switch_and_incumbent_deciders():
-    lanes = pd.DataFrame({"target_turnover_days": [14.0, 9.5]})
+def test_switch_and_incumbent_policies_decide_by_the_protocol():
+    lanes = Lanes.from_table(pd.DataFrame({"lane_id": [0, 1], "target_turnover_days": [14.0, 9.5], **LANE_COLUMNS}))
     grid = np.arange(0.0, 21.0)
-    incumbent = comparison.IncumbentDecider(lanes, grid)
-    days, index = incumbent(pd.Timestamp("2025-01-06"), np.array([0, 1]), np.zeros(2), np.zeros((2, 3)))
-    assert days.tolist() == [14.0, 9.5] and index.tolist() == [14, -1]  # 9.5 is not on the grid
+    incumbent = IncumbentRule.from_lanes(lanes)
+    state = DecisionState(pd.Timestamp("2025-01-06"), np.ones((2, 14)), 7, np.zeros(2), np.zeros((2, 3)))
+    decision = incumbent.decide(lanes, state)
+    assert decision.coverage_days.tolist() == [14.0, 9.5] and decision.grid_index is None
+    assert grid_index(grid, decision.coverage_days).tolist() == [14, -1]  # 9.5 is not on the grid
 
-    def fixed(date, rows, on_hand, pipeline):
-        return np.full(2, 3.0), np.full(2, 3)
+    class Fixed:
+        def decide(self, lanes, state):
+            return Decision(np.full(2, 3.0), grid_index=np.full(2, 3))
 
-    switch = comparison.SwitchDecider(incumbent, fixed, pd.Timestamp("2025-01-13"))
-    assert switch(pd.Timestamp("2025-01-06"), np.array([0, 1]), np.zeros(2), np.zeros((2, 3)))[0].tolist() == [
-        14.0,
-        9.5,
-    ]
-    assert switch(pd.Timestamp("2025-01-13"), np.array([0, 1]), np.zeros(2), np.zeros((2, 3)))[0].tolist() == [3.0, 3.0]
+    assert isinstance(Fixed(), Policy) and isinstance(incumbent, Policy)
+    switch = SwitchPolicy(incumbent, Fixed(), pd.Timestamp("2025-01-13"))
+    assert switch.decide(lanes, state).coverage_days.tolist() == [14.0, 9.5]
+    later = DecisionState(pd.Timestamp("2025-01-13"), np.ones((2, 14)), 7, np.zeros(2), np.zeros((2, 3)))
+    assert switch.decide(lanes, later).coverage_days.tolist() == [3.0, 3.0]
 
 
 def daily_worlds() -> pd.DataFrame:
@@ -202,11 +215,11 @@ def test_field_test_units_and_panel_take_each_side_from_its_world():
     assert len(panel) == 16 and panel["post"].sum() == 8
     treated_post = panel[panel["treated"] & panel["post"]]
     # observed: the ORPR world (5 units fewer, in days of pre-period sales); counterfactual: the incumbent world
-    assert (treated_post["turnover_days_counterfactual"] - treated_post["turnover_days"]).tolist() == pytest.approx(
+    assert (treated_post["days_of_stock_counterfactual"] - treated_post["days_of_stock"]).tolist() == pytest.approx(
         [2.5, 2.5, 5 / 3, 5 / 3]
     )
     control = panel[~panel["treated"]]
-    assert (control["turnover_days"] == control["turnover_days_counterfactual"]).all()
+    assert (control["days_of_stock"] == control["days_of_stock_counterfactual"]).all()
     with pytest.raises(ValueError, match="both treated and control"):
         field_trial.field_test_panel(daily, units, [0, 1], [1, 2], switch)
 
@@ -229,5 +242,5 @@ def test_estimates_recover_a_planted_effect_and_report_the_truth():
     assert table.loc["holding_cost", "ci_low"] <= -1.5 <= table.loc["holding_cost", "ci_high"]
     assert table["truth_inside_interval"].all() and table["parallel_trends_plausible"].all()
     placebo = panel.assign(**{name: base for name in field_trial.FIELD_TEST_OUTCOMES})
-    quiet = field_trial.estimate_effects(placebo, outcomes=["turnover_days"]).iloc[0]
+    quiet = field_trial.estimate_effects(placebo, outcomes=["days_of_stock"]).iloc[0]
     assert quiet["ci_low"] <= 0.0 <= quiet["ci_high"]

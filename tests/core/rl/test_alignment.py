@@ -26,8 +26,11 @@ from orpr_kedro.core.params import (
     RLAlignmentParams,
 )
 from orpr_kedro.core.rl import actor_critic, alignment, checkpoints, training
+from orpr_kedro.core.rl.actor_critic import torch_runtime
 from orpr_kedro.core.rl.env import REWARD_TERMS, LaneEnv, LaneEpisodes, LaneVectorEnv
-from orpr_kedro.core.simulation.backtest import compare_on_period
+from orpr_kedro.core.rl.policy import NetworkPolicy
+from orpr_kedro.core.simulation.backtest import compare_on_period, rule_policies
+from orpr_kedro.core.simulation.policies import CoverageSchedule
 from tests.conftest import PROJECT_ROOT
 
 OR_PARAMS = ORLabelingParams.model_validate(
@@ -128,7 +131,7 @@ def test_observation_is_exactly_the_network_input(tables, context):
     frame = (
         tables["features"]
         .set_index(["lane_id", "decision_date"])
-        .loc[list(zip(context.row_lane[rows], pd.DatetimeIndex(context.row_date[rows]), strict=True))]
+        .loc[list(zip(context.rows.row_lane[rows], pd.DatetimeIndex(context.rows.row_date[rows]), strict=True))]
         .reset_index()
     )
     expected = model_tensors(DecisionInputs.from_frame(frame, on_hand, on_order), tables["policy"].normalisation)
@@ -155,8 +158,8 @@ def test_single_lane_environment_passes_the_gymnasium_checker(context):
 
 def test_a_step_is_the_or_replay_of_one_week(tables, context):
     """All lanes on one date: the step equals labeling.replay_actual with the same lead-time stream."""
-    date = pd.Timestamp(context.row_date[context.steps_left >= 1][0])
-    rows = context.rows_of(date)
+    date = pd.Timestamp(context.rows.row_date[context.rows.steps_left >= 1][0])
+    rows = context.rows.rows_of(date)
     episodes = LaneEpisodes(context, len(rows), 1, RLAlignmentParams().reward, seed=5)
     episodes.reset(np.arange(len(rows)))
     episodes.seed(5)  # the lead-time stream replay_actual gets
@@ -168,14 +171,14 @@ def test_a_step_is_the_or_replay_of_one_week(tables, context):
     _, _, _, truncated, terms = episodes.step(np.arange(len(rows)), action)
 
     data = context.data
-    pipeline = np.zeros((len(rows), context.pipeline_days))
+    pipeline = np.zeros((len(rows), context.rows.pipeline_days))
     pipeline[:, 2] = 4.0
     state = labeling.LaneState(on_hand=np.full(len(rows), 10.0), pipeline=pipeline)
     window = int(data.decision_dates.get_loc(date))
     expected = labeling.replay_actual(data, window, context.grid[action], state, 7, OR_PARAMS, np.random.default_rng(5))
     np.testing.assert_allclose(episodes.on_hand, expected.on_hand)
     np.testing.assert_allclose(episodes.on_order, expected.on_order)
-    assert truncated.all() and (episodes.row == context.next_row[rows]).all()
+    assert truncated.all() and (episodes.row == context.rows.next_row[rows]).all()
     assert (terms["holding_cost"] >= 0).all() and (terms["order_cost"] >= 0).all()
 
 
@@ -206,9 +209,9 @@ def test_reward_terms_sum_to_the_reward_and_promotions_replace_turnover(context)
     _, total, _, _, terms = episodes.step(np.arange(64), np.full(64, context.n_actions - 1))
     np.testing.assert_allclose(sum(terms[name] for name in REWARD_TERMS), total)
     cost = terms["holding_cost"] + terms["lost_sales_cost"] + terms["order_cost"]
-    np.testing.assert_allclose(terms["sim"], -cost / context.scale[context.row_lane[rows]])
+    np.testing.assert_allclose(terms["sim"], -cost / context.scale[context.rows.row_lane[rows]])
     assert (terms["band"] < 0).all()  # the top of the grid (30 days) is outside the band [4, 10]
-    promoted = context.promotion[rows]
+    promoted = context.rows.promotion[rows]
     assert (terms["turnover"][promoted] == 0).all() and (terms["promotion"][~promoted] == 0).all()
     stats = episodes.pop_stats()
     assert stats["steps"] == 64 and np.isclose(stats["reward"], total.mean())
@@ -355,15 +358,22 @@ def test_zero_epochs_return_the_pretrained_policy(tables, tmp_path):
 def test_fixed_rules_in_the_closed_loop_equal_the_open_loop_backtest(tables, tmp_path):
     features, labels, lanes, sales, forecasts, splits = tables["tables"]
     context = context_for(tables, rl_params(tmp_path), "validation")
-    result = closed_loop_validation(
-        context,
-        {"pretrained": tables["policy"].model},
-        {"or_policy": labels},
-        start=splits.validation_start,
-        end=splits.test_start,
-        seed=SEED,
-        initial_state="master",
-    )
+    rows = context.rows
+    policies = {
+        "pretrained": NetworkPolicy(context, tables["policy"].model),
+        "or_policy": CoverageSchedule(labels, rows.period.lanes["lane_id"], "or_policy"),
+        **rule_policies(rows.period),
+    }
+    with torch_runtime(1):
+        result = closed_loop_validation(
+            rows,
+            policies,
+            grid=context.grid,
+            start=splits.validation_start,
+            end=splits.test_start,
+            seed=SEED,
+            initial_state="master",
+        )
     closed = result.kpi_table().set_index(["policy", "scope"])
     data = labeling.labeling_data(lanes, sales, forecasts, splits.decision_dates(), splits.first_decision_date)
     opened = compare_on_period(
@@ -376,6 +386,29 @@ def test_fixed_rules_in_the_closed_loop_equal_the_open_loop_backtest(tables, tmp
     pretrained = decisions[decisions["policy"] == "pretrained"]
     assert len(pretrained) == len(lanes) * pretrained["decision_date"].nunique()
     assert set(promotion_gaps(decisions)["policy"]) <= {"pretrained", "or_policy", "incumbent"}
+
+
+def test_a_network_policy_records_its_kl_to_the_reference(tables, tmp_path):
+    _, _, _, _, _, splits = tables["tables"]
+    context = context_for(tables, rl_params(tmp_path), "validation")
+    model = tables["policy"].model
+    policies = {"same": NetworkPolicy(context, model, reference=model), "alone": NetworkPolicy(context, model)}
+    with torch_runtime(1):
+        result = closed_loop_validation(
+            context.rows,
+            policies,
+            grid=context.grid,
+            start=splits.validation_start,
+            end=splits.test_start,
+            seed=SEED,
+            initial_state="master",
+        )
+    decisions = result.decisions.set_index("policy")
+    assert (decisions.loc["same", "kl_to_reference"] == 0.0).all()
+    assert decisions.loc["alone", "kl_to_reference"].isna().all()
+    assert (
+        decisions.loc["same", "coverage_days"].to_numpy() == decisions.loc["alone", "coverage_days"].to_numpy()
+    ).all()
 
 
 def test_checkpoints_keep_the_newest_and_never_resume_a_foreign_run(tmp_path):

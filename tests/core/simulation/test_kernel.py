@@ -8,9 +8,9 @@ import pytest
 from numba import njit, prange
 from scipy.stats import poisson
 
+from orpr_kedro.core.simulation.generic import PolicyState, simulate_policy
 from orpr_kedro.core.simulation.kernel import (
     LaneParams,
-    PolicyState,
     coverage_levels,
     draw_lead_times,
     extend_forecast,
@@ -18,7 +18,6 @@ from orpr_kedro.core.simulation.kernel import (
     review_mask,
     round_order_quantity,
     simulate_order_up_to,
-    simulate_policy,
 )
 
 TRAJ = ("on_hand_start", "on_hand_end", "orders", "arrivals", "lost")

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orpr_kedro.core.simulation.kernel import LaneParams, simulate_order_up_to, simulate_policy
+from orpr_kedro.core.simulation.generic import simulate_policy
+from orpr_kedro.core.simulation.kernel import LaneParams, simulate_order_up_to
 from orpr_kedro.core.simulation.kpi import (
     ADDITIVE_COLUMNS,
     RATIO_COLUMNS,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from orpr_kedro.core.simulation.generic import PolicyState, simulate_policy
 from orpr_kedro.core.simulation.kernel import (
     LaneParams,
-    PolicyState,
     draw_lead_times,
     lane_coverage_levels,
     simulate_order_up_to,
-    simulate_policy,
 )
 from orpr_kedro.core.simulation.policies import (
     BaseStock,

@@ -121,7 +121,7 @@ def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pat
     units = catalog.load("mo_field_test_units")
     assert units["treated"].sum() == units["control"].sum() > 0
     effects = catalog.load("rpt_field_test_did")
-    assert effects["outcome"].tolist() == ["turnover_days", "in_stock_rate", "holding_cost"]
+    assert effects["outcome"].tolist() == ["days_of_stock", "in_stock_rate", "holding_cost"]
     assert effects["true_effect"].notna().all()
 
     figures = result["rpt_report_figures"]

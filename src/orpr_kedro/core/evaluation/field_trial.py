@@ -16,9 +16,10 @@ Design (the paper's, in the simulator):
 4. because this is a simulator the counterfactual is known: the treated pairs'
    incumbent-world outcomes give the true effect, reported next to the estimate.
 
-Daily outcomes per SKU-DC: ``turnover_days`` = end-of-day on-hand divided by the
+Daily outcomes per SKU-DC: ``days_of_stock`` = end-of-day on-hand divided by the
 pair's mean daily sales in the pre period (its mean over a period is the period's
-turnover days at pre-period sales), ``in_stock_rate`` = 1 when the day starts with
+turnover days at pre-period sales; not the KPI ``turnover_days`` of
+:mod:`orpr_kedro.core.simulation.kpi`, which divides by the period's own sales), ``in_stock_rate`` = 1 when the day starts with
 stock, ``holding_cost`` (currency per day).
 """
 
@@ -26,20 +27,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from orpr_kedro.core.evaluation import did
 from orpr_kedro.core.evaluation.closed_loop import ClosedLoopResult, closed_loop_validation
-from orpr_kedro.core.evaluation.comparison import (
-    IncumbentDecider,
-    NetworkDecider,
-    SwitchDecider,
-    daily_frame,
-)
-from orpr_kedro.core.learning.network import FoundationModel
-from orpr_kedro.core.rl.env import LaneContext
+from orpr_kedro.core.evaluation.comparison import EvaluationWindow, daily_frame
+from orpr_kedro.core.learning.policy import FoundationPolicy
+from orpr_kedro.core.params import FieldTestParams
+from orpr_kedro.core.rl.actor_critic import torch_runtime
+from orpr_kedro.core.rl.observation import lane_context_from_rows
+from orpr_kedro.core.rl.policy import NetworkPolicy
+from orpr_kedro.core.simulation.policies import IncumbentRule, SwitchPolicy
 
 __all__ = [
     "FIELD_TEST_OUTCOMES",
@@ -47,11 +48,12 @@ __all__ = [
     "estimate_effects",
     "field_test_panel",
     "field_test_units",
+    "match_units",
     "simulate_worlds",
 ]
 
 INCUMBENT_WORLD, ORPR_WORLD = "incumbent_world", "orpr_world"
-FIELD_TEST_OUTCOMES = ("turnover_days", "in_stock_rate", "holding_cost")
+FIELD_TEST_OUTCOMES = ("days_of_stock", "in_stock_rate", "holding_cost")
 
 
 @dataclass(frozen=True)
@@ -72,24 +74,26 @@ class FieldTestDesign:
 
 
 def simulate_worlds(
-    context: LaneContext, aligned: FoundationModel, design: FieldTestDesign, seed: int, threads: int = 1
+    window: EvaluationWindow, aligned: FoundationPolicy, design: FieldTestDesign, seed: int, threads: int = 1
 ) -> ClosedLoopResult:
     """Both worlds, every SKU-DC, with daily trajectories from the pre-period start."""
-    incumbent = IncumbentDecider(context.data.lanes, context.grid)
-    orpr = SwitchDecider(incumbent, NetworkDecider(context, aligned), design.switch)
-    return closed_loop_validation(
-        context,
-        {INCUMBENT_WORLD: incumbent, ORPR_WORLD: orpr},
-        {},
-        start=design.burn_in_start,
-        end=design.end,
-        seed=seed,
-        initial_state="master",
-        threads=threads,
-        score_from=design.pre_start,
-        daily_lanes=np.arange(len(context.data.lanes)),
-        builtin=(),
-    )
+    rows = window.rows
+    grid = aligned.coverage_grid
+    context = lane_context_from_rows(rows, aligned.normalisation, grid)
+    incumbent = IncumbentRule.from_lanes(rows.period.lane_arrays)
+    orpr = SwitchPolicy(incumbent, NetworkPolicy(context, aligned.model), design.switch)
+    with torch_runtime(threads):
+        return closed_loop_validation(
+            rows,
+            {INCUMBENT_WORLD: incumbent, ORPR_WORLD: orpr},
+            grid=grid,
+            start=design.burn_in_start,
+            end=design.end,
+            seed=seed,
+            initial_state="master",
+            score_from=design.pre_start,
+            daily_lanes=np.arange(rows.period.n_lanes),
+        )
 
 
 def field_test_units(daily: pd.DataFrame, lanes: pd.DataFrame, switch: pd.Timestamp) -> pd.DataFrame:
@@ -112,6 +116,47 @@ def field_test_units(daily: pd.DataFrame, lanes: pd.DataFrame, switch: pd.Timest
     return units[units["mean_sales"] > 0].reset_index(drop=True)
 
 
+def match_units(
+    daily: pd.DataFrame, lanes: pd.DataFrame, switch: pd.Timestamp, settings: FieldTestParams, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Treated SKU-DCs by the manager's rule (volume, supply stability), controls by propensity score.
+
+    ``settings``: the field test's parameters (:class:`orpr_kedro.core.params.FieldTestParams`:
+    ``treated_share``, ``min_volume_quantile``, ``max_lead_time_cv_quantile``, ``caliper``).
+    Returns the units (pre-period covariates, ``treated``, ``control``,
+    ``selected_by_rule``, ``propensity``) and the covariate balance table.
+    """
+    units = field_test_units(daily, lanes, switch)
+    treated = did.select_treated(
+        units,
+        settings.treated_share,
+        volume_column="mean_demand",
+        stability_column="lead_time_cv",
+        min_volume_quantile=settings.min_volume_quantile,
+        max_stability_quantile=settings.max_lead_time_cv_quantile,
+    )
+    covariates = ["pre_turnover_days", "mean_demand"]
+    pairs = did.propensity_match(units, treated, covariates, caliper=settings.caliper, seed=int(seed))
+    units["treated"] = units["unit_id"].isin(pairs["treated_id"])
+    units["control"] = units["unit_id"].isin(pairs["control_id"])
+    units["selected_by_rule"] = treated
+    scores = pd.concat(
+        [
+            pairs[["treated_id", "treated_score"]].set_axis(["unit_id", "propensity"], axis=1),
+            pairs[["control_id", "control_score"]].set_axis(["unit_id", "propensity"], axis=1),
+        ]
+    )
+    units = units.merge(scores, on="unit_id", how="left")
+    balance = did.balance_table(
+        units,
+        pairs["treated_id"].to_numpy(),
+        pairs["control_id"].to_numpy(),
+        covariates,
+        all_treated=units.loc[treated, "unit_id"].to_numpy(),
+    )
+    return units, balance
+
+
 def field_test_panel(
     daily: pd.DataFrame,
     units: pd.DataFrame,
@@ -125,11 +170,11 @@ def field_test_panel(
     (observed: treated from the ORPR world, controls from the incumbent world) and
     ``<outcome>_counterfactual`` (the incumbent world for everyone).
     """
-    treated_ids, control_ids = np.asarray(treated_ids), np.asarray(control_ids)
-    overlap = np.intersect1d(treated_ids, control_ids)
+    treated, control = np.asarray(treated_ids), np.asarray(control_ids)
+    overlap = np.intersect1d(treated, control)
     if len(overlap):
         raise ValueError(f"SKU-DCs {overlap[:5].tolist()} are both treated and control")
-    chosen = np.concatenate([treated_ids, control_ids])
+    chosen = np.concatenate([treated, control])
     mean_sales = units.set_index("unit_id")["mean_sales"]
     frames = {}
     for world in (INCUMBENT_WORLD, ORPR_WORLD):
@@ -140,7 +185,7 @@ def field_test_panel(
         )
         frames[world] = pd.DataFrame(
             {
-                "turnover_days": part["on_hand_end"].to_numpy()
+                "days_of_stock": part["on_hand_end"].to_numpy()
                 / part.index.get_level_values("lane_id").map(mean_sales).to_numpy(),
                 "in_stock_rate": part["in_stock"].to_numpy(),
                 "holding_cost": part["holding_cost"].to_numpy(),
@@ -148,12 +193,12 @@ def field_test_panel(
             index=part.index,
         )
     counterfactual = frames[INCUMBENT_WORLD]
-    is_treated = counterfactual.index.get_level_values("lane_id").isin(treated_ids)
+    is_treated = counterfactual.index.get_level_values("lane_id").isin(treated)
     mask = np.broadcast_to(is_treated[:, None], counterfactual.shape)
     observed = frames[ORPR_WORLD].reindex(counterfactual.index).where(mask, counterfactual)
     panel = observed.join(counterfactual.add_suffix("_counterfactual")).reset_index()
     panel = panel.rename(columns={"lane_id": "unit_id", "date": "period"})
-    panel.insert(2, "treated", panel["unit_id"].isin(treated_ids))
+    panel.insert(2, "treated", panel["unit_id"].isin(treated))
     panel.insert(3, "post", panel["period"] >= pd.Timestamp(switch))
     return panel
 
@@ -173,7 +218,7 @@ def estimate_effects(
     n_units = panel["unit_id"].nunique()
     # an event study on weekly means (one coefficient per pre week) while the units allow
     # a clustered Wald test of that many restrictions; a linear differential trend otherwise
-    method = "event_study" if n_units > 2 * n_pre_weeks else "linear_trend"
+    method: Literal["event_study", "linear_trend"] = "event_study" if n_units > 2 * n_pre_weeks else "linear_trend"
     for outcome in outcomes:
         estimate = did.did_estimate(
             panel, outcome, unit="unit_id", time="period", treated="treated", post="post", alpha=alpha

@@ -34,66 +34,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from orpr_kedro.core.data.preparation import to_panel
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.executor import TaskExecutor
-from orpr_kedro.core.learning.features import forecast_cube
 from orpr_kedro.core.optimization.licence import GurobiLicence
 from orpr_kedro.core.optimization.window import CandidateCosts, decide_window, window_streams
 from orpr_kedro.core.params import ORLabelingParams
 from orpr_kedro.core.progress import progress_bar
 from orpr_kedro.core.simulation.kernel import (
-    LaneParams,
     coverage_levels,
     draw_lead_times,
     simulate_order_up_to,
 )
+from orpr_kedro.core.simulation.period import Period as LabelingData
+from orpr_kedro.core.simulation.period import build_period as labeling_data  # noqa: F401 - re-export
 
 logger = logging.getLogger(__name__)
-
-
-def lane_params(lanes: pd.DataFrame, anchor_day: int = 0) -> LaneParams:
-    """Simulator parameters of the lanes, with day 0 = calendar day ``anchor_day``.
-
-    Review calendar: a lane reviews on the first decision date and then every
-    ``review_period`` days, so weekly lanes review on every decision date.
-    """
-    base = LaneParams.build(
-        review_period=lanes["review_period"].to_numpy(),
-        review_offset=np.zeros(len(lanes), dtype="int64"),
-        case_pack=lanes["case_pack"].to_numpy(),
-        moq=lanes["moq"].to_numpy(),
-        holding_cost=lanes["holding_cost"].to_numpy(),
-        lost_sale_cost=lanes["lost_sale_cost"].to_numpy(),
-        order_cost=lanes["order_cost"].to_numpy(),
-    )
-    return base.shift_review(anchor_day) if anchor_day else base
-
-
-@dataclass
-class LabelingData:
-    """Everything the labeler reads, as arrays aligned on ``lane_id``.
-
-    ``forecast_cube[n, w, h]``: forecast (units/day) made on ``decision_dates[w]``
-    for day ``h``; ``demand[n, t]``: actual demand on ``dates[t]`` (0 before launch);
-    ``first_review_day``: index in ``dates`` of the first decision date.
-    """
-
-    lanes: pd.DataFrame
-    dates: pd.DatetimeIndex
-    demand: np.ndarray
-    decision_dates: pd.DatetimeIndex
-    forecast_cube: np.ndarray
-    dispersion: np.ndarray
-    first_review_day: int
-
-    def day(self, date: pd.Timestamp) -> int:
-        """Index of a date in ``dates``."""
-        return int((pd.Timestamp(date) - self.dates[0]).days)
-
-    def lane_params_at(self, date: pd.Timestamp) -> LaneParams:
-        """Simulator parameters whose day 0 is ``date``."""
-        return lane_params(self.lanes, self.day(date) - self.first_review_day)
 
 
 @dataclass
@@ -269,36 +224,6 @@ def _candidate_frame(
         values = getattr(costs, name).ravel() if costs is not None else np.zeros(0)
         frame[f"expected_{name}"] = values.astype("float32")
     return frame
-
-
-def labeling_data(
-    lanes: pd.DataFrame,
-    daily_sales: pd.DataFrame,
-    forecasts: pd.DataFrame,
-    decision_dates: pd.DatetimeIndex,
-    first_decision_date: pd.Timestamp,
-) -> LabelingData:
-    """Arrays of the labeler from the primary tables and the forecast table."""
-    lanes = lanes.sort_values("lane_id").reset_index(drop=True)
-    dates = pd.date_range(daily_sales["date"].min(), daily_sales["date"].max(), freq="D")
-    demand = to_panel(daily_sales, "sales_units", len(lanes), dates, fill=0.0)
-    cube = np.nan_to_num(forecast_cube(forecasts, len(lanes), decision_dates), nan=0.0)
-    dispersion = (
-        forecasts.groupby("lane_id")["dispersion"]
-        .first()
-        .reindex(lanes["lane_id"])
-        .fillna(1.0)
-        .to_numpy(dtype="float64")
-    )
-    return LabelingData(
-        lanes=lanes,
-        dates=dates,
-        demand=demand,
-        decision_dates=decision_dates,
-        forecast_cube=cube,
-        dispersion=dispersion,
-        first_review_day=int((pd.Timestamp(first_decision_date) - dates[0]).days),
-    )
 
 
 def windows_to_label(decision_dates: pd.DatetimeIndex, splits: TimeSplits, params: ORLabelingParams) -> list[int]:

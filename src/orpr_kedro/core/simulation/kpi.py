@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "ACCUMULATED_COLUMNS",
     "ADDITIVE_COLUMNS",
     "RATIO_COLUMNS",
     "aggregate_kpis",
@@ -52,7 +53,8 @@ ADDITIVE_COLUMNS = (
     "total_cost",
 )
 RATIO_COLUMNS = ("turnover_days", "in_stock_rate", "fill_rate")
-_BASE = tuple(c for c in ADDITIVE_COLUMNS if c != "total_cost")
+# the additive columns that are accumulated (total cost is their sum): every KPI is formed from these sums
+ACCUMULATED_COLUMNS = tuple(c for c in ADDITIVE_COLUMNS if c != "total_cost")
 
 
 def _ratio(num, den, zero_num_value: float) -> np.ndarray:
@@ -95,11 +97,11 @@ def _accumulators(source) -> dict[str, np.ndarray]:
         acc = dict(source)
     else:
         raise TypeError("expected a SimulationResult or a mapping of accumulators")
-    missing = [k for k in _BASE if k not in acc]
+    missing = [k for k in ACCUMULATED_COLUMNS if k not in acc]
     if missing:
         raise KeyError(f"missing accumulators: {missing}")
-    arrays = np.broadcast_arrays(*(np.asarray(acc[k]) for k in _BASE))
-    return dict(zip(_BASE, arrays, strict=True))
+    arrays = np.broadcast_arrays(*(np.asarray(acc[k]) for k in ACCUMULATED_COLUMNS))
+    return dict(zip(ACCUMULATED_COLUMNS, arrays, strict=True))
 
 
 def kpis_from_accumulators(source, axis: int | Sequence[int] | None = ()) -> dict:
@@ -158,8 +160,8 @@ def lane_kpi_frame(
             keys = {"candidate": cands[c_i.ravel()], "scenario": s_i.ravel(), "lane": lanes[l_i.ravel()]}
         else:
             acc = {k: v.mean(axis=1) for k, v in acc.items()}
-            c_i, l_i = np.meshgrid(np.arange(n_c), np.arange(n_l), indexing="ij")
-            keys = {"candidate": cands[c_i.ravel()], "lane": lanes[l_i.ravel()]}
+            c_j, l_j = np.meshgrid(np.arange(n_c), np.arange(n_l), indexing="ij")
+            keys = {"candidate": cands[c_j.ravel()], "lane": lanes[l_j.ravel()]}
     else:
         raise ValueError(f"expected accumulators [N] or [C, S, N], got shape {shape}")
     k = kpis_from_accumulators(acc)
@@ -176,7 +178,7 @@ def aggregate_kpis(frame: pd.DataFrame, by: str | Sequence[str] | None = None) -
     attributes, plus ``"candidate"`` for fast-path frames); ``None`` aggregates all
     rows into one. Ratios of the input rows are ignored and recomputed.
     """
-    base = list(_BASE)
+    base = list(ACCUMULATED_COLUMNS)
     if by is None:
         summed = frame[base].sum().to_frame().T
     else:

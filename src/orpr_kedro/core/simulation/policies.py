@@ -1,6 +1,16 @@
-"""Replenishment policies behind one interface.
+"""Replenishment policies behind one protocol.
 
-Every policy here is an order-up-to policy and offers two views of the same rule:
+The protocol (:class:`Policy`): on a decision date a policy decides from the lanes and
+the state it sees (:class:`DecisionState`: the date, the forecast made on it, the
+policy's own on-hand and pipeline, the lanes' decision rows) and returns a
+:class:`Decision`: a coverage ``[N]`` (days of forecast demand to order up to), the grid
+index where it has one, or explicit order-up-to levels (base-stock). The closed-loop
+harness (:mod:`orpr_kedro.core.simulation.harness`) runs any mix of policies on the same
+demand and lead-time draws. Rule policies (:class:`IncumbentRule`, :class:`BaseStock`,
+:class:`CoverageSchedule`) ignore the state; :class:`SwitchPolicy` runs one policy up to a
+date and another after it.
+
+Every order-up-to policy here also offers two views of the same rule:
 
 * ``levels(forecast_path, n_days) -> [N, n_days]``: order-up-to levels (units) for the
   fast path (:func:`orpr_kedro.core.simulation.kernel.simulate_order_up_to` takes
@@ -17,20 +27,89 @@ date (day 0); beyond ``F`` days it is extended by repeating its last 7 days.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
+import pandas as pd
 from scipy.special import ndtri
 
-from orpr_kedro.core.simulation.kernel import LaneParams, PolicyState, lane_coverage_levels
+from orpr_kedro.core.simulation.generic import PolicyState
+from orpr_kedro.core.simulation.lanes import LaneParams
+from orpr_kedro.core.simulation.levels import lane_coverage_levels
+from orpr_kedro.core.simulation.period import Lanes
 
 __all__ = [
     "BaseStock",
     "CoveragePolicy",
+    "CoverageSchedule",
+    "Decision",
+    "DecisionState",
     "IncumbentRule",
     "LevelSchedule",
     "OrderUpToPolicy",
+    "Policy",
+    "SwitchPolicy",
+    "base_stock_for",
+    "grid_index",
     "stack_levels",
 ]
+
+
+# --------------------------------------------------------------------------- the protocol
+@dataclass(frozen=True)
+class DecisionState:
+    """What a policy sees on a decision date.
+
+    ``forecast`` ``[N, F]`` (units/day) is the forecast made on ``date``; ``on_hand``
+    ``[N]`` and ``pipeline`` ``[N, P]`` (units due at the start of day ``k`` from the date)
+    are the policy's own simulated state, ``None`` in an open-loop run (levels fixed in
+    advance); ``rows`` the lanes' decision rows (lane order) where the run has them;
+    ``n_days`` the days until the next decision.
+    """
+
+    date: pd.Timestamp
+    forecast: np.ndarray
+    n_days: int
+    on_hand: np.ndarray | None = None
+    pipeline: np.ndarray | None = None
+    rows: np.ndarray | None = None
+
+    @property
+    def on_order(self) -> np.ndarray:
+        """Units ordered and not yet received ``[N]``."""
+        if self.pipeline is None:
+            raise ValueError("this policy needs the simulated state; run it in the closed loop")
+        return self.pipeline.sum(axis=1)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A policy's decision for every lane: coverage days ``[N]`` and, optionally, more.
+
+    ``grid_index`` ``[N]`` (``-1`` where the coverage is not a grid value; ``None``: the
+    harness looks the coverage up on its grid); ``levels`` ``[N, n_days]`` (units):
+    order-up-to levels of a policy that is not a coverage (``coverage_days`` NaN);
+    ``kl_to_reference`` ``[N]``: a learned policy's KL to its reference policy.
+    """
+
+    coverage_days: np.ndarray
+    grid_index: np.ndarray | None = None
+    levels: np.ndarray | None = None
+    kl_to_reference: np.ndarray | None = None
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything that decides a :class:`Decision` from the lanes and a :class:`DecisionState`."""
+
+    def decide(self, lanes: Lanes, state: DecisionState) -> Decision: ...
+
+
+def grid_index(grid: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Index of each coverage on the grid, ``-1`` where it is not a grid value (or NaN)."""
+    index = np.clip(np.searchsorted(grid, np.nan_to_num(days, nan=-1.0)), 0, len(grid) - 1)
+    return np.where(np.isclose(grid[index], days), index, -1)
 
 
 class OrderUpToPolicy:
@@ -90,6 +169,10 @@ class CoveragePolicy(OrderUpToPolicy):
     def levels(self, forecast_path, n_days: int) -> np.ndarray:
         return lane_coverage_levels(forecast_path, self.coverage_days, n_days)
 
+    def decide(self, lanes: Lanes, state: DecisionState) -> Decision:
+        """The same coverage on every decision date."""
+        return Decision(self.coverage_days.copy())
+
 
 class IncumbentRule(CoveragePolicy):
     """Planners' fixed days-of-cover rule: order up to the category's target days.
@@ -104,6 +187,11 @@ class IncumbentRule(CoveragePolicy):
     @property
     def target_turnover_days(self) -> np.ndarray:
         return self.coverage_days
+
+    @classmethod
+    def from_lanes(cls, lanes: Lanes) -> IncumbentRule:
+        """The rule of the lanes' own target turnover days."""
+        return cls(lanes.target_turnover_days)
 
     @classmethod
     def from_categories(cls, lane_category, category_target_days: Mapping) -> IncumbentRule:
@@ -181,3 +269,56 @@ class BaseStock(OrderUpToPolicy):
             var_d = m
         var_p = p_days[:, None] * var_d + m**2 * (self.lead_time_std**2)[:, None]
         return np.maximum(mu_p + self.z[:, None] * np.sqrt(var_p), 0.0)
+
+    def decide(self, lanes: Lanes, state: DecisionState) -> Decision:
+        """Levels from the date's forecast (a base-stock level is not a coverage: ``coverage_days`` NaN)."""
+        n = len(state.forecast)
+        return Decision(np.full(n, np.nan), levels=self.levels(state.forecast, state.n_days))
+
+
+def base_stock_for(lanes: Lanes, dispersion: np.ndarray) -> BaseStock:
+    """The forecast base-stock policy of the lanes: negative-binomial demand of the forecast's
+    ``dispersion`` ``[N]``, protection over mean lead time plus review period, lead-time spread."""
+    return BaseStock(
+        lanes.lane_params_at(0),
+        lead_time_mean=lanes.lead_time_mean,
+        nb_dispersion=1.0 / np.maximum(dispersion, 1e-6),
+        lead_time_std=lanes.lead_time_std,
+    )
+
+
+class CoverageSchedule:
+    """Coverage days given per lane and decision date (OR labels, a learned policy's decisions, ...).
+
+    Built from a long table with ``lane_id``, ``decision_date`` and ``coverage_days``;
+    deciding on a date the table lacks for some lane raises.
+    """
+
+    def __init__(self, table: pd.DataFrame, lane_ids: np.ndarray, name: str = "schedule") -> None:
+        self.name = name
+        self.wide = table.pivot(index="lane_id", columns="decision_date", values="coverage_days").reindex(
+            index=np.asarray(lane_ids)
+        )
+
+    def coverage(self, dates: pd.DatetimeIndex) -> np.ndarray:
+        """Coverage ``[N, W]`` (days) on ``dates``; raises where any lane has none."""
+        wide = self.wide.reindex(columns=pd.DatetimeIndex(dates))
+        if wide.isna().any().any():
+            missing = [str(d.date()) for d in wide.columns[wide.isna().any()]]
+            raise ValueError(f"{self.name}: coverage is missing for some lanes on decision dates {missing}")
+        return wide.to_numpy(dtype="float64")
+
+    def decide(self, lanes: Lanes, state: DecisionState) -> Decision:
+        return Decision(self.coverage(pd.DatetimeIndex([state.date]))[:, 0])
+
+
+class SwitchPolicy:
+    """``before`` on decision dates earlier than ``switch_date``, ``after`` from it on."""
+
+    def __init__(self, before: Policy, after: Policy, switch_date: pd.Timestamp) -> None:
+        self.before, self.after = before, after
+        self.switch_date = pd.Timestamp(switch_date)
+
+    def decide(self, lanes: Lanes, state: DecisionState) -> Decision:
+        policy = self.after if pd.Timestamp(state.date) >= self.switch_date else self.before
+        return policy.decide(lanes, state)

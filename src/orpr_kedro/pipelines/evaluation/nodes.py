@@ -5,43 +5,47 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from orpr_kedro.core.data.splits import TimeSplits
-from orpr_kedro.core.evaluation import comparison, did, field_trial, report
+from orpr_kedro.core.evaluation import comparison, field_trial, learned, report
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.optimization.summary import log_solve_summary
-from orpr_kedro.core.params import (
-    EvaluationParams,
-    ORLabelingParams,
-    RLAlignmentParams,
-    parse_params,
-)
-from orpr_kedro.pipelines.rl_alignment.nodes import plot_rl_training_curves
+from orpr_kedro.core.params import EvaluationParams, parse_params
+from orpr_kedro.core.rl.curves import training_curves_figure
 
 from . import figures
 
 logger = logging.getLogger(__name__)
 
 
-def _period(
-    policy: FoundationPolicy,
-    tables: tuple[pd.DataFrame, ...],
-    splits: TimeSplits,
+def _inputs(  # noqa: PLR0913 - the persisted tables every evaluation node reads
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    lanes: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    time_splits: dict[str, Any],
+    params: dict[str, Any],
+    or_labeling: dict[str, Any],
     rl_alignment: dict[str, Any],
-    or_settings: ORLabelingParams,
-    score_from: pd.Timestamp,
-    burn_in_weeks: int,
-) -> comparison.PeriodData:
-    """The evaluation window's context; ``tables``: features, labels, lanes, daily sales, forecasts."""
-    rl_settings: RLAlignmentParams = parse_params("rl_alignment", rl_alignment)
-    return comparison.period_data(
-        *tables, splits, policy, rl_settings, or_settings, score_from=score_from, burn_in_weeks=burn_in_weeks
+) -> comparison.EvaluationInputs:
+    """The tables and typed settings of the evaluation in one object (the period's arrays are built on first use)."""
+    inputs = comparison.EvaluationInputs(
+        features,
+        labels,
+        lanes,
+        daily_sales,
+        forecasts,
+        TimeSplits.from_dict(time_splits),
+        parse_params("evaluation", params),
+        parse_params("or_labeling", or_labeling),
+        parse_params("rl_alignment", rl_alignment),
     )
+    return inputs
 
 
 def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
@@ -65,30 +69,33 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     Returns the decisions, the KPIs per policy and SKU-DC, daily trajectories of the
     sample SKU-DCs, the decision time per policy and the OR solver log.
     """
-    settings: EvaluationParams = parse_params("evaluation", params)
-    or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
-    splits = TimeSplits.from_dict(time_splits)
+    inputs = _inputs(features, labels, lanes, daily_sales, forecasts, time_splits, params, or_labeling, rl_alignment)
+    settings, or_settings, splits = inputs.settings, inputs.or_settings, inputs.splits
+    window = inputs.window(splits.test_start, settings.burn_in_weeks)
     pretrained = FoundationPolicy.from_payload(foundation_model)
-    tables = (features, labels, lanes, daily_sales, forecasts)
-    period = _period(pretrained, tables, splits, rl_alignment, or_settings, splits.test_start, settings.burn_in_weeks)
     networks = {"pretrained": pretrained.model, "orpr": FoundationPolicy.from_payload(aligned_policy).model}
-    with TaskExecutor(or_settings.executor) as executor:
+    learned_policies = learned.learned_policies(
+        window.rows,
+        {"baseline_learner": baseline_learner},
+        networks,
+        pretrained.normalisation,
+        pretrained.coverage_grid,
+    )
+    with TaskExecutor(or_settings.executor) as executor, learned.torch_runtime(settings.threads):
         result, solver_log = comparison.evaluate_policies(
-            period,
-            networks,
-            {"baseline_learner": baseline_learner},
-            features,
+            window,
+            learned_policies,
             or_settings,
+            grid=pretrained.coverage_grid,
             hindsight=settings.hindsight_oracle,
             seed=seed,
             executor=executor,
             trajectory_lanes=settings.trajectory_lanes,
-            threads=settings.threads,
             licence=gurobi_licence,
         )
     per_lane = comparison.lane_kpis(result, splits.holdout_categories)
     trajectories = (
-        comparison.daily_frame(result, period.data.lanes["holding_cost"].to_numpy(dtype=np.float64))
+        comparison.daily_frame(result, window.data.lane_arrays.holding_cost)
         if result.daily is not None
         else pd.DataFrame(columns=["policy", "lane_id", "date"])
     )
@@ -131,7 +138,6 @@ def report_transfer(lane_kpis: pd.DataFrame, time_splits: dict[str, Any]) -> pd.
 
 
 def sweep_service_level(  # noqa: PLR0913
-    foundation_model: dict[str, Any],
     gurobi_licence: GurobiLicence,
     features: pd.DataFrame,
     labels: pd.DataFrame,
@@ -144,28 +150,20 @@ def sweep_service_level(  # noqa: PLR0913
     rl_alignment: dict[str, Any],
     seed: int,
 ) -> pd.DataFrame:
-    """The OR policy re-solved at each service level alpha on the test period: turnover versus in-stock."""
-    settings: EvaluationParams = parse_params("evaluation", params)
-    or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
-    splits = TimeSplits.from_dict(time_splits)
-    tables = (features, labels, lanes, daily_sales, forecasts)
-    period = _period(
-        FoundationPolicy.from_payload(foundation_model),
-        tables,
-        splits,
-        rl_alignment,
-        or_settings,
-        splits.test_start,
-        settings.burn_in_weeks,
-    )
+    """The OR policy re-solved at each service level alpha on the test period: turnover versus in-stock.
+
+    Rules and the OR policy only: no model payload is loaded.
+    """
+    inputs = _inputs(features, labels, lanes, daily_sales, forecasts, time_splits, params, or_labeling, rl_alignment)
+    settings, or_settings = inputs.settings, inputs.or_settings
+    window = inputs.window(inputs.splits.test_start, settings.burn_in_weeks)
     with TaskExecutor(or_settings.executor) as executor:
-        table = comparison.service_level_sweep(
-            period, settings.tradeoff_alphas, or_settings, seed=seed, executor=executor, licence=gurobi_licence
+        return comparison.service_level_sweep(
+            window, settings.tradeoff_alphas, or_settings, seed=seed, executor=executor, licence=gurobi_licence
         )
-    return table
 
 
-def simulate_field_test(
+def simulate_field_test(  # noqa: PLR0913
     aligned_policy: dict[str, Any],
     features: pd.DataFrame,
     labels: pd.DataFrame,
@@ -179,16 +177,14 @@ def simulate_field_test(
     seed: int,
 ) -> pd.DataFrame:
     """Daily trajectories of every SKU-DC in the incumbent world and the ORPR world (switch at the test start)."""
-    settings: EvaluationParams = parse_params("evaluation", params)
+    inputs = _inputs(features, labels, lanes, daily_sales, forecasts, time_splits, params, or_labeling, rl_alignment)
+    settings, splits = inputs.settings, inputs.splits
     design_params = settings.field_test
-    or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
-    splits = TimeSplits.from_dict(time_splits)
     pre_start = splits.test_start - pd.Timedelta(weeks=design_params.pre_weeks)
+    window = inputs.window(pre_start, design_params.burn_in_weeks)
+    design = field_trial.FieldTestDesign(window.start, pre_start, splits.test_start, window.end)
     aligned = FoundationPolicy.from_payload(aligned_policy)
-    tables = (features, labels, lanes, daily_sales, forecasts)
-    period = _period(aligned, tables, splits, rl_alignment, or_settings, pre_start, design_params.burn_in_weeks)
-    design = field_trial.FieldTestDesign(period.start, pre_start, splits.test_start, period.end)
-    result = field_trial.simulate_worlds(period.context, aligned.model, design, seed, settings.threads)
+    result = field_trial.simulate_worlds(window, aligned, design, seed, settings.threads)
     return field_trial.daily_trajectories(result)
 
 
@@ -196,37 +192,15 @@ def match_field_test_units(
     daily: pd.DataFrame, lanes: pd.DataFrame, time_splits: dict[str, Any], params: dict[str, Any], seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Treated SKU-DCs by the manager's rule, controls by propensity score; the covariate balance."""
-    settings = parse_params("evaluation", params).field_test
-    splits = TimeSplits.from_dict(time_splits)
-    units = field_trial.field_test_units(daily, lanes, splits.test_start)
-    treated = did.select_treated(
-        units,
-        settings.treated_share,
-        volume_column="mean_demand",
-        stability_column="lead_time_cv",
-        min_volume_quantile=settings.min_volume_quantile,
-        max_stability_quantile=settings.max_lead_time_cv_quantile,
+    settings: EvaluationParams = parse_params("evaluation", params)
+    units, balance = field_trial.match_units(
+        daily, lanes, TimeSplits.from_dict(time_splits).test_start, settings.field_test, int(seed)
     )
-    covariates = ["pre_turnover_days", "mean_demand"]
-    pairs = did.propensity_match(units, treated, covariates, caliper=settings.caliper, seed=int(seed))
-    units["treated"] = units["unit_id"].isin(pairs["treated_id"])
-    units["control"] = units["unit_id"].isin(pairs["control_id"])
-    units["selected_by_rule"] = treated
-    scores = pd.concat(
-        [
-            pairs[["treated_id", "treated_score"]].set_axis(["unit_id", "propensity"], axis=1),
-            pairs[["control_id", "control_score"]].set_axis(["unit_id", "propensity"], axis=1),
-        ]
+    logger.info(
+        "Field test: %d SKU-DCs chosen by the rule, %d matched to controls",
+        int(units["selected_by_rule"].sum()),
+        int(units["treated"].sum()),
     )
-    units = units.merge(scores, on="unit_id", how="left")
-    balance = did.balance_table(
-        units,
-        pairs["treated_id"].to_numpy(),
-        pairs["control_id"].to_numpy(),
-        covariates,
-        all_treated=units.loc[treated, "unit_id"].to_numpy(),
-    )
-    logger.info("Field test: %d SKU-DCs chosen by the rule, %d matched to controls", int(treated.sum()), len(pairs))
     return units, balance
 
 
@@ -272,7 +246,7 @@ def plot_report_figures(
         "tradeoff.png": figures.tradeoff(tradeoff, kpis),
         "trajectories.png": figures.trajectories(trajectories, lanes),
         "field_test.png": figures.field_test(panel, effects),
-        "rl_curves.png": plot_rl_training_curves(rl_curves),
+        "rl_curves.png": training_curves_figure(rl_curves),
     }
 
 

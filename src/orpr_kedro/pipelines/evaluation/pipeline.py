@@ -52,7 +52,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.sweep_service_level,
-                inputs=["mdl_foundation_model", "gurobi_licence", *_TABLES, *_SETTINGS],
+                inputs=["gurobi_licence", *_TABLES, *_SETTINGS],
                 outputs="rpt_evaluation_tradeoff",
                 name="sweep_service_level",
             ),

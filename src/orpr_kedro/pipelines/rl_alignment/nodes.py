@@ -14,7 +14,11 @@ from orpr_kedro.core.evaluation.closed_loop import closed_loop_validation, promo
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams, parse_params
 from orpr_kedro.core.rl import alignment
-from orpr_kedro.core.rl.env import REWARD_TERMS
+from orpr_kedro.core.rl.actor_critic import torch_runtime
+from orpr_kedro.core.rl.curves import training_curves_figure
+from orpr_kedro.core.rl.policy import NetworkPolicy
+from orpr_kedro.core.simulation.backtest import rule_policies
+from orpr_kedro.core.simulation.policies import CoverageSchedule, Policy
 
 logger = logging.getLogger(__name__)
 
@@ -75,31 +79,7 @@ def train_aligned_policy(
 
 def plot_rl_training_curves(curves: pd.DataFrame) -> Figure:
     """Reward and its terms, cost per lane-week, KL and entropy per epoch (means over the epoch's steps)."""
-    figure = Figure(figsize=(16, 4.0), layout="constrained")
-    axes = figure.subplots(1, 4)
-    if curves.empty:
-        for axis in axes:
-            axis.text(0.5, 0.5, "no RL epochs (epochs: 0)", ha="center", va="center")
-        return figure
-    epoch = curves["epoch"]
-    axes[0].plot(epoch, curves["reward"], marker="o", color="black", label="reward")
-    for term in REWARD_TERMS:
-        if term in curves and curves[term].abs().sum() > 0:
-            axes[0].plot(epoch, curves[term], marker=".", label=term)
-    axes[0].set_title("reward and weighted terms")
-    axes[0].legend(fontsize=7)
-    for name in ("holding_cost", "lost_sales_cost", "order_cost", "total_cost"):
-        axes[1].plot(epoch, curves[name], marker="o" if name == "total_cost" else ".", label=name.replace("_", " "))
-    axes[1].set_title("cost per lane-week (currency)")
-    axes[1].legend(fontsize=7)
-    for axis, name in ((axes[2], "kl"), (axes[3], "entropy")):
-        if name in curves:
-            axis.plot(epoch, curves[name], marker="o")
-        axis.set_title("KL(policy || pretrained), nats" if name == "kl" else "policy entropy, nats")
-    for axis in axes:
-        axis.set_xlabel("epoch")
-    figure.suptitle("RL alignment: training curves")
-    return figure
+    return training_curves_figure(curves)
 
 
 def validate_aligned_policy(
@@ -129,18 +109,25 @@ def validate_aligned_policy(
     context = alignment.alignment_context(
         features, labels, lanes, daily_sales, forecasts, splits, pretrained, settings, or_settings, "validation"
     )
-    validation_dates = pd.DatetimeIndex(labels["decision_date"]).isin(pd.DatetimeIndex(np.unique(context.row_date)))
-    schedules = {"or_policy": labels[validation_dates]} if validation_dates.any() else {}
-    result = closed_loop_validation(
-        context,
-        {PRETRAINED: pretrained.model, ALIGNED: aligned.model},
-        schedules,
-        start=splits.validation_start,
-        end=splits.test_start,
-        seed=seed,
-        initial_state=settings.validation.initial_state,
-        kl_pairs={ALIGNED: PRETRAINED},
-    )
+    rows = context.rows
+    policies: dict[str, Policy] = {
+        PRETRAINED: NetworkPolicy(context, pretrained.model),
+        ALIGNED: NetworkPolicy(context, aligned.model, reference=pretrained.model),
+    }
+    validation_dates = pd.DatetimeIndex(labels["decision_date"]).isin(pd.DatetimeIndex(np.unique(rows.row_date)))
+    if validation_dates.any():
+        policies["or_policy"] = CoverageSchedule(labels[validation_dates], rows.period.lanes["lane_id"], "or_policy")
+    policies.update(rule_policies(rows.period))
+    with torch_runtime(1):
+        result = closed_loop_validation(
+            rows,
+            policies,
+            grid=context.grid,
+            start=splits.validation_start,
+            end=splits.test_start,
+            seed=seed,
+            initial_state=settings.validation.initial_state,
+        )
     table = result.kpi_table()
     overall = table[table["scope"] == "all"].set_index("policy")
     logger.info(

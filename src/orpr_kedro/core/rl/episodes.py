@@ -1,0 +1,216 @@
+"""Batched lane episodes: many lanes stepped in one simulator call.
+
+One **step** is one decision interval of one lane: at a decision date the agent picks a
+coverage (an index into the coverage grid, days of forecast demand); the project
+simulator (:func:`~orpr_kedro.core.simulation.kernel.simulate_order_up_to`) then replays
+the 7 days to the next decision date on the ACTUAL demand, with lead times drawn from a
+seeded generator, carrying on-hand and the pipeline of open orders into the next step.
+An **episode** is ``episode_weeks`` consecutive decision dates of one lane, starting at
+a (lane, date) sampled from the period's decision dates, from the state the OR policy
+had reached there (``mi_or_labels``: ``on_hand``; ``on_order`` is put in the pipeline to
+arrive after the lane's mean lead time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import cast
+
+import numpy as np
+
+from orpr_kedro.core.params import RewardParams
+from orpr_kedro.core.rl.observation import LaneContext
+from orpr_kedro.core.rl.rewards import COST_FIELDS, REWARD_TERMS, RuleTargets, reward_terms
+from orpr_kedro.core.simulation.conventions import WEEK
+from orpr_kedro.core.simulation.harness import serial_simulation
+from orpr_kedro.core.simulation.kernel import simulate_order_up_to
+from orpr_kedro.core.simulation.levels import coverage_levels
+
+__all__ = ["LaneEpisodes"]
+
+
+class LaneEpisodes:
+    """``n_envs`` lane episodes held as arrays and advanced together.
+
+    Slot ``i`` holds one episode: its current context row, on-hand ``[n]`` and pipeline
+    ``[n, P]`` (units due at the start of day ``p``), and the step count. Episodes are
+    sampled (lane and start date) from the rows with at least ``episode_weeks`` steps
+    left, with the generator set by :meth:`seed`. Rewards and costs of every step are
+    summed into :attr:`totals` (read and cleared by :meth:`pop_stats`).
+    """
+
+    def __init__(
+        self, context: LaneContext, n_envs: int, episode_weeks: int, reward: RewardParams, seed: int | None = None
+    ) -> None:
+        self.context = context
+        self.n_envs = int(n_envs)
+        self.episode_weeks = int(episode_weeks)
+        self.reward = reward
+        self.rules = RuleTargets.build(context, reward)
+        starts = np.flatnonzero(context.rows.steps_left >= self.episode_weeks)
+        if len(starts) == 0:
+            raise ValueError(
+                f"no lane has {self.episode_weeks} consecutive decision dates with actual demand in the period; "
+                f"reduce rl_alignment.episode_weeks (longest run: {int(context.rows.steps_left.max())} weeks)"
+            )
+        self.start_rows = starts
+        self.rng = np.random.default_rng(seed)
+        self.row = np.full(self.n_envs, starts[0], dtype=np.int64)
+        self.on_hand = np.zeros(self.n_envs)
+        self.pipeline = np.zeros((self.n_envs, context.rows.pipeline_days))
+        self.step_count = np.zeros(self.n_envs, dtype=np.int64)
+        self.totals: dict[str, float] = {}
+        self.clear_stats()
+
+    # ---------------------------------------------------------------- bookkeeping
+    def seed(self, seed: int | np.random.SeedSequence | None) -> None:
+        """Restart the episode and lead-time generator."""
+        self.rng = np.random.default_rng(seed)
+
+    def clear_stats(self) -> None:
+        self.totals = {
+            "steps": 0.0,
+            "reward": 0.0,
+            **{term: 0.0 for term in REWARD_TERMS},
+            **{name: 0.0 for name in COST_FIELDS},
+        }
+        self.totals["scaled_cost"] = 0.0
+
+    def pop_stats(self) -> dict[str, float]:
+        """Mean per step of the reward, each term, each cost (currency) and the scaled cost; then clear."""
+        steps = max(self.totals["steps"], 1.0)
+        stats = {key: value / steps for key, value in self.totals.items() if key != "steps"}
+        stats["total_cost"] = sum(stats[name] for name in COST_FIELDS)
+        stats["steps"] = self.totals["steps"]
+        self.clear_stats()
+        return stats
+
+    @property
+    def on_order(self) -> np.ndarray:
+        return self.pipeline.sum(axis=1)
+
+    # ---------------------------------------------------------------- episodes
+    def reset(self, ids) -> np.ndarray:
+        """Start new episodes in slots ``ids``; returns their observations."""
+        ids = np.asarray(ids, dtype=np.int64)
+        context = self.context
+        rows = self.start_rows[self.rng.integers(0, len(self.start_rows), size=len(ids))]
+        on_hand = context.rows.or_on_hand[rows]
+        on_order = context.rows.or_on_order[rows]
+        missing = ~np.isfinite(on_hand)
+        if missing.any():  # no OR state for the row: the master's initial stock, nothing on order
+            master = context.data.lanes["initial_on_hand"].to_numpy(dtype=np.float64)
+            on_hand = np.where(missing, master[context.rows.row_lane[rows]], on_hand)
+            on_order = np.where(missing, 0.0, on_order)
+        self.row[ids] = rows
+        self.on_hand[ids] = on_hand
+        self.pipeline[ids] = context.rows.initial_pipeline(rows, np.nan_to_num(on_order))
+        self.step_count[ids] = 0
+        return self.observe(ids)
+
+    def observe(self, ids) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
+        return self.context.observe(self.row[ids], self.on_hand[ids], self.pipeline[ids].sum(axis=1))
+
+    def step(self, ids, actions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Apply one coverage per slot, simulate the 7 days to the next decision date.
+
+        Returns ``(obs_next, reward, terminated, truncated, terms)``; ``terms`` holds the
+        weighted reward terms and the costs (currency) of the step, each ``[len(ids)]``.
+        Episodes end by truncation after ``episode_weeks`` steps (the process goes on;
+        the value of the next state is bootstrapped).
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        reward, truncated, terms = self._simulate_week(ids, actions)
+        return self.observe(ids), reward, np.zeros(len(ids), dtype=bool), truncated, terms
+
+    def candidate_rewards(
+        self, ids, actions: np.ndarray, horizon_days: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """Rewards ``[k, n]`` of k coverages per slot, each simulated from the slot's current state.
+
+        One simulator call with the candidate axis ``C = k``: every candidate sees the
+        same demand and lead-time draws (common random numbers). Each coverage is held
+        for ``horizon_days`` (its carry-over effect on the following weeks is costed),
+        and costs are divided by the number of weeks. Also returns the lead-time draws
+        ``[n, horizon_days]`` so the trajectory can continue on the same draws. The
+        state is not changed.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        actions = np.asarray(actions, dtype=np.int64)
+        context = self.context
+        rows = self.row[ids]
+        if (context.rows.row_day[rows] + horizon_days > context.data.demand.shape[1]).any():
+            raise ValueError("the candidate horizon runs past the end of the demand data")
+        levels = coverage_levels(context.rows.forecast(rows), context.grid[actions], horizon_days)
+        lead_times = context.rows.lead_times(rows, horizon_days, self.rng)
+        with serial_simulation():
+            result = simulate_order_up_to(
+                context.rows.demand(rows, horizon_days)[None],
+                levels,
+                lead_times[None],
+                context.rows.lane_params_for(rows),
+                self.on_hand[ids],
+                self.pipeline[ids],
+            )
+        costs = {name: getattr(result, name)[:, 0, :] for name in COST_FIELDS}
+        terms = reward_terms(context, self.rules, rows, actions, costs, self.reward, weeks=horizon_days / WEEK)
+        return cast(np.ndarray, sum(terms.values())), terms, lead_times
+
+    def advance(self, ids, actions, lead_times: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Step without building observations (RLOO); ``lead_times`` ``[n, >= 7]`` reuses earlier draws.
+
+        Returns ``(reward, truncated)``.
+        """
+        reward, truncated, _ = self._simulate_week(np.asarray(ids, dtype=np.int64), actions, lead_times)
+        return reward, truncated
+
+    def _simulate_week(
+        self, ids: np.ndarray, actions, lead_times: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """One simulator call for the slots ``ids``: costs, rewards, new state, next row."""
+        action = np.asarray(actions, dtype=np.int64).reshape(-1)
+        context = self.context
+        rows = self.row[ids]
+        if (context.rows.steps_left[rows] < 1).any():
+            raise RuntimeError("a slot was stepped past the end of its episode; reset it first")
+        levels = coverage_levels(context.rows.forecast(rows), context.grid[action][None, :], WEEK)
+        draws = (
+            context.rows.lead_times(rows, WEEK, self.rng)
+            if lead_times is None
+            else np.ascontiguousarray(lead_times[:, :WEEK])
+        )
+        with serial_simulation():
+            result = simulate_order_up_to(
+                context.rows.demand(rows, WEEK)[None],
+                levels,
+                draws[None],
+                context.rows.lane_params_for(rows),
+                self.on_hand[ids],
+                self.pipeline[ids],
+                return_pipeline=True,
+            )
+        costs = {name: getattr(result, name)[0, 0] for name in COST_FIELDS}
+        terms = reward_terms(context, self.rules, rows, action, costs, self.reward)
+        reward = cast(np.ndarray, sum(terms.values()))
+        assert result.final_pipeline is not None  # requested with return_pipeline=True
+        self.on_hand[ids] = result.final_on_hand[0, 0]
+        self.pipeline[ids] = result.final_pipeline[0, 0, :, : context.rows.pipeline_days]
+        self.row[ids] = context.rows.next_row[rows]
+        self.step_count[ids] += 1
+        self._accumulate(reward, terms, costs, rows)
+        return reward, self.step_count[ids] >= self.episode_weeks, {**terms, **costs}
+
+    def _accumulate(
+        self, reward: np.ndarray, terms: Mapping[str, np.ndarray], costs: Mapping[str, np.ndarray], rows: np.ndarray
+    ) -> None:
+        totals = self.totals
+        totals["steps"] += len(reward)
+        totals["reward"] += float(reward.sum())
+        for name, values in terms.items():
+            totals[name] += float(values.sum())
+        total_cost = np.zeros(len(reward))
+        for name, values in costs.items():
+            totals[name] += float(values.sum())
+            total_cost = total_cost + values
+        totals["scaled_cost"] += float((total_cost / self.context.scale[self.context.rows.row_lane[rows]]).sum())

@@ -1,0 +1,40 @@
+"""A foundation-model network as a policy of the closed-loop harness.
+
+The network decides the argmax coverage of its decision head from its observation of
+the lane, the decision date and its own simulated state
+(:meth:`~orpr_kedro.core.rl.observation.LaneContext.observe`); with a reference network
+it also records ``KL(policy || reference)`` on its own states (nats).
+"""
+
+from __future__ import annotations
+
+from orpr_kedro.core.learning.network import FoundationModel
+from orpr_kedro.core.rl.actor_critic import categorical_kl
+from orpr_kedro.core.rl.alignment import decision_logits
+from orpr_kedro.core.rl.observation import LaneContext
+from orpr_kedro.core.simulation.period import Lanes
+from orpr_kedro.core.simulation.policies import Decision, DecisionState
+
+__all__ = ["NetworkPolicy"]
+
+
+class NetworkPolicy:
+    """A network deciding the argmax grid index from its own state; ``reference``: KL recorded against it."""
+
+    def __init__(self, context: LaneContext, model: FoundationModel, reference: FoundationModel | None = None) -> None:
+        self.context = context
+        self.model = model
+        self.reference = reference
+
+    def decide(self, lanes: Lanes, state: DecisionState) -> Decision:
+        if state.rows is None or state.on_hand is None:
+            raise ValueError("a network policy needs the decision rows and its simulated state (closed loop)")
+        obs = self.context.observe(state.rows, state.on_hand, state.on_order)
+        logits = decision_logits(self.model, self.context.layout, obs)
+        kl = None
+        if self.reference is not None:
+            # float32 rounding leaves about -1e-8 where the two policies agree; KL itself is >= 0
+            reference = decision_logits(self.reference, self.context.layout, obs)
+            kl = categorical_kl(logits, reference).clamp_min(0.0).numpy()
+        index = logits.argmax(dim=1).numpy()
+        return Decision(self.context.grid[index], grid_index=index, kl_to_reference=kl)
