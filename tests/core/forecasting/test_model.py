@@ -1,5 +1,8 @@
 """Forecast metrics, the negative-binomial spread and the global forecaster."""
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,21 +96,12 @@ def test_forecaster_beats_seasonal_naive_and_is_deterministic(prepared, fast_par
     pd.testing.assert_frame_equal(table, again)
 
 
-def test_compiled_trees_predict_exactly_what_sklearn_predicts():
-    """predict_mean walks the fitted trees in numba; numbers are identical to model.predict."""
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    rng = np.random.default_rng(4)
-    features = rng.normal(size=(6_000, 5))
-    features[:, 2] = rng.integers(0, 6, len(features))  # a categorical column, as category_code
-    target = rng.poisson(np.exp(0.5 * features[:, 0] + 0.2 * features[:, 2]))
-    features[rng.random(features.shape) < 0.05] = np.nan  # missing values take the learned side
-    model = HistGradientBoostingRegressor(loss="poisson", max_iter=30, categorical_features=[2], random_state=0).fit(
-        features, target
-    )
-    unseen = rng.normal(size=(2_000, 5))
-    unseen[:, 2] = rng.integers(-1, 9, len(unseen))  # negative and unknown categories go as missing
-    unseen[rng.random(unseen.shape) < 0.05] = np.nan
-    forest = fc._FlatForest.of(model)
-    np.testing.assert_array_equal(forest.predict(unseen), model.predict(unseen))
-    np.testing.assert_array_equal(forest.predict(unseen.astype("float32")), model.predict(unseen.astype("float32")))
+def test_forecasting_uses_no_private_scikit_learn_names():
+    """The forecaster reads scikit-learn and LightGBM only through their public APIs."""
+    package = Path(fc.__file__).parent
+    private = ("_predictors", "_bin_mapper", "_preprocess_X", "_baseline_prediction", "_loss")
+    pattern = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(private) + r")\b")
+    found = [
+        f"{path.name}: {hit}" for path in sorted(package.glob("*.py")) for hit in pattern.findall(path.read_text())
+    ]
+    assert found == []
