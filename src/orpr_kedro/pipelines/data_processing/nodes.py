@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from orpr_kedro.core.data import preparation
@@ -104,16 +105,25 @@ def define_time_splits(daily_sales: pd.DataFrame, lanes: pd.DataFrame, params: d
 
 
 def assess_data_quality(
-    daily_sales: pd.DataFrame, lanes: pd.DataFrame, params: dict[str, Any]
+    daily_sales: pd.DataFrame, lanes: pd.DataFrame, time_splits: dict[str, Any], params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Data-quality findings of the daily sales and the sales the forecaster reads.
 
     Leading zeros before a lane's first sale are trimmed (not yet launched), outliers
     capped, non-finite prices filled, long zero runs and lanes without sales kept;
-    every finding is a row of ``rpt_data_quality`` and the counts one WARNING line.
-    ``data_quality.fail: true`` stops the run instead.
+    every finding is a row of ``rpt_data_quality`` (with the ``split`` its first day
+    falls in) and the counts one WARNING line. ``data_quality.fail: true`` stops the
+    run instead.
     """
-    return assess_sales(daily_sales, lanes, _params(params).data_quality)
+    treated, report = assess_sales(daily_sales, lanes, _params(params).data_quality)
+    splits = TimeSplits.from_dict(time_splits)
+    first = report["first_date"]
+    report["split"] = np.select(
+        [first.isna(), first < splits.validation_start, first < splits.test_start],
+        ["", "train", "validation"],
+        default="test",
+    )
+    return treated, report
 
 
 def _panels(

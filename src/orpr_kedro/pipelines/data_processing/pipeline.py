@@ -52,7 +52,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.assess_data_quality,
-                inputs=["prm_daily_sales", "prm_lanes", _PARAMS],
+                inputs=["prm_daily_sales", "prm_lanes", "time_splits", _PARAMS],
                 outputs=["prm_forecast_sales", "rpt_data_quality"],
                 name="assess_data_quality",
             ),
