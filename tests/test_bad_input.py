@@ -217,6 +217,7 @@ def test_the_completed_run_has_a_manifest(project: Path):
     assert manifest["env"] == "test" and manifest["seed"] == 20251219 and manifest["error"] is None
     assert manifest["versioned_outputs"] == {
         "ftr_demand_forecaster": manifest["run_id"],
+        "rpt_data_quality": manifest["run_id"],
         "rpt_forecast_accuracy": manifest["run_id"],
     }
     assert "int_sales" in manifest["replaced_outputs"]

@@ -12,7 +12,7 @@ from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.params import PARAMETER_MODELS, parse_params
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-ENVIRONMENTS = ["base", "test", "staging", "prod"]
+ENVIRONMENTS = ["base", "test", "test-byof", "staging", "prod"]
 
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
@@ -138,6 +138,7 @@ PREFIX_TYPES = {
 NAMED_TYPES = {
     "time_splits": ("primary", {"orpr_kedro.AtomicJSONDataset"}),
     "gurobi_licence": ("model_input", {"orpr_kedro.GurobiLicenceDataset"}),
+    "raw_forecast": ("raw", {"orpr_kedro.OptionalDataset"}),
 }
 
 

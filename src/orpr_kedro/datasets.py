@@ -43,6 +43,7 @@ __all__ = [
     "AtomicPickleDataset",
     "AtomicTextDataset",
     "GurobiLicenceDataset",
+    "OptionalDataset",
     "TorchModelDataset",
 ]
 
@@ -346,6 +347,41 @@ class GurobiLicenceDataset(AbstractDataset[None, GurobiLicence]):
             "GurobiLicenceDataset is read-only: the licence comes from the 'gurobi' credentials "
             "(conf/local/credentials.yml)"
         )
+
+    def _exists(self) -> bool:
+        return True
+
+
+class OptionalDataset(AbstractDataset[None, Any]):
+    """A read-only input that is optional: ``None`` when its file does not exist.
+
+    Wraps any dataset definition (``dataset: {type: pandas.CSVDataset, filepath: ...}``);
+    with the file present it loads what that dataset loads. The bring-your-own-forecast
+    table (``raw_forecast``) uses it: dropping the file in place switches the forecaster.
+    """
+
+    def __init__(self, dataset: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
+        """Build the wrapped dataset from its catalog definition."""
+        from kedro.io.core import parse_dataset_definition
+
+        dataset_class, config = parse_dataset_definition(deepcopy(dict(dataset)))
+        self._dataset = dataset_class(**config)
+        self.metadata = metadata
+
+    @property
+    def _filepath(self) -> Any:
+        return getattr(self._dataset, "_filepath", None)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"dataset": self._dataset._describe(), "optional": True}
+
+    def load(self) -> Any:
+        """The wrapped dataset's data, or None when its file does not exist."""
+        return self._dataset.load() if self._dataset.exists() else None
+
+    def save(self, data: None) -> None:
+        """Refuse: an optional input is read only."""
+        raise DatasetError("OptionalDataset is read only: it wraps an input that no pipeline writes")
 
     def _exists(self) -> bool:
         return True

@@ -50,8 +50,40 @@ class SplitParams(StrictModel):
     )
 
 
+# ---------------------------------------------------- data_processing: forecast bounds, data quality
+class ForecastBoundsParams(StrictModel):
+    """Sanity bounds of the global forecaster: a lane's forecast never exceeds the larger cap."""
+
+    history_max_multiple: float = Field(
+        5.0, gt=0, description="cap: this multiple of the lane's largest daily sales before the origin"
+    )
+    level_multiple: float = Field(20.0, gt=0, description="cap: at least this multiple of the lane's 91-day level")
+
+
+class DataQualityParams(StrictModel):
+    """Checks of the daily sales before forecasting (rpt_data_quality) and what is done with each finding."""
+
+    leading_zero_min_days: int = Field(
+        91, ge=1, description="zero-sales days before a lane's first sale that mean 'not yet launched' (trimmed)"
+    )
+    long_zero_run_days: int = Field(56, ge=2, description="zero-sales days in a row after launch that are reported")
+    outlier_ratio: float = Field(
+        50.0, gt=1, description="a day above this multiple of the lane's median positive sales is an outlier"
+    )
+    outlier_min_units: float = Field(20.0, ge=0, description="days at or below this many units are never outliers")
+    outlier_action: Literal["cap", "keep"] = Field("cap", description="cap: outliers are cut to the threshold")
+    fail: bool = Field(False, description="stop the run on any finding instead of treating it")
+
+
 class ForecastParams(StrictModel):
     """Global demand forecast (gradient boosting) with a negative-binomial spread."""
+
+    model: Literal["hist_gradient_boosting", "lightgbm"] = Field(
+        "hist_gradient_boosting", description="the global model; a raw_forecast table replaces it when present"
+    )
+    objective: Literal["poisson", "tweedie"] = Field("poisson", description="LightGBM objective")
+    tweedie_variance_power: float = Field(1.5, gt=1, lt=2, description="LightGBM Tweedie variance power")
+    bounds: ForecastBoundsParams = Field(default_factory=ForecastBoundsParams)
 
     horizon_days: int = Field(42, ge=7, le=365, description="days forecast from each decision date")
     quantiles: list[float] = Field(default_factory=lambda: [0.1, 0.5, 0.9])
@@ -116,6 +148,7 @@ class DataProcessingParams(StrictModel):
     )
     splits: SplitParams = Field(default_factory=SplitParams)
     forecast: ForecastParams = Field(default_factory=ForecastParams)
+    data_quality: DataQualityParams = Field(default_factory=DataQualityParams)
     features: FeatureParams = Field(default_factory=FeatureParams)
     costs: CostParams = Field(default_factory=CostParams)
     validation: ValidationParams = Field(default_factory=ValidationParams)

@@ -1,5 +1,9 @@
 """Forecast metrics, the negative-binomial spread and the global forecaster."""
 
+import re
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,21 +97,89 @@ def test_forecaster_beats_seasonal_naive_and_is_deterministic(prepared, fast_par
     pd.testing.assert_frame_equal(table, again)
 
 
-def test_compiled_trees_predict_exactly_what_sklearn_predicts():
-    """predict_mean walks the fitted trees in numba; numbers are identical to model.predict."""
-    from sklearn.ensemble import HistGradientBoostingRegressor
+def test_forecasting_uses_no_private_scikit_learn_names():
+    """The forecaster reads scikit-learn and LightGBM only through their public APIs."""
+    package = Path(fc.__file__).parent
+    private = ("_predictors", "_bin_mapper", "_preprocess_X", "_baseline_prediction", "_loss")
+    pattern = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(private) + r")\b")
+    found = [
+        f"{path.name}: {hit}" for path in sorted(package.glob("*.py")) for hit in pattern.findall(path.read_text())
+    ]
+    assert found == []
 
-    rng = np.random.default_rng(4)
-    features = rng.normal(size=(6_000, 5))
-    features[:, 2] = rng.integers(0, 6, len(features))  # a categorical column, as category_code
-    target = rng.poisson(np.exp(0.5 * features[:, 0] + 0.2 * features[:, 2]))
-    features[rng.random(features.shape) < 0.05] = np.nan  # missing values take the learned side
-    model = HistGradientBoostingRegressor(loss="poisson", max_iter=30, categorical_features=[2], random_state=0).fit(
-        features, target
+
+def test_negative_binomial_quantile_is_exact_and_fast_for_huge_means():
+    """Bisection: the cost grows with log(mean), and the values are scipy's up to the float limit of integers."""
+    mean = np.array([3.7, 1e3, 1e6, 1e8, 1e12])
+    phi = np.array([0.5, 0.2, 0.1, 0.05, 0.01])
+    size = 1 / phi
+    for level in (0.1, 0.5, 0.9, 0.99):
+        expected = stats.nbinom.ppf(level, size, size / (size + mean))
+        np.testing.assert_array_equal(fc.negative_binomial_quantile(level, mean, phi), expected)
+    # exact values at level 0.9 (scipy agrees above)
+    np.testing.assert_array_equal(
+        fc.negative_binomial_quantile(0.9, mean[:3], phi[:3]), np.array([8.0, 1600.0, 1420601.0])
     )
-    unseen = rng.normal(size=(2_000, 5))
-    unseen[:, 2] = rng.integers(-1, 9, len(unseen))  # negative and unknown categories go as missing
-    unseen[rng.random(unseen.shape) < 0.05] = np.nan
-    forest = fc._FlatForest.of(model)
-    np.testing.assert_array_equal(forest.predict(unseen), model.predict(unseen))
-    np.testing.assert_array_equal(forest.predict(unseen.astype("float32")), model.predict(unseen.astype("float32")))
+    started = time.perf_counter()
+    huge = fc.negative_binomial_quantile(0.9, np.array([1e58]), np.array([0.1]))
+    assert time.perf_counter() - started < 1.0
+    assert huge[0] == pytest.approx(stats.nbinom.ppf(0.9, 10.0, 10.0 / (10.0 + 1e58)), rel=1e-12)
+    with pytest.raises(ValueError, match="must be finite"):
+        fc.negative_binomial_quantile(0.9, np.array([np.inf]), np.array([0.1]))
+
+
+def _constant_forecaster(prepared, fast_params, log_constant: float) -> fc.DemandForecaster:
+    """A forecaster whose scikit-learn model predicts ``exp(log_constant)`` x the lane's level on every row."""
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.dummy import DummyRegressor
+
+    _, panels, _ = prepared
+    model = TransformedTargetRegressor(
+        regressor=DummyRegressor(strategy="constant", constant=log_constant),
+        func=np.log,
+        inverse_func=np.exp,
+        check_inverse=False,
+    ).fit(np.zeros((2, len(fc.FEATURE_NAMES))), [1.0, 1.0])
+    return fc.DemandForecaster(
+        model=model,
+        dispersion=np.full(panels.n_lanes, 0.1),
+        global_dispersion=0.1,
+        horizon_days=fast_params.forecast.horizon_days,
+        quantiles=tuple(fast_params.forecast.quantiles),
+        unobserved_features=np.zeros(len(fc.FEATURE_NAMES), dtype=bool),
+    )
+
+
+def test_runaway_forecasts_are_capped_per_lane_and_counted(prepared, fast_params, caplog):
+    _, panels, splits = prepared
+    forecaster = _constant_forecaster(prepared, fast_params, np.log(1e58))
+    origins = panels.day_index(splits.decision_dates())
+    mean = forecaster.predict_mean(panels, origins)
+    lanes = np.arange(panels.n_lanes)
+    level, _ = panels.window_mean(lanes, origins[None, :] - 91, origins[None, :])
+    cap = np.maximum(5.0 * panels.history_max(lanes, origins), 20.0 * np.maximum(np.nan_to_num(level), 0.05))
+    np.testing.assert_allclose(mean, np.broadcast_to(cap[:, :, None], mean.shape), rtol=1e-6)
+    assert forecaster.last_capped == mean.size
+    assert "capped 20,160 of 20,160 forecast values" in caplog.text
+    table = fc.forecast_table(forecaster, panels, splits)
+    assert np.isfinite(table[["forecast_mean", "forecast_std", "q0.9"]].to_numpy()).all()
+
+
+def test_a_non_finite_forecast_stops_with_the_lanes(prepared, fast_params):
+    _, panels, splits = prepared
+    forecaster = _constant_forecaster(prepared, fast_params, 1000.0)  # exp overflows to inf
+    with pytest.raises(fc.NonFiniteForecastError, match=r"not finite \(NaN or infinite\) on 24 lane\(s\)"):
+        fc.forecast_table(forecaster, panels, splits)
+
+
+@pytest.mark.parametrize("objective", ["poisson", "tweedie"])
+def test_lightgbm_forecaster_beats_seasonal_naive_and_is_deterministic(prepared, fast_params, objective):
+    lanes, panels, splits = prepared
+    params = fast_params.forecast.model_copy(update={"model": "lightgbm", "objective": objective})
+    forecaster = fc.fit_forecaster(panels, splits, params, seed=3)
+    assert forecaster.kind == "lightgbm"
+    table = fc.forecast_table(forecaster, panels, splits)
+    accuracy = fc.forecast_accuracy(table, panels, splits, lanes, params.quantiles).set_index(["model", "scope"])
+    assert accuracy.loc[("forecast", "all"), "wape"] < accuracy.loc[("seasonal_naive", "all"), "wape"]
+    again = fc.forecast_table(fc.fit_forecaster(panels, splits, params, seed=3), panels, splits)
+    pd.testing.assert_frame_equal(table, again)

@@ -18,6 +18,7 @@ def _params(fast_params) -> dict:
 
 def _catalog(raw: dict[str, pd.DataFrame], fast_params, outputs: dict | None = None) -> DataCatalog:
     datasets = {name: MemoryDataset(table) for name, table in raw.items()}
+    datasets.setdefault("raw_forecast", MemoryDataset(None))
     datasets.update(outputs or {})
     catalog = DataCatalog(datasets=datasets)
     catalog["params:data_processing"] = _params(fast_params)
@@ -33,7 +34,7 @@ def test_pipeline_runs_on_an_in_memory_catalog(tiny_data, fast_params):
     catalog = _catalog(tiny_data.as_catalog_entries(), fast_params)
     # outputs not in the catalog come back from the runner; intermediates are released
     result = {name: _load(value) for name, value in SequentialRunner().run(create_pipeline(), catalog).items()}
-    assert set(result) == {"rpt_forecast_accuracy", "mi_decision_features"}
+    assert set(result) == {"rpt_forecast_accuracy", "mi_decision_features", "rpt_data_quality", "mi_forecast_errors"}
     features = result["mi_decision_features"]
     accuracy = result["rpt_forecast_accuracy"].set_index(["model", "scope"])
 

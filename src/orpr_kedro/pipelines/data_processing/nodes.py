@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from orpr_kedro.core.data import preparation
@@ -12,6 +13,9 @@ from orpr_kedro.core.data.contract import validate_raw_tables
 from orpr_kedro.core.data.preflight import check_run_inputs
 from orpr_kedro.core.data.splits import TimeSplits, make_time_splits
 from orpr_kedro.core.forecasting import model as forecasting
+from orpr_kedro.core.forecasting.accuracy import forecast_errors
+from orpr_kedro.core.forecasting.provided import provided_forecaster
+from orpr_kedro.core.forecasting.quality import assess_sales
 from orpr_kedro.core.learning.features import build_decision_features
 from orpr_kedro.core.params import DataProcessingParams, parse_params
 
@@ -100,6 +104,28 @@ def define_time_splits(daily_sales: pd.DataFrame, lanes: pd.DataFrame, params: d
     return splits.to_dict()
 
 
+def assess_data_quality(
+    daily_sales: pd.DataFrame, lanes: pd.DataFrame, time_splits: dict[str, Any], params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Data-quality findings of the daily sales and the sales the forecaster reads.
+
+    Leading zeros before a lane's first sale are trimmed (not yet launched), outliers
+    capped, non-finite prices filled, long zero runs and lanes without sales kept;
+    every finding is a row of ``rpt_data_quality`` (with the ``split`` its first day
+    falls in) and the counts one WARNING line. ``data_quality.fail: true`` stops the
+    run instead.
+    """
+    treated, report = assess_sales(daily_sales, lanes, _params(params).data_quality)
+    splits = TimeSplits.from_dict(time_splits)
+    first = report["first_date"]
+    report["split"] = np.select(
+        [first.isna(), first < splits.validation_start, first < splits.test_start],
+        ["", "train", "validation"],
+        default="test",
+    )
+    return treated, report
+
+
 def _panels(
     daily_sales: pd.DataFrame, promotion_days: pd.DataFrame, lanes: pd.DataFrame, splits: TimeSplits, horizon_days: int
 ) -> forecasting.DemandPanels:
@@ -107,28 +133,47 @@ def _panels(
 
 
 def fit_demand_forecaster(
+    provided_forecast: pd.DataFrame | None,
     daily_sales: pd.DataFrame,
     promotion_days: pd.DataFrame,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
     params: dict[str, Any],
     seed: int,
-) -> forecasting.DemandForecaster:
-    """Fit the global demand forecaster on the training period."""
+) -> forecasting.Forecaster:
+    """Fit the global demand forecaster on the training period, or wrap the planners' ``raw_forecast``.
+
+    A ``raw_forecast`` table (when the catalog points it at a file) replaces the model.
+    """
     settings, splits = _params(params), TimeSplits.from_dict(time_splits)
     panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
+    if provided_forecast is not None:
+        return provided_forecaster(
+            provided_forecast,
+            panels,
+            lanes,
+            splits,
+            settings.forecast.horizon_days,
+            settings.forecast.quantiles,
+            settings.forecast.dispersion_prior_weight,
+            source=settings.raw_files.get("raw_forecast"),
+        )
     return forecasting.fit_forecaster(panels, splits, settings.forecast, seed)
 
 
 def forecast_demand(
-    forecaster: forecasting.DemandForecaster,
+    forecaster: forecasting.Forecaster,
     daily_sales: pd.DataFrame,
     promotion_days: pd.DataFrame,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
     params: dict[str, Any],
 ) -> pd.DataFrame:
-    """Daily demand forecasts with uncertainty from every decision date."""
+    """Daily demand forecasts with uncertainty from every decision date.
+
+    Raises:
+        NonFiniteForecastError: when a forecast is NaN or infinite.
+    """
     settings, splits = _params(params), TimeSplits.from_dict(time_splits)
     panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
     return forecasting.forecast_table(forecaster, panels, splits)
@@ -167,3 +212,17 @@ def build_model_input(
     settings, splits = _params(params), TimeSplits.from_dict(time_splits)
     panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
     return build_decision_features(forecasts, panels, lanes, splits, settings.features)
+
+
+def collect_forecast_errors(
+    forecasts: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    promotion_days: pd.DataFrame,
+    lanes: pd.DataFrame,
+    time_splits: dict[str, Any],
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Out-of-sample forecast errors on the validation period (lane, origin, horizon, mean, actual)."""
+    settings, splits = _params(params), TimeSplits.from_dict(time_splits)
+    panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
+    return forecast_errors(forecasts, panels, splits, lanes)

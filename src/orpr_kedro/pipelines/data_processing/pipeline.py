@@ -5,7 +5,8 @@ from kedro.pipeline import Node, Pipeline
 from . import nodes
 
 _PARAMS = "params:data_processing"
-_PRIMARY = ["prm_daily_sales", "prm_promotion_days", "prm_lanes", "time_splits", _PARAMS]
+# the forecaster and the model input read the sales after the data-quality treatment
+_PRIMARY = ["prm_forecast_sales", "prm_promotion_days", "prm_lanes", "time_splits", _PARAMS]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -50,8 +51,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="define_time_splits",
             ),
             Node(
+                func=nodes.assess_data_quality,
+                inputs=["prm_daily_sales", "prm_lanes", "time_splits", _PARAMS],
+                outputs=["prm_forecast_sales", "rpt_data_quality"],
+                name="assess_data_quality",
+            ),
+            Node(
                 func=nodes.fit_demand_forecaster,
-                inputs=[*_PRIMARY, "params:seed"],
+                inputs=["raw_forecast", *_PRIMARY, "params:seed"],
                 outputs="ftr_demand_forecaster",
                 name="fit_demand_forecaster",
             ),
@@ -66,6 +73,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["ftr_demand_forecast", *_PRIMARY],
                 outputs="rpt_forecast_accuracy",
                 name="evaluate_forecast",
+            ),
+            Node(
+                func=nodes.collect_forecast_errors,
+                inputs=["ftr_demand_forecast", *_PRIMARY],
+                outputs="mi_forecast_errors",
+                name="collect_forecast_errors",
             ),
             Node(
                 func=nodes.build_model_input,
