@@ -217,8 +217,10 @@ class BaseStock(OrderUpToPolicy):
       lead-time uncertainty);
     * ``z = Phi^{-1}(p / (p + h * review_period))`` with ``p`` = lost-sale cost per
       unit and ``h * review_period`` the holding cost of one unit over one review
-      cycle (the lost-sales newsvendor fractile of one cycle); the fractile is clipped
-      to ``[0.001, 0.999]``. ``service_level`` (scalar or ``[N]``) overrides it.
+      cycle (the lost-sales newsvendor fractile of one cycle); that fractile is clipped
+      to ``[0.001, 0.999]``. ``service_level`` (scalar or ``[N]``, in ``(0, 1)``) overrides
+      it as given: a fractile tuned by simulation
+      (:func:`orpr_kedro.core.evaluation.baselines.tune_base_stock`) may lie above 0.999.
     """
 
     def __init__(
@@ -250,9 +252,12 @@ class BaseStock(OrderUpToPolicy):
             hr = lanes.holding_cost * lanes.review_period
             with np.errstate(divide="ignore", invalid="ignore"):
                 frac = np.where(p + hr > 0, p / (p + hr), 0.5)
+            frac = np.clip(frac, 0.001, 0.999)
         else:
             frac = np.broadcast_to(np.asarray(service_level, dtype=np.float64), (n,))
-        self.critical_fractile = np.clip(frac, 0.001, 0.999)
+            if not np.all((frac > 0) & (frac < 1)):
+                raise ValueError("service_level must lie strictly between 0 and 1")
+        self.critical_fractile = frac
         self.z = ndtri(self.critical_fractile)
         self.protection_days = self.lead_time_mean + lanes.review_period
 
