@@ -20,6 +20,7 @@ __all__ = ["POLICY_DESCRIPTIONS", "POLICY_LABELS", "markdown_table", "render_htm
 POLICY_LABELS = {
     "incumbent": "Incumbent rule",
     "base_stock": "Forecast base-stock",
+    "tuned_base_stock": "Tuned base-stock",
     "or_policy": "OR policy",
     "baseline_learner": "Baseline learner",
     "pretrained": "Pretrained network",
@@ -29,8 +30,9 @@ POLICY_LABELS = {
 
 POLICY_DESCRIPTIONS = {
     "incumbent": "today's rule: order up to the category's target turnover days of forecast demand.",
-    "base_stock": "order up to a critical-fractile quantile of demand over lead time plus review (negative-binomial forecast spread).",
-    "or_policy": "the integer program re-solved every week from the current stock: each SKU-DC's coverage is chosen by simulating every candidate against demand scenarios sampled from the forecast, under the category's lost-sales budget (1 - alpha).",
+    "base_stock": "order up to a critical-fractile quantile of demand over lead time plus review (negative-binomial forecast spread); the textbook newsvendor fractile of each SKU-DC.",
+    "tuned_base_stock": "the same base-stock policy with its service level chosen per category by simulation on the validation period (the bar a planner could set without ORPR).",
+    "or_policy": "the integer program re-solved every week from the current stock: each SKU-DC's coverage is chosen by simulating every candidate against demand scenarios sampled from the forecast with its measured out-of-sample error (bias and level error per category), under the category's lost-sales budget (1 - alpha).",
     "baseline_learner": "a gradient-boosted classifier trained on the OR labels (the yardstick the network must beat).",
     "pretrained": "the foundation network after supervised pretraining on the OR labels.",
     "orpr": "the pretrained network after reinforcement-learning alignment in the simulator: the policy ORPR deploys.",
@@ -82,7 +84,7 @@ def _with_interval(row: pd.Series, metric: str, pattern: str) -> str:
     return f"{value} [{_fmt(low, pattern)}, {_fmt(high, pattern)}]"
 
 
-def _kpi_section(kpis: pd.DataFrame, level: float) -> list[str]:
+def _kpi_section(kpis: pd.DataFrame, level: float, baseline: str | None = None) -> list[str]:
     overall = kpis[kpis["scope"] == "all"]
     rows = []
     for _, row in overall.iterrows():
@@ -93,11 +95,19 @@ def _kpi_section(kpis: pd.DataFrame, level: float) -> list[str]:
                 if column in ("total_cost", "turnover_days", "in_stock_rate")
                 else _fmt(row[column], pattern)
             )
+        if baseline is not None:
+            change = row.get("total_cost_change_vs_reference")
+            low, high = (
+                row.get("total_cost_change_vs_reference_ci_low"),
+                row.get("total_cost_change_vs_reference_ci_high"),
+            )
+            cells[f"cost vs {_label(baseline).lower()}"] = (
+                "-"
+                if change is None or pd.isna(change) or row["policy"] == baseline
+                else f"{change:+.1%} [{low:+.1%}, {high:+.1%}]"
+            )
         cells["ms per 1,000 decisions"] = _fmt(row.get("ms_per_1000_decisions"), "{:,.1f}")
         rows.append(cells)
-    per_category = kpis[kpis["scope"] != "all"].pivot(index="scope", columns="policy", values="total_cost")
-    per_category = per_category[[p for p in overall["policy"] if p in per_category.columns]]
-    per_category.columns = [_label(c) for c in per_category.columns]
     return [
         "## What each policy achieved",
         "",
@@ -108,14 +118,214 @@ def _kpi_section(kpis: pd.DataFrame, level: float) -> list[str]:
         "",
         "![KPI comparison](figures/kpi_comparison.png)",
         "",
-        "Total cost per category:",
+    ]
+
+
+CLASSIC_POLICIES = ("incumbent", "base_stock", "tuned_base_stock")
+"""Policies a planner can run without ORPR; the strongest of them is the bar."""
+
+
+def deployment_verdict(
+    kpis: pd.DataFrame,
+    baseline: str,
+    *,
+    policy: str = "orpr",
+    min_saving: float = 0.03,
+    max_in_stock_drop: float = 0.005,
+) -> tuple[str, str, list[str]]:
+    """``(verdict, reason, categories)``: deploy, deploy for some categories, or do not deploy.
+
+    Deploy when ``policy``'s total-cost change against ``baseline`` is at most
+    ``-min_saving`` with the upper end of its paired interval below zero, and its
+    in-stock is at most ``max_in_stock_drop`` (a share) below the baseline's. Otherwise the categories where
+    the point estimates meet both conditions are named (deploy there, after a field
+    test); none: do not deploy.
+    """
+    overall = kpis[kpis["scope"] == "all"].set_index("policy")
+    if policy not in overall.index or baseline not in overall.index:
+        return "not available", f"the KPI table lacks {policy} or {baseline}", []
+    mine, bar = overall.loc[policy], overall.loc[baseline]
+    change = mine["total_cost"] / bar["total_cost"] - 1.0
+    in_stock_gap = mine["in_stock_rate"] - bar["in_stock_rate"]
+    high = mine.get("total_cost_change_vs_reference_ci_high")
+    significant = high is not None and pd.notna(high) and high < 0
+    if change <= -min_saving and significant and in_stock_gap >= -max_in_stock_drop:
+        return (
+            "deploy",
+            f"total cost {change:+.1%} against {_label(baseline).lower()} (paired interval entirely below zero) "
+            f"with in-stock {_points(in_stock_gap)}",
+            [],
+        )
+    by_category = kpis[kpis["scope"] != "all"].pivot(index="scope", columns="policy")
+    winners = [
+        str(category)
+        for category in by_category.index
+        if by_category.loc[category, ("total_cost", policy)]
+        <= (1 - min_saving) * by_category.loc[category, ("total_cost", baseline)]
+        and by_category.loc[category, ("in_stock_rate", policy)]
+        >= by_category.loc[category, ("in_stock_rate", baseline)] - max_in_stock_drop
+    ]
+    why = []
+    if change > -min_saving:
+        why.append(f"total cost {change:+.1%} against {_label(baseline).lower()} (needs {-min_saving:+.0%} or better)")
+    elif not significant:
+        why.append(f"total cost {change:+.1%}, but its paired interval reaches zero")
+    if in_stock_gap < -max_in_stock_drop:
+        why.append(f"in-stock {_points(in_stock_gap)} (at most {_points(-max_in_stock_drop)} allowed)")
+    reason = "; ".join(why)
+    if winners:
+        return "deploy for these categories", f"{reason}; it meets the bar in {', '.join(winners)}", winners
+    return "do not deploy", reason, []
+
+
+def _points(share: float) -> str:
+    return f"{100 * share:+.2f} points"
+
+
+def _verdict_section(
+    kpis: pd.DataFrame, baseline: str | None, level: float, period: Mapping[str, str], demo: bool
+) -> list[str]:
+    overall = kpis[kpis["scope"] == "all"].set_index("policy")
+    lines = []
+    if demo:
+        lines += [
+            "> **Demo data.** These figures come from the synthetic data the project's demo generator wrote, not from "
+            "a client's history: they show what the pipeline measures, not what ORPR will save on your data.",
+            "",
+        ]
+    if baseline is None or "orpr" not in overall.index or baseline not in overall.index:
+        return lines
+    verdict, reason, _ = deployment_verdict(kpis, baseline)
+    mine, bar = overall.loc["orpr"], overall.loc[baseline]
+    low, high = mine.get("total_cost_change_vs_reference_ci_low"), mine.get("total_cost_change_vs_reference_ci_high")
+    interval = (
+        f" (paired {level:.0%} interval over SKU-DCs: {low:+.1%} to {high:+.1%})"
+        if low is not None and pd.notna(low)
+        else ""
+    )
+    change = mine["total_cost"] / bar["total_cost"] - 1.0
+    lines += [
+        f"On held-out demand ({period['start']} to {period['end']}, {period['n_lanes']} SKU-DCs), ORPR's total cost was "
+        f"{change:+.1%} against {_label(baseline).lower()}, the strongest policy a planner could run without ORPR"
+        f"{interval}, with in-stock {mine['in_stock_rate']:.2%} against {bar['in_stock_rate']:.2%} and turnover "
+        f"{mine['turnover_days']:.1f} against {bar['turnover_days']:.1f} days.",
         "",
-        markdown_table(
-            per_category.reset_index().rename(columns={"scope": "category"}),
-            dict.fromkeys(per_category.columns, "{:,.0f}"),
-        ),
+        f"**Verdict: {verdict}.** {reason[0].upper() + reason[1:] if reason else ''}.",
         "",
     ]
+    if verdict == "do not deploy":
+        lines += [
+            "Keep running the baseline; docs/planner.md says what to look at next (the per-category table, the "
+            "SKU-DCs where ORPR does worst, and the OR teacher's calibration below).",
+            "",
+        ]
+    return lines
+
+
+def _category_section(kpis: pd.DataFrame, policies: Sequence[str]) -> list[str]:
+    lines = ["## Per category", ""]
+    frames = kpis[kpis["scope"] != "all"]
+    for column, title, pattern in (
+        ("total_cost", "Total cost", "{:,.0f}"),
+        ("in_stock_rate", "In-stock", "{:.2%}"),
+        ("turnover_days", "Turnover days", "{:,.1f}"),
+    ):
+        table = frames.pivot(index="scope", columns="policy", values=column)
+        table = table[[p for p in policies if p in table.columns]]
+        table.columns = [_label(c) for c in table.columns]
+        lines += [
+            f"{title}:",
+            "",
+            markdown_table(
+                table.reset_index().rename(columns={"scope": "category"}), dict.fromkeys(table.columns, pattern)
+            ),
+            "",
+        ]
+    return lines
+
+
+def _worst_lanes_section(lane_kpis: pd.DataFrame, baseline: str, n: int = 10) -> list[str]:
+    wide = lane_kpis.pivot_table(
+        index=["lane_id", "sku_id", "dc_id", "category"], columns="policy", values="total_cost"
+    )
+    if "orpr" not in wide.columns or baseline not in wide.columns:
+        return []
+    gap = (wide["orpr"] - wide[baseline]).rename("extra_cost").sort_values(ascending=False).head(n)
+    table = gap.reset_index()
+    table["orpr_cost"] = wide.loc[gap.index, "orpr"].to_numpy()
+    table["baseline_cost"] = wide.loc[gap.index, baseline].to_numpy()
+    table = table[["sku_id", "dc_id", "category", "orpr_cost", "baseline_cost", "extra_cost"]]
+    return [
+        f"## The {n} SKU-DCs where ORPR does worst against {_label(baseline).lower()}",
+        "",
+        markdown_table(table, {"orpr_cost": "{:,.0f}", "baseline_cost": "{:,.0f}", "extra_cost": "{:+,.0f}"}),
+        "",
+    ]
+
+
+def zero_cover_lanes(lane_kpis: pd.DataFrame) -> pd.DataFrame:
+    """Per policy, the SKU-DCs with demand that never started a scored day with stock."""
+    frame = lane_kpis[(lane_kpis["in_stock_days"] == 0) & (lane_kpis["demand_units"] > 0)]
+    return frame[["policy", "lane_id", "sku_id", "dc_id", "category", "demand_units", "lost_units"]].reset_index(
+        drop=True
+    )
+
+
+def _zero_cover_section(lane_kpis: pd.DataFrame, policies: Sequence[str]) -> list[str]:
+    empty = zero_cover_lanes(lane_kpis)
+    counts = empty.groupby("policy")["lane_id"].nunique().reindex(list(policies), fill_value=0)
+    lines = ["## SKU-DCs left without stock", ""]
+    if not counts.any():
+        return [*lines, "No policy left a SKU-DC with demand out of stock for the whole test period.", ""]
+    table = pd.DataFrame({"policy": [_label(p) for p in counts.index], "SKU-DCs never in stock": counts.to_numpy()})
+    lines += [
+        "SKU-DCs with demand that did not start a single scored day with stock (their demand was lost throughout):",
+        "",
+        markdown_table(table),
+        "",
+    ]
+    if "orpr" in set(empty["policy"]):
+        names = empty.loc[empty["policy"] == "orpr"].head(10)
+        listed = ", ".join(f"{r.sku_id} @ {r.dc_id}" for r in names.itertuples())
+        lines += [f"ORPR's: {listed}{' ...' if counts.get('orpr', 0) > 10 else ''}.", ""]
+    return lines
+
+
+def _calibration_section(calibration: pd.DataFrame | None, scenario_calibration: pd.DataFrame | None) -> list[str]:
+    lines = ["## Is the OR teacher calibrated?", ""]
+    if scenario_calibration is not None and len(scenario_calibration):
+        table = scenario_calibration.rename(columns={scenario_calibration.columns[0]: "group"})
+        table = table[["group", "n_origins", "bias", "level_sd", "z_std_nb", "coverage80_nb", "coverage80_calibrated"]]
+        lines += [
+            "Forecast error of horizon totals on validation origins (what the OR scenarios carry): `bias` = actual / "
+            "forecast, `level_sd` = the level error beyond daily noise, and how often the central 80% predictive "
+            "interval held the actual total, with daily noise alone and calibrated (80% is right):",
+            "",
+            markdown_table(
+                table,
+                {
+                    "n_origins": "{:,.0f}",
+                    "bias": "{:.3f}",
+                    "level_sd": "{:.3f}",
+                    "z_std_nb": "{:.2f}",
+                    "coverage80_nb": "{:.0%}",
+                    "coverage80_calibrated": "{:.0%}",
+                },
+            ),
+            "",
+        ]
+    if calibration is not None and len(calibration):
+        lines += [
+            "The OR policy's expected cost of the plans it chose, per day, against the cost realised on actual demand "
+            "on the test period (a ratio below 1: the model is optimistic):",
+            "",
+            markdown_table(
+                calibration,
+                {"expected_cost": "{:,.0f}", "realised_cost": "{:,.0f}", "expected_over_realised": "{:.2f}"},
+            ),
+            "",
+        ]
+    return lines if len(lines) > 2 else []
 
 
 def _targets_section(targets: pd.DataFrame) -> list[str]:
@@ -299,12 +509,24 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
     period: Mapping[str, str],
     bootstrap_level: float,
     policies: Sequence[str] | None = None,
+    baseline: str | None = None,
+    lane_kpis: pd.DataFrame | None = None,
+    calibration: pd.DataFrame | None = None,
+    scenario_calibration: pd.DataFrame | None = None,
+    demo_data: bool = False,
 ) -> str:
-    """The Markdown report (see the module docstring)."""
+    """The Markdown report (see the module docstring).
+
+    ``baseline``: the strongest classic policy (the paired intervals in ``kpis`` are
+    against it); ``lane_kpis``: per policy and SKU-DC, for the worst SKU-DCs and the
+    ones left without stock; ``calibration``: the OR policy's expected against realised
+    cost; ``scenario_calibration``: the forecast-error table its scenarios carry;
+    ``demo_data``: the data came from the demo generator (a banner says so).
+    """
     policies = list(policies or kpis.loc[kpis["scope"] == "all", "policy"])
     overall = kpis[kpis["scope"] == "all"].set_index("policy")
-    headline = []
-    if {"orpr", "incumbent"} <= set(overall.index):
+    headline = _verdict_section(kpis, baseline, bootstrap_level, period, demo_data)
+    if baseline is None and {"orpr", "incumbent"} <= set(overall.index):
         change = overall.loc["orpr", "total_cost"] / overall.loc["incumbent", "total_cost"] - 1
         low, high = (
             overall.loc["orpr"].get("total_cost_change_vs_reference_ci_low"),
@@ -321,13 +543,27 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
             f"(incumbent {overall.loc['incumbent', 'turnover_days']:.1f}) and in-stock {overall.loc['orpr', 'in_stock_rate']:.2%} "
             f"(incumbent {overall.loc['incumbent', 'in_stock_rate']:.2%})."
         )
+    comparisons = []
+    if baseline is not None and {"orpr", "incumbent"} <= set(overall.index) and baseline != "incumbent":
+        change = overall.loc["orpr", "total_cost"] / overall.loc["incumbent", "total_cost"] - 1
+        comparisons.append(f"Against the incumbent rule ORPR's total cost was {change:+.1%}.")
     if {"orpr", "or_policy"} <= set(overall.index):
         gap = overall.loc["orpr", "total_cost"] / overall.loc["or_policy", "total_cost"] - 1
-        headline.append(f"Against the OR policy it learned from, ORPR's cost was {gap:+.1%}.")
+        comparisons.append(f"Against the OR policy it learned from, ORPR's cost was {gap:+.1%}.")
+    if baseline is not None and {"or_policy", baseline} <= set(overall.index):
+        gap = overall.loc["or_policy", "total_cost"] / overall.loc[baseline, "total_cost"] - 1
+        comparisons.append(f"The OR teacher itself was {gap:+.1%} against {_label(baseline).lower()}.")
+    extra = []
+    if lane_kpis is not None and baseline is not None:
+        extra += _worst_lanes_section(lane_kpis, baseline)
+    if lane_kpis is not None:
+        extra += _zero_cover_section(lane_kpis, policies)
+    extra += _calibration_section(calibration, scenario_calibration)
     lines = [
         "# ORPR evaluation report",
         "",
-        " ".join(headline),
+        *headline,
+        " ".join(comparisons),
         "",
         f"Every policy ran in the same simulator on the same actual demand, the same lead-time draws and the same starting "
         f"stock; each decided every week from its own stock. A burn-in of {period['burn_in_weeks']} weeks before the test "
@@ -339,7 +575,9 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
         "",
         *[f"- **{_label(p)}**: {POLICY_DESCRIPTIONS.get(p, '')}" for p in policies],
         "",
-        *_kpi_section(kpis, bootstrap_level),
+        *_kpi_section(kpis, bootstrap_level, baseline),
+        *_category_section(kpis, policies),
+        *extra,
         *_tradeoff_section(tradeoff),
         *_transfer_section(transfer),
         *_field_test_section(effects, balance, units),
