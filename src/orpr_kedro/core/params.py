@@ -259,6 +259,18 @@ def _train_and_validation() -> list[Period]:
     return ["train", "validation"]
 
 
+class ScenarioParams(StrictModel):
+    """How scenario demand carries the forecast's error (``orpr_kedro.core.optimization.scenarios``)."""
+
+    calibrate: bool = Field(
+        True,
+        description="add the bias and level error of horizon totals measured on validation origins; "
+        "false: negative-binomial daily noise around the forecast only",
+    )
+    group: str = Field("category", description="lanes column whose groups get one error estimate each")
+    min_rows: int = Field(30, ge=1, description="lane-origin pairs a group needs for its own estimate")
+
+
 class ORLabelingParams(StrictModel):
     """Parameters of the or_labeling pipeline."""
 
@@ -266,6 +278,7 @@ class ORLabelingParams(StrictModel):
     horizon_days: int = Field(28, ge=1, le=365, description="days simulated per candidate")
     mode: Literal["scenario", "hindsight"] = "scenario"
     n_scenarios: int = Field(20, ge=1)
+    scenarios: ScenarioParams = Field(default_factory=ScenarioParams)
     periods: list[Period] = Field(default_factory=_train_and_validation)
     objective: Literal["holding_with_budget", "total_cost"] = "holding_with_budget"
     budget: bool = Field(True, description="lost-sales budget per category; always on for holding_with_budget")

@@ -32,13 +32,14 @@ def _run(tiny_processed, params: dict, credentials: dict | None = None, pipeline
             "time_splits": MemoryDataset(tiny_processed["splits"].to_dict()),
             "gurobi_licence": GurobiLicenceDataset(credentials=credentials),
             "mi_or_labels": _KeptDataset(),
+            "mi_scenario_calibration": _KeptDataset(),
         }
     )
     catalog["params:or_labeling"] = ORLabelingParams.model_validate(params).model_dump(mode="json")
     catalog["params:seed"] = 5
     outputs = SequentialRunner().run(pipeline or create_pipeline(), catalog)
     result = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
-    return {**result, "mi_or_labels": catalog["mi_or_labels"].load()}
+    return {**result, **{name: catalog[name].load() for name in ("mi_or_labels", "mi_scenario_calibration")}}
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ def test_a_wls_licence_reaches_gurobi_and_never_an_output(tiny_processed, monkey
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
     params = {**PARAMS, "periods": ["validation"], "save_candidates": False}
-    pipeline = create_pipeline().only_nodes("create_or_labels")
+    pipeline = create_pipeline().only_nodes("calibrate_scenarios", "create_or_labels")
     with caplog.at_level(logging.DEBUG):
         result = _run(tiny_processed, params, credentials=WLS, pipeline=pipeline)
     solver_log, labels = result["rpt_or_solver_log"], result["mi_or_labels"]
@@ -132,7 +133,22 @@ def test_the_node_refuses_a_licence_that_is_not_one(tiny_processed):
             tiny_processed["daily_sales"],
             tiny_processed["forecasts"],
             tiny_processed["splits"].to_dict(),
+            pd.DataFrame(),
             WLS,
             PARAMS,
             5,
         )
+
+
+def test_scenarios_carry_the_measured_forecast_error(tiny_processed):
+    """The error table covers every category; calibrated and plain scenarios give different labels."""
+    pipeline = create_pipeline().only_nodes("calibrate_scenarios", "create_or_labels")
+    base = {**PARAMS, "periods": ["validation"], "save_candidates": False}
+    calibrated = _run(tiny_processed, base, pipeline=pipeline)
+    plain = _run(tiny_processed, {**base, "scenarios": {"calibrate": False}}, pipeline=pipeline)
+    errors = calibrated["mi_scenario_calibration"].set_index("category")
+    assert set(tiny_processed["lanes"]["category"]) | {"__all__"} == set(errors.index)
+    assert errors["horizon_days"].eq(21).all()
+    assert errors["bias"].gt(0).all() and errors["level_sd"].ge(0).all()
+    pd.testing.assert_frame_equal(calibrated["mi_scenario_calibration"], plain["mi_scenario_calibration"])
+    assert not calibrated["mi_or_labels"]["coverage_days"].equals(plain["mi_or_labels"]["coverage_days"])

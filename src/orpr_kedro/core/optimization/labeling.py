@@ -37,6 +37,7 @@ import pandas as pd
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.optimization.licence import GurobiLicence
+from orpr_kedro.core.optimization.scenarios import ForecastErrors, fit_forecast_errors
 from orpr_kedro.core.optimization.window import CandidateCosts, decide_window, window_streams
 from orpr_kedro.core.params import ORLabelingParams
 from orpr_kedro.core.progress import progress_bar
@@ -250,3 +251,41 @@ def windows_to_label(decision_dates: pd.DatetimeIndex, splits: TimeSplits, param
 def initial_state(lanes: pd.DataFrame) -> LaneState:
     """State from the SKU-DC master: ``initial_on_hand`` and nothing on order."""
     return LaneState(on_hand=lanes["initial_on_hand"].to_numpy(dtype="float64"), pipeline=np.zeros((len(lanes), 0)))
+
+
+def forecast_errors(
+    data: LabelingData, splits: TimeSplits, horizon_days: int, *, group: str = "category", min_rows: int = 30
+) -> ForecastErrors:
+    """Forecast error of horizon totals on the validation origins whose horizon ends before the test period.
+
+    Those origins are out of sample for the forecaster (fitted on earlier targets) and
+    never read test demand; the horizon is capped at the forecast's length.
+    """
+    horizon = min(int(horizon_days), data.forecast_cube.shape[2])
+    test_day = data.day(splits.test_start)
+    windows = np.array(
+        [
+            w
+            for w, date in enumerate(data.decision_dates)
+            if date >= splits.validation_start and data.day(date) + horizon <= test_day
+        ],
+        dtype=np.int64,
+    )
+    if len(windows) == 0:
+        raise ValueError(
+            f"no validation decision date leaves {horizon} days of demand before the test period "
+            f"({splits.validation_start.date()} to {splits.test_start.date()}): lengthen the validation period "
+            "or shorten or_labeling.horizon_days"
+        )
+    days = np.array([data.day(data.decision_dates[w]) for w in windows], dtype=np.int64)
+    return fit_forecast_errors(
+        data.forecast_cube,
+        data.demand,
+        days,
+        windows,
+        data.dispersion,
+        data.lanes[group].to_numpy(),
+        horizon_days=horizon,
+        group=group,
+        min_rows=min_rows,
+    )

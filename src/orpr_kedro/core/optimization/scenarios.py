@@ -54,6 +54,14 @@ class ForecastErrors:
     horizon_days: int
     table: pd.DataFrame
 
+    @classmethod
+    def from_table(cls, table: pd.DataFrame, group: str = "category") -> ForecastErrors:
+        """Rebuild from a persisted :attr:`table` (its ``horizon_days`` column gives the horizon)."""
+        missing = {group, "bias", "level_sd", "horizon_days"} - set(table.columns)
+        if missing:
+            raise ValueError(f"forecast-error table lacks columns {sorted(missing)}")
+        return cls(group=group, horizon_days=int(table["horizon_days"].iloc[0]), table=table.reset_index(drop=True))
+
     def lane_arrays(self, lanes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """``(bias [N], level_sd [N])`` of each lane's group (unseen groups: the pooled row)."""
         indexed = self.table.set_index(self.group)
@@ -126,7 +134,7 @@ def fit_forecast_errors(
         own = len(part) >= min_rows
         rows.append({**(_group_row(part, name) if own else rows[0]), "n_origins": len(part), "pooled": not own})
         rows[-1]["group"] = name
-    table = pd.DataFrame(rows).rename(columns={"group": group})
+    table = pd.DataFrame(rows).rename(columns={"group": group}).assign(horizon_days=horizon)
     table = table[[group, *[c for c in table.columns if c != group]]]
     return ForecastErrors(group=group, horizon_days=horizon, table=table)
 

@@ -31,9 +31,10 @@ from orpr_kedro.core.forecasting.model import sample_demand
 from orpr_kedro.core.optimization.licence import GurobiLicence
 from orpr_kedro.core.optimization.problem import MultipleChoiceProblem
 from orpr_kedro.core.optimization.result import SolveResult
+from orpr_kedro.core.optimization.scenarios import sample_calibrated_demand
 from orpr_kedro.core.optimization.solve import solve
 from orpr_kedro.core.params import ORLabelingParams, SolverParams
-from orpr_kedro.core.simulation.kernel import coverage_levels, draw_lead_times, simulate_order_up_to
+from orpr_kedro.core.simulation.kernel import coverage_levels, draw_lead_times, extend_forecast, simulate_order_up_to
 
 if TYPE_CHECKING:
     from orpr_kedro.core.optimization.labeling import LabelingData, LaneState
@@ -61,6 +62,13 @@ def window_streams(seed: int, window_ordinal: int) -> tuple[np.random.Generator,
     """Independent random streams of one window: (candidate scenarios, actual replay)."""
     scenarios, replay = np.random.SeedSequence([seed, window_ordinal]).spawn(2)
     return np.random.default_rng(scenarios), np.random.default_rng(replay)
+
+
+def scenario_demand(data: LabelingData, forecast: np.ndarray, n_scenarios: int, rng: np.random.Generator) -> np.ndarray:
+    """Demand scenarios ``[S, N, H]`` around ``forecast`` ``[N, H]``: calibrated when the data carries forecast errors."""
+    if data.level_sd is None or data.forecast_bias is None:
+        return sample_demand(forecast, data.dispersion[:, None], n_scenarios, rng)
+    return sample_calibrated_demand(forecast, data.dispersion, data.forecast_bias, data.level_sd, n_scenarios, rng)
 
 
 def simulate_candidates(
@@ -92,7 +100,8 @@ def simulate_candidates(
         if demand.shape[2] < horizon:
             raise ValueError(f"hindsight labels for {date.date()} need {horizon} days of actual demand")
     else:
-        demand = sample_demand(forecast[:, :horizon], data.dispersion[:, None], params.n_scenarios, rng)
+        # beyond the forecast's length the path repeats its last week (as the candidate levels do)
+        demand = scenario_demand(data, extend_forecast(forecast, horizon), params.n_scenarios, rng)
     lead_times = draw_lead_times(
         lanes["lead_time_mean"].to_numpy(),
         lanes["lead_time_std"].to_numpy(),

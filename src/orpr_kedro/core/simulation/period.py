@@ -21,7 +21,7 @@ environment) takes a :class:`Period`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -124,6 +124,10 @@ class Period:
 
     ``lanes`` is the lanes table (sorted by ``lane_id``), :attr:`lane_arrays` its typed
     arrays; ``first_review_day`` the index in ``dates`` of the first decision date.
+    ``forecast_bias`` and ``level_sd`` (``[N]``, optional): the out-of-sample error of
+    the forecast's horizon totals (:mod:`orpr_kedro.core.optimization.scenarios`); when
+    set, the OR model's demand scenarios carry it, otherwise only the negative-binomial
+    daily noise around the forecast.
     """
 
     lanes: pd.DataFrame
@@ -133,6 +137,8 @@ class Period:
     forecast_cube: np.ndarray
     dispersion: np.ndarray
     first_review_day: int
+    forecast_bias: np.ndarray | None = None
+    level_sd: np.ndarray | None = None
     _arrays: Lanes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -157,6 +163,12 @@ class Period:
     def lane_params_at(self, date: pd.Timestamp) -> LaneParams:
         """Simulator parameters whose day 0 is ``date``."""
         return self.lane_arrays.lane_params_at(self.day(date) - self.first_review_day)
+
+    def with_forecast_errors(self, bias: np.ndarray, level_sd: np.ndarray) -> Period:
+        """The same period whose demand scenarios carry a measured forecast error (``[N]`` each)."""
+        return replace(
+            self, forecast_bias=np.asarray(bias, dtype=np.float64), level_sd=np.asarray(level_sd, dtype=np.float64)
+        )
 
 
 def build_period(

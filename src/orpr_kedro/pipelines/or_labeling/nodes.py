@@ -11,6 +11,7 @@ import pandas as pd
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.optimization import GurobiLicence, labeling
+from orpr_kedro.core.optimization.scenarios import ForecastErrors
 from orpr_kedro.core.optimization.summary import log_solve_summary
 from orpr_kedro.core.params import ORLabelingParams, parse_params
 from orpr_kedro.core.simulation.backtest import compare_on_period
@@ -24,17 +25,52 @@ def _data(
     return labeling.labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
 
 
+def calibrate_scenarios(
+    lanes: pd.DataFrame,
+    daily_sales: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    time_splits: dict[str, Any],
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Out-of-sample error of the forecast's horizon totals per lane group (the scenarios' calibration)."""
+    settings: ORLabelingParams = parse_params("or_labeling", params)
+    splits = TimeSplits.from_dict(time_splits)
+    errors = labeling.forecast_errors(
+        _data(lanes, daily_sales, forecasts, splits),
+        splits,
+        settings.horizon_days,
+        group=settings.scenarios.group,
+        min_rows=settings.scenarios.min_rows,
+    )
+    pooled = errors.table[errors.table[settings.scenarios.group] == "__all__"].iloc[0]
+    logger.info(
+        "Forecast error over %d-day totals (%d lane-origins): bias %.3f, level sd %.3f; 80%% intervals cover "
+        "%.0f%% of actual totals with daily noise alone, %.0f%% calibrated%s",
+        errors.horizon_days,
+        pooled["n_origins"],
+        pooled["bias"],
+        pooled["level_sd"],
+        100 * pooled["coverage80_nb"],
+        100 * pooled["coverage80_calibrated"],
+        "" if settings.scenarios.calibrate else " (not applied: or_labeling.scenarios.calibrate is false)",
+    )
+    return errors.table
+
+
 def create_or_labels(
     lanes: pd.DataFrame,
     daily_sales: pd.DataFrame,
     forecasts: pd.DataFrame,
     time_splits: dict[str, Any],
+    scenario_calibration: pd.DataFrame,
     gurobi_licence: GurobiLicence,
     params: dict[str, Any],
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Label the decision dates of the configured periods; return labels, solver log, candidates.
 
+    ``scenario_calibration`` (:func:`calibrate_scenarios`) calibrates the demand
+    scenarios unless ``or_labeling.scenarios.calibrate`` is false.
     ``gurobi_licence`` comes from the ``gurobi`` credentials (``GurobiLicenceDataset``);
     only its kind is logged and written (solver log column ``gurobi_licence``).
     """
@@ -53,6 +89,9 @@ def create_or_labels(
         )
     splits = TimeSplits.from_dict(time_splits)
     data = _data(lanes, daily_sales, forecasts, splits)
+    if settings.scenarios.calibrate and settings.mode == "scenario":
+        errors = ForecastErrors.from_table(scenario_calibration, settings.scenarios.group)
+        data = data.with_forecast_errors(*errors.lane_arrays(data.lanes))
     indices = labeling.windows_to_label(data.decision_dates, splits, settings)
     with TaskExecutor(settings.executor) as executor:
         output = labeling.label_windows(

@@ -12,12 +12,19 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
+                func=nodes.calibrate_scenarios,
+                inputs=["prm_lanes", "prm_daily_sales", "ftr_demand_forecast", "time_splits", _PARAMS],
+                outputs="mi_scenario_calibration",
+                name="calibrate_scenarios",
+            ),
+            Node(
                 func=nodes.create_or_labels,
                 inputs=[
                     "prm_lanes",
                     "prm_daily_sales",
                     "ftr_demand_forecast",
                     "time_splits",
+                    "mi_scenario_calibration",
                     "gurobi_licence",
                     _PARAMS,
                     "params:seed",
