@@ -567,6 +567,29 @@ class EvaluationTargets(StrictModel):
     max_cost_ratio_vs_incumbent: float = Field(0.90, gt=0, description="ORPR total cost at most this x the incumbent's")
     max_cost_gap_vs_or: float = Field(0.03, ge=0, description="ORPR total cost at most (1 + this) x the OR policy's")
     min_speedup_vs_or: float = Field(100.0, gt=0, description="ORPR decides at least this many times faster than OR")
+    max_cost_ratio_vs_baseline: float = Field(
+        0.97, gt=0, description="ORPR total cost at most this x the strongest classic baseline's, interval below zero"
+    )
+    max_in_stock_drop_vs_baseline: float = Field(
+        0.005, ge=0, le=1, description="ORPR in-stock at most this share below the strongest classic baseline's"
+    )
+
+
+class TunedBaseStockParams(StrictModel):
+    """Base-stock with its service level tuned per category on the validation period (the bar ORPR must beat)."""
+
+    service_levels: list[float] = Field(
+        default_factory=lambda: [0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999],
+        description="candidate cycle fractiles; each lane's newsvendor fractile is always a candidate too",
+    )
+    burn_in_weeks: int = Field(4, ge=0, description="unscored weeks simulated before the validation period")
+    group: str = Field("category", description="lanes column whose groups get one service level each")
+
+    @model_validator(mode="after")
+    def _levels_are_fractiles(self) -> TunedBaseStockParams:
+        if not self.service_levels or any(not 0 < level < 1 for level in self.service_levels):
+            raise ValueError("service_levels must be a non-empty list of values strictly between 0 and 1")
+        return self
 
 
 class EvaluationParams(StrictModel):
@@ -582,6 +605,7 @@ class EvaluationParams(StrictModel):
     trajectory_lanes: int = Field(4, ge=0, le=20, description="SKU-DCs whose daily inventory is plotted")
     field_test: FieldTestParams = Field(default_factory=FieldTestParams)
     targets: EvaluationTargets = Field(default_factory=EvaluationTargets)
+    tuned_base_stock: TunedBaseStockParams = Field(default_factory=TunedBaseStockParams)
     threads: int = Field(1, ge=1, description="torch CPU threads of the networks")
 
     @model_validator(mode="after")

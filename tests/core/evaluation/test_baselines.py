@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from orpr_kedro.core.evaluation.baselines import NEWSVENDOR, base_stock_policy, tune_base_stock
-from orpr_kedro.core.optimization.labeling import LabelingData
+from orpr_kedro.core.simulation.period import Period as LabelingData
 
 WEEKS = 10
 HORIZON = 21
@@ -76,15 +76,14 @@ def test_noisy_demand_with_dear_lost_sales_tunes_high() -> None:
         max_lead_time=10,
     )
     assert tuning.choices()["candidate"].tolist() == ["0.99"]
-    policy = tuning.policy(data.lanes, data.lane_params_at(data.decision_dates[0]), data.dispersion)
+    policy = tuning.policy(data.lane_arrays, data.dispersion)
     assert policy.critical_fractile.tolist() == [0.99]
 
 
 def test_newsvendor_lanes_keep_their_own_fractile() -> None:
     data = _data(np.full((2, 7 * WEEKS), 10.0), [5.0, 1.0], [0.2, 0.2])
-    params = data.lane_params_at(data.decision_dates[0])
-    own = base_stock_policy(data.lanes, params, data.dispersion).critical_fractile
-    mixed = base_stock_policy(data.lanes, params, data.dispersion, np.array([np.nan, 0.9])).critical_fractile
+    own = base_stock_policy(data.lane_arrays, data.dispersion).critical_fractile
+    mixed = base_stock_policy(data.lane_arrays, data.dispersion, np.array([np.nan, 0.9])).critical_fractile
     assert mixed.tolist() == [own[0], 0.9]
     # newsvendor fractile p / (p + h x review): 5 / (5 + 0.7)
     assert own[0] == pytest.approx(5.0 / 5.7)

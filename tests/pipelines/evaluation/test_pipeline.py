@@ -9,14 +9,23 @@ from matplotlib.figure import Figure
 
 from orpr_kedro.core.learning.baseline import BaselineLearner
 from orpr_kedro.core.learning.samples import build_samples
-from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.core.optimization import GurobiLicence, labeling
 from orpr_kedro.core.params import EvaluationParams
 from orpr_kedro.pipelines.evaluation import create_pipeline
 from tests.conftest import PROJECT_ROOT
 from tests.core.learning.test_pretraining import TINY as TINY_PRETRAINING
 from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
 
-POLICIES = ["incumbent", "base_stock", "or_policy", "baseline_learner", "pretrained", "orpr", "or_hindsight"]
+POLICIES = [
+    "incumbent",
+    "base_stock",
+    "tuned_base_stock",
+    "or_policy",
+    "baseline_learner",
+    "pretrained",
+    "orpr",
+    "or_hindsight",
+]
 
 
 class KeptDataset(MemoryDataset):
@@ -41,6 +50,19 @@ def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pat
     samples = build_samples(tables["features"], tables["labels"], tiny_processed["daily_sales"], grid, 7)
     baseline = BaselineLearner.fit(samples, grid, TINY_PRETRAINING, seed=1)
     payload = tables["policy"].to_payload()
+    splits = tiny_processed["splits"]
+    period = labeling.labeling_data(
+        tiny_processed["lanes"],
+        tiny_processed["daily_sales"],
+        tiny_processed["forecasts"],
+        splits.decision_dates(),
+        splits.first_decision_date,
+    )
+    calibration = labeling.forecast_errors(period, splits, OR_PARAMS.horizon_days, min_rows=5).table
+    # alignment did not pay on validation: ORPR deploys the pretrained network
+    rl_validation = pd.DataFrame(
+        {"policy": ["pretrained", "aligned"], "scope": ["all", "all"], "total_cost": [100.0, 101.0]}
+    )
     alignment = pd.DataFrame({"metric": ["total_cost_change_pct"], "value": [-1.0], "note": ["validation"]})
     curves = pd.DataFrame(
         {
@@ -60,6 +82,7 @@ def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pat
         "mo_evaluation_trajectories",
         "rpt_evaluation_decision_time",
         "rpt_evaluation_solver_log",
+        "rpt_tuned_base_stock",
         "rpt_evaluation_kpis",
         "rpt_evaluation_kpi_intervals",
         "rpt_evaluation_targets",
@@ -77,6 +100,8 @@ def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pat
             "mdl_aligned_policy": MemoryDataset(payload),
             "mdl_baseline_learner": MemoryDataset(baseline, copy_mode="assign"),
             "gurobi_licence": MemoryDataset(GurobiLicence(), copy_mode="assign"),
+            "mi_scenario_calibration": MemoryDataset(calibration),
+            "rpt_rl_validation_kpis": MemoryDataset(rl_validation),
             "mi_decision_features": MemoryDataset(tables["features"]),
             "mi_or_labels": MemoryDataset(tables["labels"]),
             "prm_lanes": MemoryDataset(tiny_processed["lanes"]),
@@ -108,8 +133,21 @@ def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pat
     assert overall.loc["orpr", "total_cost"] == overall.loc["pretrained", "total_cost"]
     timing = catalog.load("rpt_evaluation_decision_time").set_index("policy")
     assert (timing["ms_per_1000_decisions"] > 0).all() and set(timing.index) == set(POLICIES)
+    baseline = kpis["reference_policy"].iloc[0]
+    assert baseline in ("incumbent", "base_stock", "tuned_base_stock")
+    cheapest = overall.loc[["incumbent", "base_stock", "tuned_base_stock"], "total_cost"].idxmin()
+    assert baseline == cheapest  # the strictest classic bar
+    assert overall.loc[baseline, "total_cost_change_vs_reference"] == 0.0
+    tuning = catalog.load("rpt_tuned_base_stock")
+    assert tuning.groupby("category")["chosen"].sum().eq(1).all() and tuning["orpr_network"].eq("pretrained").all()
     targets = catalog.load("rpt_evaluation_targets")
-    assert len(targets) == 5 and targets["met"].dtype == bool
+    assert len(targets) == 9 and targets["met"].dtype == bool
+    assert targets["target"].tolist()[:4] == [
+        f"total cost vs {baseline}",
+        f"in-stock vs {baseline}",
+        f"OR teacher vs {baseline}",
+        "aligned vs pretrained",
+    ]
     assert catalog.load("rpt_evaluation_transfer").empty  # no holdout categories in the tiny data
     sweep = catalog.load("rpt_evaluation_tradeoff")
     assert sweep["alpha"].tolist() == [0.9, 0.99]

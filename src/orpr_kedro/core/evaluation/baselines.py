@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from orpr_kedro.core.optimization.labeling import LabelingData
-from orpr_kedro.core.simulation.kernel import LaneParams, draw_lead_times, simulate_order_up_to
-from orpr_kedro.core.simulation.policies import BaseStock
+from orpr_kedro.core.simulation.kernel import draw_lead_times, simulate_order_up_to
+from orpr_kedro.core.simulation.period import Lanes, Period
+from orpr_kedro.core.simulation.policies import BaseStock, base_stock_for
 
 __all__ = ["NEWSVENDOR", "BaseStockTuning", "base_stock_policy", "tune_base_stock"]
 
@@ -33,24 +33,23 @@ NEWSVENDOR = "newsvendor"
 _DECISION_INTERVAL_DAYS = 7
 
 
-def base_stock_policy(
-    lanes: pd.DataFrame, lane_params: LaneParams, dispersion: np.ndarray, service_level=None
-) -> BaseStock:
-    """Forecast base-stock of the lanes: negative-binomial daily demand, lead-time spread.
+def base_stock_policy(lanes: Lanes, dispersion: np.ndarray, service_level=None) -> BaseStock:
+    """Forecast base-stock of the lanes (:func:`~orpr_kedro.core.simulation.policies.base_stock_for`).
 
     ``service_level``: ``None`` (each lane's newsvendor fractile), a scalar or ``[N]``;
     NaN entries of an array keep the lane's newsvendor fractile.
     """
-    lead_time_mean = lanes["lead_time_mean"].to_numpy(dtype=np.float64)
-    lead_time_std = lanes["lead_time_std"].to_numpy(dtype=np.float64)
-    nb_dispersion = 1.0 / np.maximum(np.asarray(dispersion, dtype=np.float64), 1e-6)
-    newsvendor = BaseStock(lane_params, lead_time_mean, nb_dispersion=nb_dispersion, lead_time_std=lead_time_std)
+    newsvendor = base_stock_for(lanes, dispersion)
     if service_level is None:
         return newsvendor
-    level = np.broadcast_to(np.asarray(service_level, dtype=np.float64), (len(lanes),))
+    level = np.broadcast_to(np.asarray(service_level, dtype=np.float64), (lanes.n_lanes,))
     level = np.where(np.isnan(level), newsvendor.critical_fractile, level)
     return BaseStock(
-        lane_params, lead_time_mean, nb_dispersion=nb_dispersion, lead_time_std=lead_time_std, service_level=level
+        newsvendor.lanes,
+        lead_time_mean=lanes.lead_time_mean,
+        nb_dispersion=newsvendor.nb_dispersion,
+        lead_time_std=lanes.lead_time_std,
+        service_level=level,
     )
 
 
@@ -67,16 +66,16 @@ class BaseStockTuning:
     service_level: np.ndarray
     table: pd.DataFrame
 
-    def policy(self, lanes: pd.DataFrame, lane_params: LaneParams, dispersion: np.ndarray) -> BaseStock:
+    def policy(self, lanes: Lanes, dispersion: np.ndarray) -> BaseStock:
         """The tuned base-stock policy for these lanes."""
-        return base_stock_policy(lanes, lane_params, dispersion, self.service_level)
+        return base_stock_policy(lanes, dispersion, self.service_level)
 
     def choices(self) -> pd.DataFrame:
         """The chosen candidate per group."""
         return self.table[self.table["chosen"]].reset_index(drop=True)
 
 
-def _period_dates(data: LabelingData, start: pd.Timestamp, end: pd.Timestamp, burn_in_weeks: int) -> np.ndarray:
+def _period_dates(data: Period, start: pd.Timestamp, end: pd.Timestamp, burn_in_weeks: int) -> np.ndarray:
     first = pd.Timestamp(start) - pd.Timedelta(weeks=int(burn_in_weeks))
     windows = np.flatnonzero((data.decision_dates >= first) & (data.decision_dates < pd.Timestamp(end)))
     return np.array(
@@ -86,7 +85,7 @@ def _period_dates(data: LabelingData, start: pd.Timestamp, end: pd.Timestamp, bu
 
 
 def tune_base_stock(
-    data: LabelingData,
+    data: Period,
     start: pd.Timestamp,
     end: pd.Timestamp,
     *,
@@ -134,7 +133,7 @@ def tune_base_stock(
     candidates: list[float | None] = [None, *levels_asked.tolist()]
 
     start_params = data.lane_params_at(dates[0])
-    policies = [base_stock_policy(lanes, start_params, data.dispersion, level) for level in candidates]
+    policies = [base_stock_policy(data.lane_arrays, data.dispersion, level) for level in candidates]
     levels = np.empty((len(policies), n_lanes, n_days))
     for k, window in enumerate(windows):  # one forecast per decision date, vectorised over lanes
         days = slice(k * _DECISION_INTERVAL_DAYS, (k + 1) * _DECISION_INTERVAL_DAYS)

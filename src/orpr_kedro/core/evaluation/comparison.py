@@ -54,7 +54,16 @@ __all__ = [
 
 # --------------------------------------------------------------------------- tables
 # the order policies appear in tables and plots: rules, OR, learners, the oracle last
-POLICY_ORDER = ("incumbent", "base_stock", "or_policy", "baseline_learner", "pretrained", "orpr", "or_hindsight")
+POLICY_ORDER = (
+    "incumbent",
+    "base_stock",
+    "tuned_base_stock",
+    "or_policy",
+    "baseline_learner",
+    "pretrained",
+    "orpr",
+    "or_hindsight",
+)
 
 
 def lane_kpis(result: ClosedLoopResult, holdout_categories: Sequence[str] = ()) -> pd.DataFrame:
@@ -93,15 +102,40 @@ def decision_time_table(result: ClosedLoopResult) -> pd.DataFrame:
     return table
 
 
-def kpi_table(frame: pd.DataFrame, intervals: pd.DataFrame, decision_time: pd.DataFrame) -> pd.DataFrame:
+CLASSIC_POLICIES = ("incumbent", "base_stock", "tuned_base_stock")
+"""Policies a planner can run without ORPR; the strongest of them is the bar every other policy is paired against."""
+
+
+def strongest_baseline(frame: pd.DataFrame) -> str:
+    """The classic policy with the lowest total cost in a per-lane KPI frame (the strictest bar on that period)."""
+    costs = frame[frame["policy"].isin(CLASSIC_POLICIES)].groupby("policy")["total_cost"].sum()
+    if costs.empty:
+        raise ValueError(f"no classic policy ({', '.join(CLASSIC_POLICIES)}) in the KPI frame")
+    return str(costs.idxmin())
+
+
+def kpi_table(
+    frame: pd.DataFrame, intervals: pd.DataFrame, decision_time: pd.DataFrame, reference: str | None = None
+) -> pd.DataFrame:
     """Wide KPI table per policy and scope: additive and ratio KPIs, ``<metric>_ci_low/high``
-    for the bootstrapped metrics, and (scope ``all``) the decision time per 1,000 decisions."""
+    for the bootstrapped metrics, and (scope ``all``) the decision time per 1,000 decisions.
+
+    With ``reference`` (the policy the intervals' paired changes are against) the table
+    carries the point change ``total_cost_change_vs_reference`` and a ``reference_policy`` column.
+    """
     overall = aggregate_kpis(frame, by="policy").assign(scope="all")
     by_category = aggregate_kpis(frame, by=["policy", "category"]).rename(columns={"category": "scope"})
     table = pd.concat([overall, by_category], ignore_index=True)
     bounds = intervals.pivot_table(index=["policy", "scope"], columns="metric", values=["ci_low", "ci_high"])
     bounds.columns = [f"{metric}_{side}" for side, metric in bounds.columns]
     table = table.merge(bounds.reset_index(), on=["policy", "scope"], how="left")
+    change = intervals[intervals["metric"] == "total_cost_change_vs_reference"][["policy", "scope", "value"]]
+    if len(change):
+        table = table.merge(
+            change.rename(columns={"value": "total_cost_change_vs_reference"}), on=["policy", "scope"], how="left"
+        )
+    if reference is not None:
+        table["reference_policy"] = reference
     timing = decision_time[["policy", "ms_per_1000_decisions"]].assign(scope="all")
     table = table.merge(timing, on=["policy", "scope"], how="left")
     order = {name: i for i, name in enumerate(dict.fromkeys(frame["policy"]))}
@@ -267,8 +301,14 @@ def evaluate_policies(  # noqa: PLR0913 - every policy of the comparison
     executor: TaskExecutor,
     trajectory_lanes: int = 0,
     licence: GurobiLicence | None = None,
+    classic: Mapping[str, Policy] | None = None,
+    or_data: Period | None = None,
 ) -> tuple[ClosedLoopResult, pd.DataFrame]:
     """Every policy in one closed loop on the scored period; returns the result and the OR solver log.
+
+    ``classic``: more rule policies (e.g. ``tuned_base_stock``), run after the two built-in
+    ones; ``or_data``: the period the OR policy reads in scenario mode (the window's, with
+    the measured forecast error attached), by default the window's own.
 
     Policies: ``or_policy`` (scenario mode), the ``learned`` ones (e.g.
     ``baseline_learner``, ``pretrained``, ``orpr``), with ``hindsight`` ``or_hindsight`` (OR
@@ -277,7 +317,12 @@ def evaluate_policies(  # noqa: PLR0913 - every policy of the comparison
     """
     data = window.data
     or_scenario = ORPolicy(
-        data, or_params.model_copy(update={"mode": "scenario"}), seed, executor, "or_policy", licence
+        data if or_data is None else or_data,
+        or_params.model_copy(update={"mode": "scenario"}),
+        seed,
+        executor,
+        "or_policy",
+        licence,
     )
     policies: dict[str, Policy] = {"or_policy": or_scenario, **learned}
     oracle = None
@@ -287,6 +332,7 @@ def evaluate_policies(  # noqa: PLR0913 - every policy of the comparison
         )
         policies["or_hindsight"] = oracle
     policies.update(rule_policies(data))
+    policies.update(classic or {})
     selected = sample_lanes(data.lanes, data.demand[:, data.day(window.score_from) :], trajectory_lanes)
     result = closed_loop_validation(
         window.rows,
@@ -299,7 +345,14 @@ def evaluate_policies(  # noqa: PLR0913 - every policy of the comparison
         score_from=window.score_from,
         daily_lanes=selected if len(selected) else None,
     )
-    order = ["incumbent", "base_stock", "or_policy", *learned, *(["or_hindsight"] if hindsight else [])]
+    order = [
+        "incumbent",
+        "base_stock",
+        *(classic or {}),
+        "or_policy",
+        *learned,
+        *(["or_hindsight"] if hindsight else []),
+    ]
     logs = [or_scenario.solver_log] + ([oracle.solver_log] if oracle is not None else [])
     logger.info(
         "Evaluated %s on %d scored weeks from %s", ", ".join(order), len(result.scored_dates), window.score_from.date()
@@ -354,6 +407,7 @@ def target_checks(kpis: pd.DataFrame, decision_time: pd.DataFrame, targets, poli
     overall = kpis[kpis["scope"] == "all"].set_index("policy")
     speed = decision_time.set_index("policy")
     me, incumbent, teacher = overall.loc[policy], overall.loc["incumbent"], overall.loc["or_policy"]
+    baseline_rows = _baseline_targets(overall, policy, targets) if "reference_policy" in kpis.columns else []
     cost_ratio = me["total_cost"] / incumbent["total_cost"]
     gap = me["total_cost"] / teacher["total_cost"] - 1.0
     speedup = speed.loc["or_policy", "ms_per_1000_decisions"] / speed.loc[policy, "ms_per_1000_decisions"]
@@ -394,4 +448,75 @@ def target_checks(kpis: pd.DataFrame, decision_time: pd.DataFrame, targets, poli
             f"{speedup:,.0f} x faster",
         ),
     ]
-    return pd.DataFrame(rows, columns=["target", "requirement", "value", "met", "measured"]).assign(policy=policy)
+    return pd.DataFrame(baseline_rows + rows, columns=["target", "requirement", "value", "met", "measured"]).assign(
+        policy=policy
+    )
+
+
+def _baseline_targets(overall: pd.DataFrame, policy: str, targets) -> list[tuple]:
+    """The targets against the strongest classic baseline (the table's ``reference_policy``)."""
+    baseline = str(overall["reference_policy"].dropna().iloc[0])
+    me, bar, teacher = overall.loc[policy], overall.loc[baseline], overall.loc["or_policy"]
+    ratio = me["total_cost"] / bar["total_cost"]
+    high = me.get("total_cost_change_vs_reference_ci_high", np.nan)
+    in_stock_gap = me["in_stock_rate"] - bar["in_stock_rate"]
+    teacher_ratio = teacher["total_cost"] / bar["total_cost"]
+    return [
+        (
+            f"total cost vs {baseline}",
+            f"<= {targets.max_cost_ratio_vs_baseline:.2f} x, paired interval below zero",
+            ratio,
+            bool(ratio <= targets.max_cost_ratio_vs_baseline and high < 0),
+            f"{ratio:.3f} x (interval up to {high:+.1%})",
+        ),
+        (
+            f"in-stock vs {baseline}",
+            f">= {baseline} - {100 * targets.max_in_stock_drop_vs_baseline:.1f} points",
+            in_stock_gap,
+            bool(in_stock_gap >= -targets.max_in_stock_drop_vs_baseline),
+            f"{me['in_stock_rate']:.4f} vs {bar['in_stock_rate']:.4f}",
+        ),
+        (
+            f"OR teacher vs {baseline}",
+            f"<= {baseline}",
+            teacher_ratio,
+            bool(teacher_ratio <= 1.0),
+            f"{teacher_ratio:.3f} x",
+        ),
+        *_alignment_target(me),
+    ]
+
+
+def _alignment_target(me: pd.Series) -> list[tuple]:
+    """Aligned against pretrained: the paired interval of the cost change entirely below zero."""
+    change = me.get("total_cost_change_vs_pretrained", np.nan)
+    if pd.isna(change):
+        return []
+    low, high = me["total_cost_change_vs_pretrained_ci_low"], me["total_cost_change_vs_pretrained_ci_high"]
+    return [
+        (
+            "aligned vs pretrained",
+            "paired interval of the cost change below zero",
+            change,
+            bool(high < 0),
+            f"{change:+.1%} [{low:+.1%}, {high:+.1%}]",
+        )
+    ]
+
+
+def paired_change(intervals: pd.DataFrame, policy: str, suffix: str) -> dict[str, float]:
+    """The overall paired cost change of ``policy`` in a bootstrap table, as ``total_cost_change_vs_<suffix>`` columns."""
+    row = intervals[
+        (intervals["policy"] == policy)
+        & (intervals["scope"] == "all")
+        & (intervals["metric"] == "total_cost_change_vs_reference")
+    ]
+    if row.empty:
+        return {}
+    first = row.iloc[0]
+    name = f"total_cost_change_vs_{suffix}"
+    return {
+        name: float(first["value"]),
+        f"{name}_ci_low": float(first["ci_low"]),
+        f"{name}_ci_high": float(first["ci_high"]),
+    }

@@ -121,10 +121,6 @@ def _kpi_section(kpis: pd.DataFrame, level: float, baseline: str | None = None) 
     ]
 
 
-CLASSIC_POLICIES = ("incumbent", "base_stock", "tuned_base_stock")
-"""Policies a planner can run without ORPR; the strongest of them is the bar."""
-
-
 def deployment_verdict(
     kpis: pd.DataFrame,
     baseline: str,
@@ -289,6 +285,23 @@ def _zero_cover_section(lane_kpis: pd.DataFrame, policies: Sequence[str]) -> lis
         listed = ", ".join(f"{r.sku_id} @ {r.dc_id}" for r in names.itertuples())
         lines += [f"ORPR's: {listed}{' ...' if counts.get('orpr', 0) > 10 else ''}.", ""]
     return lines
+
+
+def _tuning_section(tuning: pd.DataFrame) -> list[str]:
+    chosen = tuning[tuning["chosen"].astype(bool)]
+    group = tuning.columns[0]
+    table = chosen[[group, "candidate", "total_cost", "in_stock_rate"]].rename(
+        columns={"candidate": "service level", "total_cost": "validation cost", "in_stock_rate": "validation in-stock"}
+    )
+    return [
+        "## How the tuned base-stock was tuned",
+        "",
+        "Per category, the base-stock service level with the lowest realised total cost on the validation period "
+        "(the test period never took part); `newsvendor` is each SKU-DC's own fractile p / (p + h x review).",
+        "",
+        markdown_table(table, {"validation cost": "{:,.0f}", "validation in-stock": "{:.2%}"}),
+        "",
+    ]
 
 
 def _calibration_section(calibration: pd.DataFrame | None, scenario_calibration: pd.DataFrame | None) -> list[str]:
@@ -513,6 +526,7 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
     lane_kpis: pd.DataFrame | None = None,
     calibration: pd.DataFrame | None = None,
     scenario_calibration: pd.DataFrame | None = None,
+    tuning: pd.DataFrame | None = None,
     demo_data: bool = False,
 ) -> str:
     """The Markdown report (see the module docstring).
@@ -521,7 +535,9 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
     against it); ``lane_kpis``: per policy and SKU-DC, for the worst SKU-DCs and the
     ones left without stock; ``calibration``: the OR policy's expected against realised
     cost; ``scenario_calibration``: the forecast-error table its scenarios carry;
-    ``demo_data``: the data came from the demo generator (a banner says so).
+    ``tuning``: the tuned base-stock's validation table (its chosen service level per
+    group, and ``orpr_network``: the network ORPR deploys); ``demo_data``: the data came
+    from the demo generator (a banner says so).
     """
     policies = list(policies or kpis.loc[kpis["scope"] == "all", "policy"])
     overall = kpis[kpis["scope"] == "all"].set_index("policy")
@@ -553,7 +569,12 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
     if baseline is not None and {"or_policy", baseline} <= set(overall.index):
         gap = overall.loc["or_policy", "total_cost"] / overall.loc[baseline, "total_cost"] - 1
         comparisons.append(f"The OR teacher itself was {gap:+.1%} against {_label(baseline).lower()}.")
-    extra = []
+    if tuning is not None and "orpr_network" in tuning.columns and (tuning["orpr_network"] == "pretrained").any():
+        comparisons.append(
+            "Alignment did not lower the validation cost below the pretrained network's, so ORPR here is the "
+            "pretrained network (the aligned policy is not deployed)."
+        )
+    extra = _tuning_section(tuning) if tuning is not None else []
     if lane_kpis is not None and baseline is not None:
         extra += _worst_lanes_section(lane_kpis, baseline)
     if lane_kpis is not None:

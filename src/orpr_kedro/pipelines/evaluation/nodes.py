@@ -10,12 +10,15 @@ from matplotlib.figure import Figure
 
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.evaluation import comparison, field_trial, learned, report
+from orpr_kedro.core.evaluation.baselines import tune_base_stock
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.optimization import GurobiLicence
+from orpr_kedro.core.optimization.scenarios import ForecastErrors
 from orpr_kedro.core.optimization.summary import log_solve_summary
 from orpr_kedro.core.params import EvaluationParams, parse_params
 from orpr_kedro.core.rl.curves import training_curves_figure
+from orpr_kedro.core.rl.deploy import deployed_network
 
 from . import figures
 
@@ -53,6 +56,8 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     aligned_policy: dict[str, Any],
     baseline_learner: object,
     gurobi_licence: GurobiLicence,
+    rl_validation_kpis: pd.DataFrame,
+    scenario_calibration: pd.DataFrame,
     features: pd.DataFrame,
     labels: pd.DataFrame,
     lanes: pd.DataFrame,
@@ -63,17 +68,51 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     or_labeling: dict[str, Any],
     rl_alignment: dict[str, Any],
     seed: int,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every policy on the test period, closed loop, same demand and lead times.
 
+    ``orpr`` is the aligned policy only where alignment beat the pretrained network on
+    validation (``rpt_rl_validation_kpis``); otherwise the pretrained network is kept.
+    The tuned base-stock's service levels are chosen on the validation period; the OR
+    policy's scenarios carry the measured forecast error (``mi_scenario_calibration``)
+    unless ``or_labeling.scenarios.calibrate`` is false, as its labels did.
+
     Returns the decisions, the KPIs per policy and SKU-DC, daily trajectories of the
-    sample SKU-DCs, the decision time per policy and the OR solver log.
+    sample SKU-DCs, the decision time per policy, the OR solver log and the base-stock
+    tuning table.
     """
     inputs = _inputs(features, labels, lanes, daily_sales, forecasts, time_splits, params, or_labeling, rl_alignment)
     settings, or_settings, splits = inputs.settings, inputs.or_settings, inputs.splits
+    tuning_settings = settings.tuned_base_stock
+    tuning = tune_base_stock(
+        inputs.period,
+        splits.validation_start,
+        splits.test_start,
+        service_levels=tuning_settings.service_levels,
+        seed=int(seed),
+        max_lead_time=or_settings.max_lead_time,
+        burn_in_weeks=tuning_settings.burn_in_weeks,
+        group=tuning_settings.group,
+    )
+    chosen = tuning.choices()
+    logger.info(
+        "Tuned base-stock on validation: %s",
+        ", ".join(f"{row[tuning_settings.group]} {row['candidate']}" for _, row in chosen.iterrows()),
+    )
     window = inputs.window(splits.test_start, settings.burn_in_weeks)
+    or_data = window.data
+    if or_settings.scenarios.calibrate:
+        errors = ForecastErrors.from_table(scenario_calibration, or_settings.scenarios.group)
+        or_data = or_data.with_forecast_errors(*errors.lane_arrays(or_data.lanes))
     pretrained = FoundationPolicy.from_payload(foundation_model)
-    networks = {"pretrained": pretrained.model, "orpr": FoundationPolicy.from_payload(aligned_policy).model}
+    deployed = deployed_network(rl_validation_kpis)
+    if deployed == "pretrained":
+        logger.warning(
+            "Alignment did not lower the validation total cost below the pretrained network's: "
+            "ORPR deploys the pretrained network (rpt_rl_validation_kpis)"
+        )
+    orpr = pretrained if deployed == "pretrained" else FoundationPolicy.from_payload(aligned_policy)
+    networks = {"pretrained": pretrained.model, "orpr": orpr.model}
     learned_policies = learned.learned_policies(
         window.rows,
         {"baseline_learner": baseline_learner},
@@ -92,6 +131,8 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
             executor=executor,
             trajectory_lanes=settings.trajectory_lanes,
             licence=gurobi_licence,
+            classic={"tuned_base_stock": tuning.policy(window.data.lane_arrays, window.data.dispersion)},
+            or_data=or_data,
         )
     per_lane = comparison.lane_kpis(result, splits.holdout_categories)
     trajectories = (
@@ -104,7 +145,7 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     logger.info("Test-period total cost: %s", ", ".join(f"{name} {cost:,.0f}" for name, cost in overall.items()))
     log_solve_summary("evaluation OR policy", solver_log, logger)
     decisions = result.decisions[result.decisions["scored"]].drop(columns="scored").reset_index(drop=True)
-    return decisions, per_lane, trajectories, timing, solver_log
+    return decisions, per_lane, trajectories, timing, solver_log, tuning.table.assign(orpr_network=deployed)
 
 
 def summarise_kpis(
@@ -113,8 +154,15 @@ def summarise_kpis(
     """KPI table per policy and scope with bootstrap intervals (wide), and the intervals (long)."""
     settings: EvaluationParams = parse_params("evaluation", params)
     bootstrap = comparison.BootstrapSettings(settings.bootstrap.n_resamples, settings.bootstrap.level, int(seed))
-    intervals = comparison.bootstrap_kpis(lane_kpis, bootstrap, reference="incumbent")
-    return comparison.kpi_table(lane_kpis, intervals, decision_time), intervals
+    baseline = comparison.strongest_baseline(lane_kpis)
+    intervals = comparison.bootstrap_kpis(lane_kpis, bootstrap, reference=baseline)
+    table = comparison.kpi_table(lane_kpis, intervals, decision_time, reference=baseline)
+    if {"orpr", "pretrained"} <= set(lane_kpis["policy"]):
+        versus = comparison.bootstrap_kpis(lane_kpis, bootstrap, reference="pretrained")
+        for column, value in comparison.paired_change(versus, "orpr", "pretrained").items():
+            table.loc[(table["policy"] == "orpr") & (table["scope"] == "all"), column] = value
+    logger.info("Strongest classic baseline on the test period: %s (the paired intervals are against it)", baseline)
+    return table, intervals
 
 
 def check_targets(kpis: pd.DataFrame, decision_time: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -260,11 +308,14 @@ def write_report(  # noqa: PLR0913 - one table per report section
     balance: pd.DataFrame,
     units: pd.DataFrame,
     alignment: pd.DataFrame,
+    lane_kpis: pd.DataFrame,
+    tuning: pd.DataFrame,
+    scenario_calibration: pd.DataFrame,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[str, str]:
-    """The planner's report as Markdown and as HTML."""
+    """The planner's report as Markdown and as HTML, led by the comparison with the strongest classic baseline."""
     settings: EvaluationParams = parse_params("evaluation", params)
     splits = TimeSplits.from_dict(time_splits)
     period = {
@@ -285,5 +336,9 @@ def write_report(  # noqa: PLR0913 - one table per report section
         alignment=alignment,
         period=period,
         bootstrap_level=settings.bootstrap.level,
+        baseline=str(kpis["reference_policy"].iloc[0]) if "reference_policy" in kpis.columns else None,
+        lane_kpis=lane_kpis,
+        tuning=tuning,
+        scenario_calibration=scenario_calibration,
     )
     return text, report.render_html(text)

@@ -24,6 +24,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "prm_promotion_days",
                     "ftr_demand_forecaster",
                     "mdl_aligned_policy",
+                    "mdl_foundation_model",
+                    "rpt_rl_validation_kpis",
                     "mi_or_labels",
                     "params:data_processing",
                     "params:recommend",
