@@ -59,10 +59,6 @@ def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pat
         splits.first_decision_date,
     )
     calibration = labeling.forecast_errors(period, splits, OR_PARAMS.horizon_days, min_rows=5).table
-    # alignment did not pay on validation: ORPR deploys the pretrained network
-    rl_validation = pd.DataFrame(
-        {"policy": ["pretrained", "aligned"], "scope": ["all", "all"], "total_cost": [100.0, 101.0]}
-    )
     alignment = pd.DataFrame({"metric": ["total_cost_change_pct"], "value": [-1.0], "note": ["validation"]})
     curves = pd.DataFrame(
         {
@@ -97,11 +93,10 @@ def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pat
     catalog = DataCatalog(
         datasets={
             "mdl_foundation_model": MemoryDataset(payload),
-            "mdl_aligned_policy": MemoryDataset(payload),
+            "mdl_orpr_policy": MemoryDataset({**payload, "metadata": {"orpr_network": "pretrained"}}),
             "mdl_baseline_learner": MemoryDataset(baseline, copy_mode="assign"),
             "gurobi_licence": MemoryDataset(GurobiLicence(), copy_mode="assign"),
             "mi_scenario_calibration": MemoryDataset(calibration),
-            "rpt_rl_validation_kpis": MemoryDataset(rl_validation),
             "mi_decision_features": MemoryDataset(tables["features"]),
             "mi_or_labels": MemoryDataset(tables["labels"]),
             "prm_lanes": MemoryDataset(tiny_processed["lanes"]),

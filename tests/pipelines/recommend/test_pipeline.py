@@ -23,7 +23,7 @@ def _catalog(
             "prm_daily_sales": MemoryDataset(sales),
             "prm_promotion_days": MemoryDataset(tiny_processed["promotion_days"]),
             "ftr_demand_forecaster": MemoryDataset(tiny_processed["forecaster"], copy_mode="assign"),
-            "mdl_aligned_policy": MemoryDataset(policy.to_payload(), copy_mode="assign"),
+            "mdl_orpr_policy": MemoryDataset(policy.to_payload(), copy_mode="assign"),
             "mi_or_labels": MemoryDataset(
                 pd.DataFrame({"lane_id": [1, 1], "coverage_days": [0.0, 6.0], "split": ["train", "train"]})
             ),

@@ -33,6 +33,7 @@ def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_p
             "rpt_rl_training_curves": KeptDataset(),
             "mo_rl_validation_decisions": KeptDataset(),
             "rpt_rl_validation_kpis": KeptDataset(),
+            "mdl_orpr_policy": KeptDataset(),
         }
     )
     catalog["params:rl_alignment"] = params.model_dump(mode="json")
@@ -57,6 +58,14 @@ def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_p
     assert set(kpis["policy"]) == {"pretrained", "aligned", "or_policy", "incumbent", "base_stock"}
     overall = kpis[kpis["scope"] == "all"].set_index("policy")
     assert overall["demand_units"].nunique() == 1  # the same demand for every policy
+    # ORPR deploys the aligned policy only if it beat the pretrained network on validation
+    deployed = catalog.load("mdl_orpr_policy")
+    expected = (
+        "aligned" if overall.loc["aligned", "total_cost"] < overall.loc["pretrained", "total_cost"] else "pretrained"
+    )
+    assert deployed["metadata"]["orpr_network"] == expected
+    source = catalog.load("mdl_aligned_policy" if expected == "aligned" else "mdl_foundation_model")
+    assert all(deployed["state_dict"][name].equal(tensor) for name, tensor in source["state_dict"].items())
     decisions = catalog.load("mo_rl_validation_decisions")
     assert decisions.loc[decisions["policy"] == "aligned", "kl_to_reference"].ge(0).all()
 

@@ -18,7 +18,6 @@ from orpr_kedro.core.optimization.scenarios import ForecastErrors
 from orpr_kedro.core.optimization.summary import log_solve_summary
 from orpr_kedro.core.params import EvaluationParams, parse_params
 from orpr_kedro.core.rl.curves import training_curves_figure
-from orpr_kedro.core.rl.deploy import deployed_network
 
 from . import figures
 
@@ -53,10 +52,9 @@ def _inputs(  # noqa: PLR0913 - the persisted tables every evaluation node reads
 
 def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     foundation_model: dict[str, Any],
-    aligned_policy: dict[str, Any],
+    orpr_policy: dict[str, Any],
     baseline_learner: object,
     gurobi_licence: GurobiLicence,
-    rl_validation_kpis: pd.DataFrame,
     scenario_calibration: pd.DataFrame,
     features: pd.DataFrame,
     labels: pd.DataFrame,
@@ -71,8 +69,8 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every policy on the test period, closed loop, same demand and lead times.
 
-    ``orpr`` is the aligned policy only where alignment beat the pretrained network on
-    validation (``rpt_rl_validation_kpis``); otherwise the pretrained network is kept.
+    ``orpr`` is ``mdl_orpr_policy``: the aligned policy only where alignment beat the
+    pretrained network on validation, otherwise the pretrained network.
     The tuned base-stock's service levels are chosen on the validation period; the OR
     policy's scenarios carry the measured forecast error (``mi_scenario_calibration``)
     unless ``or_labeling.scenarios.calibrate`` is false, as its labels did.
@@ -105,13 +103,8 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
         errors = ForecastErrors.from_table(scenario_calibration, or_settings.scenarios.group)
         or_data = or_data.with_forecast_errors(*errors.lane_arrays(or_data.lanes))
     pretrained = FoundationPolicy.from_payload(foundation_model)
-    deployed = deployed_network(rl_validation_kpis)
-    if deployed == "pretrained":
-        logger.warning(
-            "Alignment did not lower the validation total cost below the pretrained network's: "
-            "ORPR deploys the pretrained network (rpt_rl_validation_kpis)"
-        )
-    orpr = pretrained if deployed == "pretrained" else FoundationPolicy.from_payload(aligned_policy)
+    orpr = FoundationPolicy.from_payload(orpr_policy)
+    deployed = str(dict(orpr_policy.get("metadata", {})).get("orpr_network", "aligned"))
     networks = {"pretrained": pretrained.model, "orpr": orpr.model}
     learned_policies = learned.learned_policies(
         window.rows,
@@ -212,7 +205,7 @@ def sweep_service_level(  # noqa: PLR0913
 
 
 def simulate_field_test(  # noqa: PLR0913
-    aligned_policy: dict[str, Any],
+    orpr_policy: dict[str, Any],
     features: pd.DataFrame,
     labels: pd.DataFrame,
     lanes: pd.DataFrame,
@@ -231,7 +224,7 @@ def simulate_field_test(  # noqa: PLR0913
     pre_start = splits.test_start - pd.Timedelta(weeks=design_params.pre_weeks)
     window = inputs.window(pre_start, design_params.burn_in_weeks)
     design = field_trial.FieldTestDesign(window.start, pre_start, splits.test_start, window.end)
-    aligned = FoundationPolicy.from_payload(aligned_policy)
+    aligned = FoundationPolicy.from_payload(orpr_policy)
     result = field_trial.simulate_worlds(window, aligned, design, seed, settings.threads)
     return field_trial.daily_trajectories(result)
 

@@ -17,10 +17,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=nodes.evaluate_policies,
                 inputs=[
                     "mdl_foundation_model",
-                    "mdl_aligned_policy",
+                    "mdl_orpr_policy",
                     "mdl_baseline_learner",
                     "gurobi_licence",
-                    "rpt_rl_validation_kpis",
                     "mi_scenario_calibration",
                     *_TABLES,
                     *_SETTINGS,
@@ -61,7 +60,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.simulate_field_test,
-                inputs=["mdl_aligned_policy", *_TABLES, *_SETTINGS],
+                inputs=["mdl_orpr_policy", *_TABLES, *_SETTINGS],
                 outputs="mo_field_test_daily",
                 name="simulate_field_test",
             ),

@@ -11,7 +11,6 @@ from orpr_kedro.core.data import contract
 from orpr_kedro.core.forecasting.model import DemandForecaster
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.params import DataProcessingParams, RecommendParams, parse_currency, parse_params
-from orpr_kedro.core.rl.deploy import deployed_network
 
 
 def validate_inventory_state(
@@ -42,9 +41,7 @@ def recommend_orders(
     daily_sales: pd.DataFrame,
     promotion_days: pd.DataFrame,
     forecaster: DemandForecaster,
-    aligned_policy: dict[str, Any],
-    foundation_model: dict[str, Any],
-    rl_validation_kpis: pd.DataFrame,
+    orpr_policy: dict[str, Any],
     or_labels: pd.DataFrame,
     data_processing: dict[str, Any],
     params: dict[str, Any],
@@ -64,10 +61,7 @@ def recommend_orders(
         daily_sales,
         promotion_days,
         forecaster,
-        FoundationPolicy.from_payload(
-            aligned_policy if deployed_network(rl_validation_kpis) == "aligned" else foundation_model,
-            batch_size=settings.batch_size,
-        ),
+        FoundationPolicy.from_payload(orpr_policy, batch_size=settings.batch_size),
         processing.features,
         processing.splits.decision_weekday,
         settings,

@@ -16,6 +16,7 @@ from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams, parse_pa
 from orpr_kedro.core.rl import alignment
 from orpr_kedro.core.rl.actor_critic import torch_runtime
 from orpr_kedro.core.rl.curves import training_curves_figure
+from orpr_kedro.core.rl.deploy import deployed_network
 from orpr_kedro.core.rl.policy import NetworkPolicy
 from orpr_kedro.core.simulation.backtest import rule_policies
 from orpr_kedro.core.simulation.policies import CoverageSchedule, Policy
@@ -94,12 +95,15 @@ def validate_aligned_policy(
     params: dict[str, Any],
     or_labeling: dict[str, Any],
     seed: int,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Closed loop on the validation period: OR labels, pretrained, aligned, incumbent, base-stock.
 
     Learned policies decide week by week from their own simulated state; all policies
     share the demand, the lead-time draws and the initial state. Returns the decisions
-    (with the aligned policy's KL to the pretrained one) and the KPI table.
+    (with the aligned policy's KL to the pretrained one), the KPI table and the policy
+    ORPR deploys (``mdl_orpr_policy``): the aligned one only if it beat the pretrained
+    network's validation total cost, otherwise the pretrained network; its payload's
+    metadata names which (``orpr_network``).
     """
     settings: RLAlignmentParams = parse_params("rl_alignment", params)
     or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
@@ -138,7 +142,15 @@ def validate_aligned_policy(
         overall.loc[PRETRAINED, "in_stock_rate"],
         overall.loc[ALIGNED, "in_stock_rate"],
     )
-    return result.decisions, table
+    deployed = deployed_network(table)
+    if deployed == PRETRAINED:
+        logger.warning(
+            "Alignment did not lower the validation total cost below the pretrained network's: "
+            "ORPR deploys the pretrained network (mdl_orpr_policy)"
+        )
+    chosen = aligned_policy if deployed == ALIGNED else foundation_model
+    orpr_policy = {**chosen, "metadata": {**dict(chosen.get("metadata", {})), "orpr_network": deployed}}
+    return result.decisions, table, orpr_policy
 
 
 def summarise_alignment(
