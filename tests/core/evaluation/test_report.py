@@ -90,3 +90,11 @@ def test_zero_cover_lanes_are_those_with_demand_never_in_stock() -> None:
     assert "| Tuned base-stock | 0 |" in text and "| ORPR (aligned) | 1 |" in text and "S0 @ D" in text
     worst = "\n".join(report._worst_lanes_section(lane_kpis, "tuned_base_stock"))
     assert "| S0 | D | a | 50 | 4 | +46 |" in worst
+
+
+def test_a_category_with_a_sliver_of_the_demand_is_not_a_reason_to_deploy() -> None:
+    kpis = _kpis(95.0, 0.98, -0.01, CATEGORIES).assign(demand_units=1000.0)
+    kpis.loc[kpis["scope"] == "a", "demand_units"] = 5.0  # 0.5% of the period's demand
+    verdict, reason, categories = report.deployment_verdict(kpis, "tuned_base_stock")
+    assert (verdict, categories) == ("do not deploy", [])
+    assert reason == "in-stock -1.00 points (at most -0.50 points allowed)"

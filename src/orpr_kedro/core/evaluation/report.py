@@ -128,6 +128,7 @@ def deployment_verdict(
     policy: str = "orpr",
     min_saving: float = 0.03,
     max_in_stock_drop: float = 0.005,
+    min_demand_share: float = 0.01,
 ) -> tuple[str, str, list[str]]:
     """``(verdict, reason, categories)``: deploy, deploy for some categories, or do not deploy.
 
@@ -135,7 +136,8 @@ def deployment_verdict(
     ``-min_saving`` with the upper end of its paired interval below zero, and its
     in-stock is at most ``max_in_stock_drop`` (a share) below the baseline's. Otherwise the categories where
     the point estimates meet both conditions are named (deploy there, after a field
-    test); none: do not deploy.
+    test) among those with at least ``min_demand_share`` of the period's demand (a
+    category of a few SKU-DCs says nothing on its own); none: do not deploy.
     """
     overall = kpis[kpis["scope"] == "all"].set_index("policy")
     if policy not in overall.index or baseline not in overall.index:
@@ -153,10 +155,12 @@ def deployment_verdict(
             [],
         )
     by_category = kpis[kpis["scope"] != "all"].pivot(index="scope", columns="policy")
+    share = by_category[("demand_units", baseline)] / bar["demand_units"] if "demand_units" in kpis.columns else None
     winners = [
         str(category)
         for category in by_category.index
-        if by_category.loc[category, ("total_cost", policy)]
+        if (share is None or share[category] >= min_demand_share)
+        and by_category.loc[category, ("total_cost", policy)]
         <= (1 - min_saving) * by_category.loc[category, ("total_cost", baseline)]
         and by_category.loc[category, ("in_stock_rate", policy)]
         >= by_category.loc[category, ("in_stock_rate", baseline)] - max_in_stock_drop
