@@ -16,9 +16,13 @@ from collections.abc import Mapping, Sequence
 import markdown
 import pandas as pd
 
-from orpr_kedro.core.evaluation.report_format import KPI_COLUMNS as KPI_COLUMNS
-from orpr_kedro.core.evaluation.report_format import POLICY_DESCRIPTIONS, _label, markdown_table
-from orpr_kedro.core.evaluation.report_format import POLICY_LABELS as POLICY_LABELS
+from orpr_kedro.core.evaluation.report_format import (
+    KPI_COLUMNS,
+    POLICY_DESCRIPTIONS,
+    POLICY_LABELS,
+    _label,
+    markdown_table,
+)
 from orpr_kedro.core.evaluation.report_sections import (
     _calibration_section,
     _category_section,
@@ -30,13 +34,22 @@ from orpr_kedro.core.evaluation.report_sections import (
     _transfer_section,
     _tuning_section,
     _verdict_section,
+    _worst_lanes_section,
+    _zero_cover_section,
+    deployment_verdict,
+    zero_cover_lanes,
 )
-from orpr_kedro.core.evaluation.report_sections import _worst_lanes_section as _worst_lanes_section
-from orpr_kedro.core.evaluation.report_sections import _zero_cover_section as _zero_cover_section
-from orpr_kedro.core.evaluation.report_sections import deployment_verdict as deployment_verdict
-from orpr_kedro.core.evaluation.report_sections import zero_cover_lanes as zero_cover_lanes
 
-__all__ = ["POLICY_DESCRIPTIONS", "POLICY_LABELS", "markdown_table", "render_html", "render_report"]
+__all__ = [
+    "KPI_COLUMNS",
+    "POLICY_DESCRIPTIONS",
+    "POLICY_LABELS",
+    "deployment_verdict",
+    "markdown_table",
+    "render_html",
+    "render_report",
+    "zero_cover_lanes",
+]
 
 
 def render_report(  # noqa: PLR0913 - one argument per section's table
