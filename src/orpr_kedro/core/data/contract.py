@@ -29,7 +29,7 @@ from orpr_kedro.core.data.contract_checks import _check_links, _lane_index, _unk
 from orpr_kedro.core.data.contract_problems import (
     DataContractError,
     Problem,
-    _Collector,  # noqa: F401 - the provided-forecast check uses it
+    _Collector,
 )
 from orpr_kedro.core.data.contract_tables import (
     HISTORY_TABLES,
