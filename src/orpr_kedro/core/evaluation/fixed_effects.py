@@ -1,9 +1,10 @@
 """The two-way fixed-effects regression under the DiD: panel preparation, the clustered fit, t inference.
 
-``y_it = a_i + l_t + x_it' b + e_it`` with both sets of fixed effects absorbed by alternating
-projections (tolerance :data:`_FIXEF_TOL`), standard errors clustered by unit with the
-small-sample correction ``df_correction`` names, and Student t with ``G - 1`` degrees of
-freedom (``G`` clusters). See :mod:`orpr_kedro.core.evaluation.did` for the tables and model.
+``y_it = a_i + l_t + x_it' b + e_it``, fitted with pyfixest's ``feols`` (both sets of fixed
+effects absorbed by alternating projections to the tolerance :data:`_FIXEF_TOL`), standard
+errors clustered by unit with the small-sample correction ``df_correction`` names, and
+Student t with ``G - 1`` degrees of freedom (``G`` clusters). See
+:mod:`orpr_kedro.core.evaluation.did` for the tables and model.
 """
 
 from __future__ import annotations
