@@ -1,50 +1,12 @@
-"""Today's orders: the aligned policy's decision for the next review of every lane.
+"""Today's orders for every lane: features at the origin, the aligned policy (or the incumbent rule), the order.
 
-Timing (the conventions ``docs/pipelines.md`` states for users):
-
-* The inventory snapshot (``raw_inventory_state``) is the closing stock of
-  ``as_of_date``: the sales up to and including that day are known.
-* The forecast *origin* is the next day, ``as_of_date + 1``, the first day whose
-  sales are unknown. The persisted demand forecaster forecasts from it and the
-  model-input features are built for it by the builders the training data came
-  from (:func:`~orpr_kedro.core.learning.features.build_decision_features`): history = the
-  days before the origin, forecast from the origin, attributes, targets and the
-  promotion calendar ahead. Prices after ``as_of_date`` are unknown and carried
-  forward, as at the end of the data in ``data_processing``.
-* The *review date* is the first decision weekday after ``as_of_date`` (1 to 7 days
-  later, :func:`next_review_date`). A snapshot taken the day before a decision
-  weekday makes the review date the origin, the situation the policy was trained
-  on. Otherwise the inventory position is projected to the review date by taking
-  off the forecast demand of the days in between (floored at 0), and the
-  order-up-to level counts the coverage from the review date.
-
-Decision per lane:
-
-* **aligned**: the aligned policy's coverage (days of forecast demand) from the
-  origin's features and the snapshot state (on hand, on order);
-* **incumbent_fallback** (``cold_start``): a lane with fewer than
-  ``min_history_days`` days of sales up to ``as_of_date`` gets the incumbent rule,
-  its category's target turnover days; a lane with no sales at all has a zero
-  forecast and so no order (its launch quantity is the planners' call).
-
-Order (units): level = forecast summed over the coverage from the review date (the
-simulator's :class:`~orpr_kedro.core.simulation.policies.CoveragePolicy`); raw = level -
-projected position; order = :func:`~orpr_kedro.core.simulation.kernel.round_order_quantity`
-(whole cases, then the MOQ), exactly as the simulator orders.
-
-Next to each order (:mod:`orpr_kedro.core.order_list`): its value and currency, the
-expected arrival date and its range, the projected on hand at arrival and at the
-lane's next review, the stock-out risk until that review, a reason code and empty
-``override_units`` / ``approved`` columns for the planner. Lanes of ``prm_lanes``
-without a snapshot row get a ``no_state`` row and no order.
+The timing and decision conventions are those of :mod:`orpr_kedro.core.recommend`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -62,146 +24,14 @@ from orpr_kedro.core.learning.features import build_decision_features, forecast_
 from orpr_kedro.core.learning.inputs import DecisionInputs
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.params import FeatureParams, RecommendParams
-from orpr_kedro.core.simulation.kernel import extend_forecast, round_order_quantity
+from orpr_kedro.core.recommend.arithmetic import OrderArithmetic, next_review_date, order_arithmetic
+from orpr_kedro.core.recommend.columns import _DECIMALS, ALIGNED, INCUMBENT_FALLBACK, RECOMMENDATION_COLUMNS
+from orpr_kedro.core.recommend.reasons import _reasons
+from orpr_kedro.core.simulation.kernel import extend_forecast
 from orpr_kedro.core.simulation.policies import CoveragePolicy, IncumbentRule
 
-__all__ = [
-    "ALIGNED",
-    "INCUMBENT_FALLBACK",
-    "ORDER_COLUMNS",
-    "RECOMMENDATION_COLUMNS",
-    "OrderArithmetic",
-    "next_review_date",
-    "order_arithmetic",
-    "orders_only",
-    "recommend_orders",
-    "summarise_by_dc_category",
-    "summarise_recommendations",
-]
-
-logger = logging.getLogger(__name__)
-
-ALIGNED, INCUMBENT_FALLBACK = "aligned", "incumbent_fallback"
-RECOMMENDATION_COLUMNS = (
-    "sku_id",
-    "dc_id",
-    "category",
-    "as_of_date",
-    "review_date",
-    "reason_code",
-    "order_units",
-    "order_value",
-    "currency",
-    "expected_arrival_date",
-    "earliest_arrival_date",
-    "latest_arrival_date",
-    "projected_on_hand_at_arrival",
-    "next_review_date",
-    "projected_on_hand_at_next_review",
-    "stockout_risk",
-    "override_units",
-    "approved",
-    "policy_used",
-    "cold_start",
-    "history_days",
-    "coverage_days",
-    "incumbent_coverage_days",
-    "forecast_daily_mean",
-    "forecast_to_review_units",
-    "order_up_to_units",
-    "on_hand",
-    "on_order",
-    "inventory_position",
-    "raw_order_units",
-    "case_pack",
-    "moq",
-    "unit_cost",
-    "lead_time_mean",
-    "lead_time_std",
-    "review_period",
-    "promo_days_ahead",
-    "expert_coverage_days_ahead",
-    "reason",
-)
-# What a buyer acts on: the orders only, largest value first.
-ORDER_COLUMNS = (
-    "sku_id",
-    "dc_id",
-    "category",
-    "review_date",
-    "order_units",
-    "order_value",
-    "currency",
-    "expected_arrival_date",
-    "earliest_arrival_date",
-    "latest_arrival_date",
-    "projected_on_hand_at_arrival",
-    "projected_on_hand_at_next_review",
-    "stockout_risk",
-    "reason_code",
-    "override_units",
-    "approved",
-    "coverage_days",
-    "on_hand",
-    "on_order",
-    "case_pack",
-    "moq",
-    "unit_cost",
-    "reason",
-)
-
-# Decimals of the fractional columns in the CSV (the reason is worded from the unrounded values).
-_DECIMALS = {
-    "forecast_daily_mean": 3,
-    "forecast_to_review_units": 2,
-    "order_up_to_units": 2,
-    "inventory_position": 2,
-    "raw_order_units": 2,
-    "order_value": 2,
-    "projected_on_hand_at_arrival": 2,
-    "projected_on_hand_at_next_review": 2,
-    "stockout_risk": 3,
-}
-
-
-def next_review_date(as_of_date: pd.Timestamp, decision_weekday: int) -> pd.Timestamp:
-    """First decision weekday after the snapshot day (1 to 7 days later).
-
-    ``decision_weekday``: 0 = Monday, as ``data_processing.splits.decision_weekday``.
-    A Sunday snapshot with Monday decisions gives the next day; a Monday snapshot
-    gives the Monday a week later (that Monday's own order was due that morning).
-    """
-    origin = pd.Timestamp(as_of_date).normalize() + pd.Timedelta(days=1)
-    return origin + pd.Timedelta(days=(decision_weekday - origin.dayofweek) % 7)
-
-
-@dataclass(frozen=True)
-class OrderArithmetic:
-    """From the level to the order, per lane (units)."""
-
-    inventory_position: np.ndarray  # on hand + on order - forecast to the review date, floored at 0
-    raw_order_units: np.ndarray  # level - position (may be negative: nothing to order)
-    order_units: np.ndarray  # rounded to whole cases, then raised to the MOQ; 0 when raw <= 0
-
-
-def order_arithmetic(level, on_hand, on_order, forecast_to_review, case_pack, moq) -> OrderArithmetic:
-    """Order quantities of an order-up-to decision.
-
-    Args:
-        level: order-up-to level on the review date (units).
-        on_hand, on_order: the snapshot state (units).
-        forecast_to_review: forecast demand from the origin to the day before the
-            review date (units; 0 when the review date is the origin).
-        case_pack, moq: per lane (units).
-
-    Returns:
-        Position projected to the review date, raw and rounded order quantities.
-    """
-    position = np.maximum(
-        np.asarray(on_hand, float) + np.asarray(on_order, float) - np.asarray(forecast_to_review, float), 0.0
-    )
-    raw = np.asarray(level, float) - position
-    return OrderArithmetic(position, raw, round_order_quantity(raw, case_pack, moq))
+# One logger for the whole recommend package, as before it was split.
+logger = logging.getLogger("orpr_kedro.core.recommend")
 
 
 def _single_origin_splits(data_start: pd.Timestamp, origin: pd.Timestamp) -> TimeSplits:
@@ -214,99 +44,6 @@ def _single_origin_splits(data_start: pd.Timestamp, origin: pd.Timestamp) -> Tim
         test_start=origin,
         decision_weekday=origin.dayofweek,
     )
-
-
-def _number(value: float) -> str:
-    """Units and days in a reason: one decimal, none for whole numbers."""
-    text = f"{value:.1f}"
-    if text.endswith(".0"):
-        text = text[:-2]
-    return "0" if text == "-0" else text
-
-
-def _zero_cover_why(dates: int, zero_dates: int, median_days: float) -> str:
-    """Why a lane got 0 days of cover, from the OR labels it had in training."""
-    if dates == 0:
-        return "no OR labels for this lane to compare with: check before accepting"
-    if 2 * zero_dates >= dates:
-        return (
-            f"the OR labels gave this lane 0 d on {zero_dates} of {dates} dates: no stock was the cheapest choice "
-            "within its category's service budget"
-        )
-    share = "none" if zero_dates == 0 else f"only {zero_dates}"
-    return (
-        f"the OR labels gave this lane 0 d on {share} of {dates} dates (median {_number(median_days)} d): "
-        "the policy departs from them, check before accepting"
-    )
-
-
-_REASON_INPUTS = (
-    "reason_code", "cold_start", "history_days", "coverage_days", "incumbent_coverage_days", "order_up_to_units",
-    "on_hand", "on_order", "forecast_to_review_units", "inventory_position", "raw_order_units", "order_units",
-    "case_pack", "moq", "promo_days_ahead", "expert_coverage_days_ahead",
-)  # fmt: skip
-
-
-def _reasons(frame: pd.DataFrame, labels: order_list.LabelHistory, min_history_days: int, days_to_review: int):
-    """One sentence per row: where the coverage came from and how the order was computed."""
-    texts = []
-    rows = zip(
-        *(frame[column].to_numpy().tolist() for column in _REASON_INPUTS),
-        labels.dates.tolist(),
-        labels.zero_dates.tolist(),
-        labels.median_days.tolist(),
-        strict=True,
-    )
-    for (
-        code,
-        cold,
-        history,
-        cover,
-        incumbent,
-        level,
-        on_hand,
-        on_order,
-        to_review,
-        position,
-        raw,
-        order,
-        pack,
-        moq,
-        promo,
-        expert,
-        label_dates,
-        zero_dates,
-        median_days,
-    ) in rows:
-        if not cold:
-            source = f"aligned policy: {_number(cover)} d cover (incumbent {_number(incumbent)} d)"
-        elif history == 0:
-            source = f"cold start (no sales history, zero forecast: plan the launch quantity by hand): incumbent rule, {_number(cover)} d cover"
-        else:
-            source = (
-                f"cold start ({history} of {min_history_days} history days): incumbent rule, {_number(cover)} d cover"
-            )
-        state = f"on hand {_number(on_hand)} + on order {_number(on_order)}"
-        if days_to_review:
-            state += f" - {_number(to_review)} forecast over {days_to_review} d to review"
-        if order > 0:
-            text = f"order {_number(order)} = level {_number(level)} - position {_number(position)} ({state}) = {_number(raw)}"
-            cased = math.ceil(raw / pack) * pack
-            if order > cased:
-                text += f", rounded up to case pack {pack}, raised to MOQ {moq}"
-            elif order > raw and pack > 1:
-                text += f", rounded up to case pack {pack}"
-        elif code == order_list.NO_ORDER_ZERO_COVER:
-            text = (
-                f"no order: zero cover chosen ({_zero_cover_why(label_dates, zero_dates, median_days)}); "
-                f"position {_number(position)} ({state})"
-            )
-        else:
-            text = f"no order: position {_number(position)} ({state}) >= level {_number(level)}"
-        if promo > 0:
-            text += f"; promotion ahead ({_number(promo)} d, expert cover {_number(expert)} d)"
-        texts.append(f"{source}; {text}")
-    return texts
 
 
 def _without_state(lanes: pd.DataFrame, lane_id: np.ndarray, as_of: pd.Timestamp, review: pd.Timestamp, currency: str):
@@ -608,80 +345,3 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
         clock,
     )
     return result[list(RECOMMENDATION_COLUMNS)]
-
-
-def summarise_recommendations(recommendations: pd.DataFrame, n_lanes: int) -> pd.DataFrame:
-    """Counts and totals of one recommendation run, one ``metric``/``value`` row each.
-
-    ``n_lanes``: lanes in ``prm_lanes``; those without a snapshot row (``no_state``
-    rows, or no row at all) are counted as ``lanes_without_state``.
-    """
-    has_state = recommendations["reason_code"] != order_list.NO_STATE
-    stated = recommendations[has_state]
-    orders = recommendations["order_units"] > 0
-    fallback = stated["policy_used"] == INCUMBENT_FALLBACK
-    codes = recommendations["reason_code"].value_counts()
-    first = recommendations.iloc[0] if len(recommendations) else None
-    metrics = {
-        "as_of_date": str(pd.Timestamp(first["as_of_date"]).date()) if first is not None else "",
-        "review_date": str(pd.Timestamp(first["review_date"]).date()) if first is not None else "",
-        "currency": str(first["currency"]) if first is not None else "",
-        "lanes": n_lanes,
-        "lanes_recommended": len(stated),
-        "lanes_without_state": n_lanes - len(stated),
-        "aligned": int((~fallback).sum()),
-        "incumbent_fallback": int(fallback.sum()),
-        "orders": int(orders.sum()),
-        "order_units": int(recommendations["order_units"].sum()),
-        "order_value": round(float(recommendations["order_value"].sum()), 2),
-        **{f"reason_{code}": int(codes.get(code, 0)) for code in order_list.REASON_CODES},
-        "mean_coverage_days_aligned": round(float(stated.loc[~fallback, "coverage_days"].mean()), 2)
-        if (~fallback).any()
-        else "",
-        "mean_coverage_days_incumbent_fallback": round(float(stated.loc[fallback, "coverage_days"].mean()), 2)
-        if fallback.any()
-        else "",
-        "mean_stockout_risk": round(float(stated["stockout_risk"].mean()), 3) if len(stated) else "",
-        "lanes_with_promotion_ahead": int((stated["promo_days_ahead"] > 0).sum()),
-    }
-    return pd.DataFrame({"metric": list(metrics), "value": [str(value) for value in metrics.values()]})
-
-
-def orders_only(recommendations: pd.DataFrame) -> pd.DataFrame:
-    """The lanes with an order, largest ``order_value`` first (then SKU and DC), columns :data:`ORDER_COLUMNS`."""
-    ordered = recommendations[recommendations["order_units"] > 0]
-    ordered = ordered.sort_values(["order_value", "sku_id", "dc_id"], ascending=[False, True, True], kind="stable")
-    return ordered[list(ORDER_COLUMNS)].reset_index(drop=True)
-
-
-def summarise_by_dc_category(recommendations: pd.DataFrame) -> pd.DataFrame:
-    """Orders per DC and category, with a total per DC (``category`` ``all``) and overall (``all``, ``all``).
-
-    Columns: ``dc_id``, ``category``, ``lanes``, ``orders``, ``order_units``,
-    ``order_value``, ``currency``, one count per reason code, and the mean and
-    largest ``stockout_risk`` of the lanes with a snapshot row.
-    """
-    frame = recommendations.assign(ordered=recommendations["order_units"] > 0)
-    currency = str(frame["currency"].iloc[0]) if len(frame) else ""
-
-    def summary(group: pd.DataFrame) -> dict[str, object]:
-        stated = group.loc[group["reason_code"] != order_list.NO_STATE, "stockout_risk"]
-        codes = group["reason_code"].value_counts()
-        return {
-            "lanes": len(group),
-            "orders": int(group["ordered"].sum()),
-            "order_units": int(group["order_units"].sum()),
-            "order_value": round(float(group["order_value"].sum()), 2),
-            "currency": currency,
-            **{code: int(codes.get(code, 0)) for code in order_list.REASON_CODES},
-            "mean_stockout_risk": round(float(stated.mean()), 3) if len(stated) else np.nan,
-            "max_stockout_risk": round(float(stated.max()), 3) if len(stated) else np.nan,
-        }
-
-    rows = []
-    for dc_id, by_dc in frame.groupby("dc_id", sort=True):
-        for category, group in by_dc.groupby("category", sort=True):
-            rows.append({"dc_id": dc_id, "category": category, **summary(group)})
-        rows.append({"dc_id": dc_id, "category": "all", **summary(by_dc)})
-    rows.append({"dc_id": "all", "category": "all", **summary(frame)})
-    return pd.DataFrame(rows)

@@ -1,0 +1,121 @@
+"""Typed parameters of every pipeline (pydantic models).
+
+Each pipeline reads one top-level block of ``conf/<env>/parameters_<pipeline>.yml``;
+the block is validated against the model registered here, both at start-up (by a
+project hook, so a wrong value fails before the first node) and in the node that
+uses it. Unknown keys are errors at every level: a misspelt top-level block
+(``data_procesing:``) is caught by :func:`unknown_blocks`, a misspelt key inside a
+block by its model, so a typo never silently falls back to a default. Every number
+is finite (``.inf`` and ``.nan`` are refused) and every rate and cost is bounded
+below by zero.
+
+The models live one pipeline per module; every name is importable from here:
+
+* :mod:`~orpr_kedro.core.params.base`
+* :mod:`~orpr_kedro.core.params.data_processing`
+* :mod:`~orpr_kedro.core.params.or_labeling`
+* :mod:`~orpr_kedro.core.params.pretraining`
+* :mod:`~orpr_kedro.core.params.rl_alignment`
+* :mod:`~orpr_kedro.core.params.evaluation`
+* :mod:`~orpr_kedro.core.params.recommend`
+* :mod:`~orpr_kedro.core.params.demo_data`
+* :mod:`~orpr_kedro.core.params.registry`
+"""
+
+from orpr_kedro.core.params.base import DailyRate, ParameterError, PositiveAmount, StrictModel
+from orpr_kedro.core.params.data_processing import (
+    CostParams,
+    DataProcessingParams,
+    DataQualityParams,
+    FeatureParams,
+    ForecastBoundsParams,
+    ForecastParams,
+    SplitParams,
+    ValidationParams,
+)
+from orpr_kedro.core.params.demo_data import DemoDataConfig
+from orpr_kedro.core.params.evaluation import (
+    BootstrapParams,
+    EvaluationParams,
+    EvaluationTargets,
+    FieldTestParams,
+    TunedBaseStockParams,
+)
+from orpr_kedro.core.params.or_labeling import (
+    Band,
+    CoverageGrid,
+    ExecutorParams,
+    ORLabelingParams,
+    Period,
+    ScenarioParams,
+    SolverParams,
+)
+from orpr_kedro.core.params.pretraining import (
+    BaselineLearnerParams,
+    ForecastHeadParams,
+    NetworkParams,
+    PretrainingParams,
+    StageParams,
+    TrainingParams,
+)
+from orpr_kedro.core.params.recommend import RecommendParams, parse_currency
+from orpr_kedro.core.params.registry import (
+    PARAMETER_MODELS,
+    TOP_LEVEL_KEYS,
+    parse_params,
+    unknown_blocks,
+    validate_parameters,
+)
+from orpr_kedro.core.params.rl_alignment import (
+    PPOParams,
+    RewardParams,
+    RLAlignmentParams,
+    RLOOParams,
+    ValidationRunParams,
+)
+
+__all__ = [
+    "Band",
+    "BaselineLearnerParams",
+    "BootstrapParams",
+    "CostParams",
+    "CoverageGrid",
+    "DailyRate",
+    "DataProcessingParams",
+    "DataQualityParams",
+    "DemoDataConfig",
+    "EvaluationParams",
+    "EvaluationTargets",
+    "ExecutorParams",
+    "FeatureParams",
+    "FieldTestParams",
+    "ForecastBoundsParams",
+    "ForecastHeadParams",
+    "ForecastParams",
+    "NetworkParams",
+    "ORLabelingParams",
+    "PARAMETER_MODELS",
+    "PPOParams",
+    "ParameterError",
+    "Period",
+    "PositiveAmount",
+    "PretrainingParams",
+    "RLAlignmentParams",
+    "RLOOParams",
+    "RecommendParams",
+    "RewardParams",
+    "ScenarioParams",
+    "SolverParams",
+    "SplitParams",
+    "StageParams",
+    "StrictModel",
+    "TOP_LEVEL_KEYS",
+    "TrainingParams",
+    "TunedBaseStockParams",
+    "ValidationParams",
+    "ValidationRunParams",
+    "parse_currency",
+    "parse_params",
+    "unknown_blocks",
+    "validate_parameters",
+]

@@ -1,0 +1,123 @@
+"""Parameters of the or_labeling pipeline: coverage grid, bands, scenarios, solver and executor.
+
+Coverage levels and bands are in days of forecast demand; the horizon in days.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from orpr_kedro.core.params.base import PositiveAmount, StrictModel
+
+
+class CoverageGrid(StrictModel):
+    """Candidate coverage levels (days of forecast demand): start, stop (inclusive), step."""
+
+    start: float = Field(0.0, ge=0)
+    stop: float = Field(40.0, gt=0)
+    step: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CoverageGrid:
+        if self.stop < self.start:
+            raise ValueError(f"stop ({self.stop}) must not be below start ({self.start})")
+        if (self.stop - self.start) / self.step + 1 > 2000:
+            raise ValueError("the grid has more than 2000 candidates; use a larger step")
+        return self
+
+    def values(self) -> list[float]:
+        """The grid, start to stop inclusive (days)."""
+        count = int((self.stop - self.start) / self.step + 1e-9) + 1
+        return [round(self.start + i * self.step, 10) for i in range(count)]
+
+
+class Band(StrictModel):
+    """Managerial band on coverage (days)."""
+
+    min: float = Field(0.0, ge=0)
+    max: float = Field(1e9, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Band:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must not be below min ({self.min})")
+        return self
+
+
+class SolverParams(StrictModel):
+    """Solver choice and limits of the multiple-choice model."""
+
+    name: Literal["auto", "gurobi", "highs"] = "auto"
+    time_limit_s: float = Field(60.0, gt=0)
+    mip_gap: float = Field(1e-3, ge=0, lt=1)
+    threads: int = Field(1, ge=1)
+    size_limit: int | None = Field(
+        2000, ge=1, description="variables/constraints the Gurobi licence allows; null = unlimited"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _licence_is_a_credential(cls, values: Any) -> Any:
+        # Licence parameters are secrets: they come from the `gurobi` credentials
+        # (the gurobi_licence dataset), never from committed parameters.
+        if isinstance(values, dict) and "gurobi_options" in values:
+            raise ValueError(
+                "gurobi_options is no longer a parameter: put the Gurobi licence (WLSACCESSID, "
+                "WLSSECRET, LICENSEID or LicenseFile) under 'gurobi' in conf/local/credentials.yml "
+                "(see conf/local/credentials.yml.template)"
+            )
+        return values
+
+
+class ExecutorParams(StrictModel):
+    """Where the per-model solves run."""
+
+    kind: Literal["serial", "processes", "dask"] = "serial"
+    n_workers: int = Field(2, ge=1)
+    scheduler_address: str | None = Field(
+        None, description="dask scheduler, e.g. tcp://10.0.0.5:8786; null = local cluster"
+    )
+
+
+Period = Literal["train", "validation", "test"]
+
+
+def _train_and_validation() -> list[Period]:
+    return ["train", "validation"]
+
+
+class ScenarioParams(StrictModel):
+    """How scenario demand carries the forecast's error (``orpr_kedro.core.optimization.scenarios``)."""
+
+    calibrate: bool = Field(
+        True,
+        description="add the bias and level error of horizon totals measured on validation origins; "
+        "false: negative-binomial daily noise around the forecast only",
+    )
+    group: str = Field("category", description="lanes column whose groups get one error estimate each")
+    min_rows: int = Field(30, ge=1, description="lane-origin pairs a group needs for its own estimate")
+
+
+class ORLabelingParams(StrictModel):
+    """Parameters of the or_labeling pipeline."""
+
+    coverage_grid: CoverageGrid = Field(default_factory=CoverageGrid)
+    horizon_days: int = Field(28, ge=1, le=365, description="days simulated per candidate")
+    mode: Literal["scenario", "hindsight"] = "scenario"
+    n_scenarios: int = Field(20, ge=1)
+    scenarios: ScenarioParams = Field(default_factory=ScenarioParams)
+    periods: list[Period] = Field(default_factory=_train_and_validation)
+    objective: Literal["holding_with_budget", "total_cost"] = "holding_with_budget"
+    budget: bool = Field(True, description="lost-sales budget per category; always on for holding_with_budget")
+    bands: dict[str, Band] = Field(
+        default_factory=dict, description="per-category managerial bands; key 'default' for all"
+    )
+    dc_capacity: dict[str, PositiveAmount] = Field(
+        default_factory=dict, description="average inventory volume (litres) allowed per DC; empty = no capacity rows"
+    )
+    max_lead_time: int = Field(60, ge=1)
+    save_candidates: bool = True
+    solver: SolverParams = Field(default_factory=SolverParams)
+    executor: ExecutorParams = Field(default_factory=ExecutorParams)
