@@ -77,8 +77,8 @@ def test_every_parameter_block_has_a_model(context):
 
 
 # The planner's report lives at a fixed path a planner can bookmark (data/08_reporting/report.md
-# and .html, figures/ beside them); every table it is built from is versioned.
-FIXED_PATH_REPORTS = {"rpt_report_markdown", "rpt_report_html", "rpt_report_figures"}
+# and .html, figures/ and the embedded images beside them); every table it is built from is versioned.
+FIXED_PATH_REPORTS = {"rpt_report_markdown", "rpt_report_html", "rpt_report_figures", "rpt_report_images"}
 
 
 def test_models_and_reports_are_versioned(context):

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
@@ -32,6 +31,7 @@ from kedro.framework.startup import bootstrap_project
 from orpr_kedro.core.data.contract import RAW_CONTRACTS, DataContractError
 from orpr_kedro.core.data.demo_data import generate_demo_data
 from orpr_kedro.core.params import DemoDataConfig, ParameterError
+from orpr_kedro.demo_settings import own_demo_settings
 from orpr_kedro.pipeline_registry import pipeline_names
 
 logger = logging.getLogger(__name__)
@@ -40,16 +40,6 @@ logger = logging.getLogger(__name__)
 @click.group(name="orpr-kedro")
 def cli() -> None:
     """Commands of the orpr-kedro project."""
-
-
-def _own_demo_settings(conf_root: Path, env: str) -> dict[str, Any]:
-    """The generator settings an environment states itself (base: conf/base, then conf/local)."""
-    folders = ["base", "local"] if env in ("base", "local") else [env]
-    values: dict[str, Any] = {}
-    for folder in folders:
-        for path in sorted((conf_root / folder).glob("demo_data*.yml")):
-            values.update(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    return values
 
 
 def _missing_files_message(env: str, missing: dict[str, str]) -> str:
@@ -74,7 +64,7 @@ def demo_data(env: str, force: bool) -> None:
     with KedroSession.create(project_path=project_path, env=None if env == "base" else env) as session:
         context = session.load_context()
         catalog = context.catalog
-        own = _own_demo_settings(Path(context.config_loader.conf_source), env)
+        own = own_demo_settings(Path(context.config_loader.conf_source), env)
         if own.get("enabled") is not True:
             files = context.params.get("data_processing", {}).get("raw_files", {})
             missing = {name: files.get(name, name) for name in RAW_CONTRACTS if not catalog.exists(name)}

@@ -19,12 +19,40 @@ from kedro.io.core import DatasetError
 from orpr_kedro.core.data.contract import validate_table
 from orpr_kedro.core.data.preflight import unknown_categories
 from orpr_kedro.core.params import ParameterError, parse_params, unknown_blocks, validate_parameters
+from orpr_kedro.demo_settings import demo_generator_enabled
 from orpr_kedro.tracking import report_metrics
 
 logger = logging.getLogger(__name__)
 
 # The recommend pipeline's own nodes: run alone, it validates the snapshot in its first node.
 _RECOMMEND_NODES = {"validate_inventory_state", "recommend_orders", "summarise_recommendations"}
+
+
+# The runtime parameter that says the run's raw data came from the demo generator.
+DEMO_PARAMETER = "data_is_demo"
+
+
+class DemoDataHooks:
+    """Tell the nodes whether this environment runs on the demo generator's data.
+
+    The generator's switch lives outside the parameters (``conf/<env>/demo_data.yml``,
+    read by ``kedro demo-data``): an environment is on generated data when its *own*
+    ``demo_data.yml`` says ``enabled: true`` (:mod:`orpr_kedro.demo_settings`), so a
+    client environment that inherits ``conf/base`` is not. That answer becomes the
+    runtime parameter ``data_is_demo`` (``params:data_is_demo``), the way ``kedro run
+    --params`` adds one; a value given there wins. It must run before any hook reads
+    ``context.params``: pluggy calls the last-registered hook first, so settings.py
+    registers it last.
+    """
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Add ``data_is_demo`` to the runtime parameters of the context's config loader."""
+        loader = context.config_loader
+        runtime = dict(loader.runtime_params or {})
+        if DEMO_PARAMETER not in runtime:
+            runtime[DEMO_PARAMETER] = demo_generator_enabled(Path(loader.conf_source), context.env)
+            loader.runtime_params = runtime
 
 
 class ParameterValidationHooks:

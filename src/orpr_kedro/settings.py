@@ -6,6 +6,7 @@ See the Kedro documentation on configuration for the defaults this file changes.
 from kedro.config import OmegaConfigLoader
 
 from orpr_kedro.hooks import (
+    DemoDataHooks,
     ErrorHintHooks,
     ExperimentTrackingHooks,
     ParameterValidationHooks,
@@ -20,6 +21,7 @@ from orpr_kedro.manifest import RunManifestHooks
 # A raw table read only at the end of a run (the inventory snapshot) is checked first.
 # A failure to read a raw file gets a hint on the likely cause (encoding).
 # Experiment tracking only acts inside an MLflow run (kedro-mlflow, `make tracking`).
+# Whether the data is the demo generator's becomes the parameter data_is_demo (DemoDataHooks).
 # pluggy calls the hooks of one event last-registered first: PlannerOutputsHooks comes
 # first so that its lines naming the report and the orders are the run's last.
 HOOKS = (
@@ -29,6 +31,7 @@ HOOKS = (
     RunInputHooks(),
     ErrorHintHooks(),
     ExperimentTrackingHooks(),
+    DemoDataHooks(),  # last registered, first called: params:data_is_demo exists before any hook reads it
 )
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from orpr_kedro.core.evaluation import report
 
@@ -98,3 +99,16 @@ def test_a_category_with_a_sliver_of_the_demand_is_not_a_reason_to_deploy() -> N
     verdict, reason, categories = report.deployment_verdict(kpis, "tuned_base_stock")
     assert (verdict, categories) == ("do not deploy", [])
     assert reason == "in-stock -1.00 points (at most -0.50 points allowed)"
+
+
+def test_render_html_embeds_the_linked_figures_and_wraps_tables_in_a_scroll_box() -> None:
+    text = "# R\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n![KPI](figures/kpi.png)\n"
+    page = report.render_html(text, images={"kpi.png": b"\x89PNG-bytes"})
+    assert '<img alt="KPI" src="data:image/png;base64,iVBORy1ieXRlcw==" />' in page
+    assert 'src="figures/' not in page
+    assert page.count('<div class="table-scroll"><table>') == 1 and "</table></div>" in page
+    assert ".table-scroll{overflow-x:auto" in page
+    # without images the page keeps the Markdown's relative links
+    assert '<img alt="KPI" src="figures/kpi.png" />' in report.render_html(text)
+    with pytest.raises(ValueError, match="not given: kpi.png"):
+        report.render_html(text, images={"other.png": b""})

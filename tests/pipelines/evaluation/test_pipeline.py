@@ -1,7 +1,13 @@
 """The evaluation pipeline on an in-memory catalog (tiny data, conf/test parameters)."""
 
+import base64
+import os
+import subprocess
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
@@ -15,6 +21,7 @@ from orpr_kedro.pipelines.evaluation import create_pipeline
 from tests.conftest import PROJECT_ROOT
 from tests.core.learning.test_pretraining import TINY as TINY_PRETRAINING
 from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
+from tests.test_viz import CHROMIUM, CHROMIUM_FLAGS
 
 POLICIES = [
     "incumbent",
@@ -26,6 +33,9 @@ POLICIES = [
     "orpr",
     "or_hindsight",
 ]
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class KeptDataset(MemoryDataset):
@@ -44,7 +54,10 @@ def evaluation_params() -> EvaluationParams:
     return EvaluationParams.model_validate(values)
 
 
-def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_path):
+@pytest.fixture(scope="module")
+def evaluation_run(tiny_processed, fast_params, tmp_path_factory, one_torch_thread):  # noqa: F811
+    """The evaluation pipeline run once on the tiny data: its catalog and its free outputs."""
+    tmp_path = tmp_path_factory.mktemp("evaluation")
     tables = rl_tables(tiny_processed, fast_params)
     grid = np.asarray(OR_PARAMS.coverage_grid.values())
     samples = build_samples(tables["features"], tables["labels"], tiny_processed["daily_sales"], grid, 7)
@@ -89,6 +102,7 @@ def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pat
         "rpt_field_test_balance",
         "mo_field_test_panel",
         "rpt_field_test_did",
+        "rpt_report_images",
     ]
     catalog = DataCatalog(
         datasets={
@@ -112,8 +126,14 @@ def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pat
     catalog["params:or_labeling"] = OR_PARAMS.model_dump(mode="json")
     catalog["params:rl_alignment"] = rl_params(tmp_path).model_dump(mode="json")
     catalog["params:seed"] = SEED
+    catalog["params:data_is_demo"] = True
     outputs = SequentialRunner().run(create_pipeline(), catalog)
     result = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
+    return catalog, result
+
+
+def test_evaluation_on_an_in_memory_catalog(evaluation_run):
+    catalog, result = evaluation_run
 
     per_lane = catalog.load("mo_evaluation_lane_kpis")
     assert list(dict.fromkeys(per_lane["policy"])) == POLICIES
@@ -164,3 +184,59 @@ def test_evaluation_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pat
     text, page = result["rpt_report_markdown"], result["rpt_report_html"]
     assert text.startswith("# ORPR evaluation report") and "## Targets" in text and "Hindsight OR" in text
     assert "](figures/kpi_comparison.png)" in text and "<table>" in page
+    assert "**Demo data.**" in text  # params:data_is_demo
+    # the HTML embeds every figure (it can be mailed alone), the Markdown links them
+    assert 'src="figures/' not in page
+    assert page.count('src="data:image/png;base64,') == text.count("](figures/") == len(figures)
+    images = catalog.load("rpt_report_images")
+    assert set(images) == set(figures)
+    assert all(base64.b64decode(data).startswith(PNG_SIGNATURE) for data in images.values())
+    assert '<div class="table-scroll"><table>' in page and page.count("<table>") == page.count('table-scroll"')
+
+
+@pytest.mark.browser
+def test_the_html_report_renders_in_headless_chromium(evaluation_run, tmp_path):
+    """The self-contained report, alone in a folder, renders in Chromium with its images and no overflow."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing; .ci/run installs Debian's chromium package")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    page = evaluation_run[1]["rpt_report_html"]
+    assert 'src="figures/' not in page and 'src="data:image/png;base64,' in page
+    (tmp_path / "report.html").write_text(page, encoding="utf-8")  # no figures/ folder beside it
+    screenshot = tmp_path / "report.png"
+    run = [CHROMIUM, *CHROMIUM_FLAGS, "--window-size=1280,4000", "--virtual-time-budget=5000"]
+    subprocess.run(
+        [
+            *run,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={screenshot}",
+            (tmp_path / "report.html").as_uri(),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    image = plt.imread(screenshot)  # raises unless it is a PNG
+    assert image.shape[:2] == (4000, 1280)
+    pixels = image[..., :3].reshape(-1, 3)
+    # not blank: text, tables and the figures' colours, not one background colour
+    assert len(np.unique(np.round(pixels * 255).astype(np.uint8), axis=0)) > 200
+    assert (pixels.std(axis=1) > 0.1).mean() > 0.001  # coloured pixels: the embedded plots were drawn
+    # every embedded image decoded (a broken one has naturalWidth 0) and no table widens the page
+    script = (
+        "<script>window.onload=()=>{const broken=[...document.images].filter(i=>!i.naturalWidth).length;"
+        "document.title='images='+document.images.length+' broken='+broken+' overflow='"
+        "+(document.documentElement.scrollWidth>document.documentElement.clientWidth)}</script>"
+    )
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", script + "</body>"), encoding="utf-8")
+    dom = subprocess.run(
+        [*run, f"--user-data-dir={tmp_path / 'profile2'}", "--dump-dom", probe.as_uri()],
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    ).stdout
+    n_images = page.count('src="data:image/png;base64,')
+    assert f"<title>images={n_images} broken=0 overflow=false</title>" in dom

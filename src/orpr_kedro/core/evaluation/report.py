@@ -2,7 +2,8 @@
 
 The text explains each policy, states every acceptance target as met or missed with
 the measured value, and reads the field-test analysis in plain words. Figures are
-referenced by relative path (``figures/<name>.png`` next to the report).
+referenced by relative path (``figures/<name>.png`` next to the report); the HTML page
+embeds them (:func:`render_html`), so it can be mailed on its own.
 
 The sections live in :mod:`~orpr_kedro.core.evaluation.report_sections`, labels and table
 formatting in :mod:`~orpr_kedro.core.evaluation.report_format`; this module puts them together.
@@ -10,7 +11,9 @@ formatting in :mod:`~orpr_kedro.core.evaluation.report_format`; this module puts
 
 from __future__ import annotations
 
+import base64
 import html
+import re
 from collections.abc import Mapping, Sequence
 
 import markdown
@@ -158,12 +161,35 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
     return "\n".join(lines)
 
 
-def render_html(report: str, title: str = "ORPR evaluation report") -> str:
-    """A standalone HTML page of the Markdown report (figures by the same relative paths)."""
+FIGURE_LINK = re.compile(r'src="figures/([^"]+)"')
+
+
+def render_html(report: str, title: str = "ORPR evaluation report", images: Mapping[str, bytes] | None = None) -> str:
+    """A standalone HTML page of the Markdown report.
+
+    ``images`` maps a figure's file name (``kpi_comparison.png``) to its PNG bytes: each
+    ``figures/<name>`` the report links to is embedded as a ``data:image/png;base64`` URI,
+    so the page needs no file beside it. Without ``images`` the figures keep their relative
+    links. Tables sit in a horizontally scrolling box, so a wide one never widens the page.
+
+    Raises:
+        ValueError: ``images`` is given but lacks a figure the report links to.
+    """
     body = markdown.markdown(report, extensions=["tables"])
+    if images is not None:
+        missing = sorted(set(FIGURE_LINK.findall(body)) - set(images))
+        if missing:
+            raise ValueError(f"the report links to figures that were not given: {', '.join(missing)}")
+        encoded = {name: base64.b64encode(data).decode("ascii") for name, data in images.items()}
+        body = FIGURE_LINK.sub(lambda match: f'src="data:image/png;base64,{encoded[match.group(1)]}"', body)
+    body = body.replace("<table>", '<div class="table-scroll"><table>').replace("</table>", "</table></div>")
     style = (
         "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45}"
-        "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+        ".table-scroll{overflow-x:auto;max-width:100%;margin:1em 0}"
+        "table{border-collapse:collapse;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}"
         "th:first-child,td:first-child{text-align:left}img{max-width:100%}"
     )
-    return f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head>\n<body>\n{body}\n</body></html>\n"
+    return (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head>\n<body>\n{body}\n</body></html>\n"
+    )

@@ -65,7 +65,8 @@ def parse_params(key: str, values: dict[str, Any] | BaseModel) -> Any:
 
 
 # Top-level parameter keys that are not a pipeline block.
-TOP_LEVEL_KEYS: tuple[str, ...] = ("seed", "currency")
+# data_is_demo is added at start-up from the environment's demo_data.yml (orpr_kedro.hooks.DemoDataHooks).
+TOP_LEVEL_KEYS: tuple[str, ...] = ("seed", "currency", "data_is_demo")
 
 
 def unknown_blocks(keys: Iterable[str]) -> dict[str, str | None]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+from io import BytesIO
 from typing import Any
 
 import pandas as pd
@@ -16,7 +18,7 @@ from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.optimization.scenarios import ForecastErrors
 from orpr_kedro.core.optimization.summary import log_solve_summary
-from orpr_kedro.core.params import EvaluationParams, parse_params
+from orpr_kedro.core.params import EvaluationParams, ParameterError, parse_params
 from orpr_kedro.core.rl.curves import training_curves_figure
 
 from . import figures
@@ -272,6 +274,17 @@ def estimate_field_test(
     return panel, effects
 
 
+# The PNG settings of rpt_report_figures' save_args (conf/base/catalog.yml), so that the
+# figures embedded in the HTML report are the files beside it.
+FIGURE_DPI = 110
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = BytesIO()
+    figure.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+    return buffer.getvalue()
+
+
 def plot_report_figures(
     kpis: pd.DataFrame,
     tradeoff: pd.DataFrame,
@@ -280,15 +293,21 @@ def plot_report_figures(
     panel: pd.DataFrame,
     effects: pd.DataFrame,
     rl_curves: pd.DataFrame,
-) -> dict[str, Figure]:
-    """The report's figures, keyed by file name (``figures/<name>.png`` next to the report)."""
-    return {
+) -> tuple[dict[str, Figure], dict[str, str]]:
+    """The report's figures, keyed by file name (``figures/<name>.png`` next to the report), and their PNGs.
+
+    The second output holds each figure rendered to PNG in memory, base64-encoded, for
+    the HTML report to embed: the figures' own dataset (a ``MatplotlibDataset``) can be
+    written but not read back, so ``write_report`` reads the images from this one.
+    """
+    plots = {
         "kpi_comparison.png": figures.kpi_comparison(kpis),
         "tradeoff.png": figures.tradeoff(tradeoff, kpis),
         "trajectories.png": figures.trajectories(trajectories, lanes),
         "field_test.png": figures.field_test(panel, effects),
         "rl_curves.png": training_curves_figure(rl_curves),
     }
+    return plots, {name: base64.b64encode(_png(figure)).decode("ascii") for name, figure in plots.items()}
 
 
 def write_report(  # noqa: PLR0913 - one table per report section
@@ -306,9 +325,22 @@ def write_report(  # noqa: PLR0913 - one table per report section
     scenario_calibration: pd.DataFrame,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
+    images: dict[str, str],
+    data_is_demo: bool,
     params: dict[str, Any],
 ) -> tuple[str, str]:
-    """The planner's report as Markdown and as HTML, led by the comparison with the strongest classic baseline."""
+    """The planner's report as Markdown and as HTML, led by the comparison with the strongest classic baseline.
+
+    The Markdown links its figures as ``figures/<name>.png`` beside it; the HTML embeds
+    ``images`` (the base64 PNGs of ``plot_report_figures``), so it reads on its own.
+    ``data_is_demo`` (``params:data_is_demo``) puts the demo-data banner above the
+    verdict. It is not set in any parameters file: ``orpr_kedro.hooks.DemoDataHooks``
+    adds it at start-up, true when the environment's own ``conf/<env>/demo_data.yml``
+    says ``enabled: true`` (the demo, test, staging), false otherwise (a client's
+    environment, prod), since that file is what makes ``kedro demo-data`` write the data.
+    """
+    if not isinstance(data_is_demo, bool):
+        raise ParameterError(f"data_is_demo: expected true or false, got {data_is_demo!r}")
     settings: EvaluationParams = parse_params("evaluation", params)
     splits = TimeSplits.from_dict(time_splits)
     period = {
@@ -333,5 +365,7 @@ def write_report(  # noqa: PLR0913 - one table per report section
         lane_kpis=lane_kpis,
         tuning=tuning,
         scenario_calibration=scenario_calibration,
+        demo_data=data_is_demo,
     )
-    return text, report.render_html(text)
+    pngs = {name: base64.b64decode(data) for name, data in images.items()}
+    return text, report.render_html(text, images=pngs)

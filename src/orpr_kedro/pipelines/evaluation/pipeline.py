@@ -87,7 +87,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "rpt_field_test_did",
                     "rpt_rl_training_curves",
                 ],
-                outputs="rpt_report_figures",
+                outputs=["rpt_report_figures", "rpt_report_images"],
                 name="plot_report_figures",
             ),
             Node(
@@ -107,6 +107,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "mi_scenario_calibration",
                     "prm_lanes",
                     "time_splits",
+                    "rpt_report_images",
+                    "params:data_is_demo",
                     _PARAMS,
                 ],
                 outputs=["rpt_report_markdown", "rpt_report_html"],
