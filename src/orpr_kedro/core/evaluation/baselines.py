@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from orpr_kedro.core.simulation.conventions import DECISION_INTERVAL_DAYS
 from orpr_kedro.core.simulation.kernel import draw_lead_times, simulate_order_up_to
 from orpr_kedro.core.simulation.period import Lanes, Period
 from orpr_kedro.core.simulation.policies import BaseStock, base_stock_for
@@ -29,8 +30,6 @@ __all__ = ["NEWSVENDOR", "BaseStockTuning", "base_stock_policy", "tune_base_stoc
 
 NEWSVENDOR = "newsvendor"
 """Candidate name of each lane's own newsvendor fractile (the untuned ``base_stock``)."""
-
-_DECISION_INTERVAL_DAYS = 7
 
 
 def base_stock_policy(lanes: Lanes, dispersion: np.ndarray, service_level=None) -> BaseStock:
@@ -79,7 +78,7 @@ def _period_dates(data: Period, start: pd.Timestamp, end: pd.Timestamp, burn_in_
     first = pd.Timestamp(start) - pd.Timedelta(weeks=int(burn_in_weeks))
     windows = np.flatnonzero((data.decision_dates >= first) & (data.decision_dates < pd.Timestamp(end)))
     return np.array(
-        [w for w in windows if data.day(data.decision_dates[w]) + _DECISION_INTERVAL_DAYS <= data.demand.shape[1]],
+        [w for w in windows if data.day(data.decision_dates[w]) + DECISION_INTERVAL_DAYS <= data.demand.shape[1]],
         dtype=np.int64,
     )
 
@@ -126,8 +125,8 @@ def tune_base_stock(
         )
     lanes = data.lanes
     n_lanes = len(lanes)
-    burn_in_days = _DECISION_INTERVAL_DAYS * int((~scored).sum())
-    n_days = _DECISION_INTERVAL_DAYS * len(windows)
+    burn_in_days = DECISION_INTERVAL_DAYS * int((~scored).sum())
+    n_days = DECISION_INTERVAL_DAYS * len(windows)
     first_day = data.day(dates[0])
     names = [NEWSVENDOR, *[f"{level:g}" for level in levels_asked]]
     candidates: list[float | None] = [None, *levels_asked.tolist()]
@@ -136,10 +135,10 @@ def tune_base_stock(
     policies = [base_stock_policy(data.lane_arrays, data.dispersion, level) for level in candidates]
     levels = np.empty((len(policies), n_lanes, n_days))
     for k, window in enumerate(windows):  # one forecast per decision date, vectorised over lanes
-        days = slice(k * _DECISION_INTERVAL_DAYS, (k + 1) * _DECISION_INTERVAL_DAYS)
+        days = slice(k * DECISION_INTERVAL_DAYS, (k + 1) * DECISION_INTERVAL_DAYS)
         forecast = data.forecast_cube[:, window, :]
         for index, policy in enumerate(policies):
-            levels[index, :, days] = policy.levels(forecast, _DECISION_INTERVAL_DAYS)
+            levels[index, :, days] = policy.levels(forecast, DECISION_INTERVAL_DAYS)
 
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), first_day, len(names)]))
     lead_times = draw_lead_times(

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from orpr_kedro.core.forecasting.uncertainty import sample_demand
+
 __all__ = ["ForecastErrors", "fit_forecast_errors", "sample_calibrated_demand"]
 
 _Z80 = 1.2815515655446004  # standard normal quantile of 0.9: central 80% interval
@@ -180,6 +182,6 @@ def sample_calibrated_demand(
         rng.standard_normal((int(n_scenarios), n_lanes)) * sd - 0.5 * sd**2
     )
     scenario_mean = mean[None, :, :] * factor[:, :, None]
-    phi = np.maximum(np.asarray(dispersion, dtype=np.float64), 1e-6)[None, :, None]
-    rates = rng.gamma(np.broadcast_to(1.0 / phi, scenario_mean.shape), scenario_mean * phi)
-    return rng.poisson(rates).astype(np.float64)
+    # the forecast's own gamma-Poisson draw, around each scenario's mean
+    phi = np.asarray(dispersion, dtype=np.float64)[None, :, None]
+    return sample_demand(scenario_mean, phi, 1, rng)[0]
