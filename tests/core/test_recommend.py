@@ -34,6 +34,7 @@ from orpr_kedro.core.recommend import (
     summarise_by_dc_category,
     summarise_recommendations,
 )
+from orpr_kedro.core.simulation.actions import ActionGrid
 from orpr_kedro.core.simulation.kernel import round_order_quantity
 
 GRID = np.arange(0.0, 31.0, 2.0)
@@ -213,14 +214,15 @@ class RecordingPolicy:
     """Stands in for the policy: remembers its inputs, decides a fixed coverage."""
 
     coverage_grid = GRID
+    action_grid = ActionGrid("coverage_days", GRID)
 
     def __init__(self, coverage: float) -> None:
         self.coverage = coverage
         self.inputs: DecisionInputs | None = None
 
-    def decide(self, inputs: DecisionInputs) -> np.ndarray:
+    def decide_index(self, inputs: DecisionInputs) -> np.ndarray:
         self.inputs = inputs
-        return np.full(len(inputs), self.coverage)
+        return np.full(len(inputs), int(np.flatnonzero(GRID == self.coverage)[0]))
 
 
 @pytest.fixture(scope="module")

@@ -117,7 +117,7 @@ def test_samples_join_labels_features_and_demand(tables, tiny_processed):
 
 
 def test_samples_refuse_a_grid_that_does_not_match_the_labels(tables, tiny_processed):
-    with pytest.raises(ValueError, match="do not match or_labeling.coverage_grid .*rerun the or_labeling pipeline"):
+    with pytest.raises(ValueError, match="do not match or_labeling's action grid .*rerun the or_labeling pipeline"):
         build_samples(tables["features"], tables["labels"], tiny_processed["daily_sales"], np.arange(0.0, 41.0), 7)
     with pytest.raises(ValueError, match="OR labels have no row in mi_decision_features"):
         build_samples(tables["features"].iloc[10:], tables["labels"], tiny_processed["daily_sales"], GRID, 7)
@@ -238,7 +238,7 @@ def test_reports_side_by_side(samples):
     baseline = BaselineLearner.fit(samples, GRID, TINY, seed=1)
     policy = FoundationPolicy.from_payload(result.payload())
     decisions = reports.decision_table(samples, {"pretrained": policy, "baseline_learner": baseline})
-    assert set(decisions["baseline_learner_coverage_days"]) <= set(GRID)
+    assert set(decisions["baseline_learner_index"]) <= set(range(len(GRID)))
     accuracy = reports.accuracy_table(decisions, ["pretrained", "baseline_learner"])
     assert len(accuracy) == 4
     assert (accuracy["within_2_steps"] >= accuracy["within_1_step"]).all()
@@ -246,6 +246,9 @@ def test_reports_side_by_side(samples):
     forecast = reports.forecast_accuracy_table(policy, samples).set_index("model")
     assert list(forecast.index) == ["forecast_head", "data_processing_forecast"]
     assert forecast["wape"].notna().all() and forecast.loc["forecast_head", "horizon_days"] == 7
-    schedules = reports.schedules_from_decisions(decisions, ["pretrained", "baseline_learner"])
+    schedules = reports.schedules_from_decisions(decisions, ["pretrained", "baseline_learner"], GRID)
     assert set(schedules) == {"or_policy", "pretrained", "baseline_learner"}
-    assert all(list(table.columns) == ["lane_id", "decision_date", "coverage_days"] for table in schedules.values())
+    columns = ["lane_id", "decision_date", "coverage_index", "coverage_days"]
+    assert all(list(table.columns) == columns for table in schedules.values())
+    learned = schedules["baseline_learner"]
+    np.testing.assert_array_equal(learned["coverage_days"], GRID[learned["coverage_index"]])

@@ -36,8 +36,21 @@ def test_bands_mask_the_grid():
         {"bands": {"default": {"min": 2, "max": 4}, "dairy": {"min": 0, "max": 1}}}
     )
     grid = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
-    mask = window.allowed_candidates(np.array(["dairy", "pet"]), grid, params)
+    mask = window.allowed_candidates(np.array(["dairy", "pet"]), np.tile(grid, (2, 1)), params)
     np.testing.assert_array_equal(mask, [[1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 1, 0]])
+
+
+def test_bands_mask_service_level_candidates_by_their_cover_and_keep_the_closest():
+    params = ORLabelingParams.model_validate(
+        {"action_space": {"kind": "service_level"}, "bands": {"default": {"min": 2, "max": 4}}}
+    )
+    # lane 0: equivalent covers 1, 3, 5 days; lane 1: all above the band (closest: 6)
+    cover = np.array([[1.0, 3.0, 5.0], [6.0, 8.0, 9.0]])
+    mask = window.allowed_candidates(np.array(["a", "b"]), cover, params)
+    np.testing.assert_array_equal(mask, [[0, 1, 0], [1, 0, 0]])
+    coverage = ORLabelingParams.model_validate({"bands": {"default": {"min": 2, "max": 4}}})
+    with pytest.raises(ValueError, match="without any coverage candidate"):
+        window.allowed_candidates(np.array(["a", "b"]), cover, coverage)
 
 
 def test_windows_to_label_follow_the_periods(data, tiny_processed):
@@ -86,7 +99,7 @@ def test_state_follows_the_or_decisions(data):
     state0 = labeling.initial_state(data.lanes)
     np.testing.assert_array_equal(first["on_hand"], state0.on_hand)
     replayed = labeling.replay_actual(
-        data, 4, first["coverage_days"].to_numpy(), state0, 7, PARAMS, window.window_streams(11, 4)[1]
+        data, 4, first["coverage_index"].to_numpy(), state0, 7, PARAMS, window.window_streams(11, 4)[1]
     )
     np.testing.assert_array_equal(second["on_hand"].to_numpy(), replayed.on_hand)
     np.testing.assert_array_equal(second["on_order"].to_numpy(), replayed.on_order)

@@ -175,7 +175,7 @@ def test_a_step_is_the_or_replay_of_one_week(tables, context):
     pipeline[:, 2] = 4.0
     state = labeling.LaneState(on_hand=np.full(len(rows), 10.0), pipeline=pipeline)
     window = int(data.decision_dates.get_loc(date))
-    expected = labeling.replay_actual(data, window, context.grid[action], state, 7, OR_PARAMS, np.random.default_rng(5))
+    expected = labeling.replay_actual(data, window, action, state, 7, OR_PARAMS, np.random.default_rng(5))
     np.testing.assert_allclose(episodes.on_hand, expected.on_hand)
     np.testing.assert_allclose(episodes.on_order, expected.on_order)
     assert truncated.all() and (episodes.row == context.rows.next_row[rows]).all()
@@ -294,7 +294,7 @@ def test_short_training_moves_toward_the_known_better_policy(tables, tmp_path, a
     obs = context.observe(np.arange(context.n_rows), np.full(context.n_rows, 5.0), np.zeros(context.n_rows))
     before = alignment.decision_logits(tables["policy"].model, context.layout, obs).softmax(-1)
     after = alignment.decision_logits(run.model, context.layout, obs).softmax(-1)
-    in_band = torch.from_numpy((context.grid >= 10) & (context.grid <= 14))
+    in_band = torch.from_numpy((context.grid.values >= 10) & (context.grid.values <= 14))
     assert after[:, in_band].sum(-1).mean() > before[:, in_band].sum(-1).mean()
 
 
@@ -368,7 +368,7 @@ def test_fixed_rules_in_the_closed_loop_equal_the_open_loop_backtest(tables, tmp
         result = closed_loop_validation(
             rows,
             policies,
-            grid=context.grid,
+            grid=context.grid.coverage_grid,
             start=splits.validation_start,
             end=splits.test_start,
             seed=SEED,
@@ -397,7 +397,7 @@ def test_a_network_policy_records_its_kl_to_the_reference(tables, tmp_path):
         result = closed_loop_validation(
             context.rows,
             policies,
-            grid=context.grid,
+            grid=context.grid.coverage_grid,
             start=splits.validation_start,
             end=splits.test_start,
             seed=SEED,

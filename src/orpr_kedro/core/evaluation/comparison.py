@@ -235,7 +235,7 @@ def service_level_sweep(
         )
         for alpha in alphas
     }
-    grid = np.asarray(or_params.coverage_grid.values(), dtype=np.float64)
+    grid = or_params.action_grid().coverage_grid
     result = closed_loop_validation(
         window.rows,
         policies,

@@ -78,7 +78,7 @@ def simulate_worlds(
 ) -> ClosedLoopResult:
     """Both worlds, every SKU-DC, with daily trajectories from the pre-period start."""
     rows = window.rows
-    grid = aligned.coverage_grid
+    grid = aligned.action_grid
     context = lane_context_from_rows(rows, aligned.normalisation, grid)
     incumbent = IncumbentRule.from_lanes(rows.period.lane_arrays)
     orpr = SwitchPolicy(incumbent, NetworkPolicy(context, aligned.model), design.switch)
@@ -86,7 +86,7 @@ def simulate_worlds(
         return closed_loop_validation(
             rows,
             {INCUMBENT_WORLD: incumbent, ORPR_WORLD: orpr},
-            grid=grid,
+            grid=grid.coverage_grid,
             start=design.burn_in_start,
             end=design.end,
             seed=seed,

@@ -18,6 +18,7 @@ from orpr_kedro.core.learning.network import FoundationModel
 from orpr_kedro.core.rl.actor_critic import torch_runtime
 from orpr_kedro.core.rl.observation import lane_context_from_rows
 from orpr_kedro.core.rl.policy import NetworkPolicy
+from orpr_kedro.core.simulation.actions import ActionGrid, LaneRisk, as_action_grid
 from orpr_kedro.core.simulation.period import Lanes
 from orpr_kedro.core.simulation.policies import Decision, DecisionState, Policy
 from orpr_kedro.core.simulation.rows import DecisionRows
@@ -38,10 +39,12 @@ class LearnerPolicy:
     columns are replaced by the policy's own state on each decision.
     """
 
-    def __init__(self, learner, inputs: DecisionInputs, grid: np.ndarray) -> None:
+    def __init__(self, learner, inputs: DecisionInputs, grid: ActionGrid, rows: DecisionRows) -> None:
         self.learner = learner
         self.inputs = inputs
-        self.grid = np.asarray(grid, dtype=np.float64)
+        self.grid = grid
+        self.rows = rows
+        self.risk = LaneRisk.of_period(rows.period)
 
     def decide(self, lanes: Lanes, state: DecisionState) -> Decision:
         if state.rows is None or state.on_hand is None:
@@ -50,7 +53,7 @@ class LearnerPolicy:
         inputs.on_hand = np.asarray(state.on_hand, dtype=np.float64)
         inputs.on_order = state.on_order
         index = np.asarray(self.learner.decide_index(inputs), dtype=np.int64)
-        return Decision(self.grid[index], grid_index=index)
+        return self.grid.decision(state.forecast, index, state.n_days, self.risk.take(self.rows.row_lane[state.rows]))
 
 
 def learned_policies(
@@ -58,18 +61,19 @@ def learned_policies(
     learners: Mapping[str, object],
     networks: Mapping[str, FoundationModel],
     normalisation: Normalisation,
-    grid: np.ndarray,
+    grid: ActionGrid | np.ndarray,
 ) -> dict[str, Policy]:
     """Learners, then networks, as policies on ``rows``; the networks share one observation cache.
 
-    ``normalisation`` and ``grid`` are the foundation model's (its scaling and coverage
-    grid, days); every network evaluated here must share them.
+    ``normalisation`` and ``grid`` are the foundation model's (its scaling and action
+    grid); every network evaluated here must share them.
     """
+    grid = as_action_grid(grid)
     policies: dict[str, Policy] = {}
     if learners:
         inputs = row_inputs(rows)
         for name, learner in learners.items():
-            policies[name] = LearnerPolicy(learner, inputs, grid)
+            policies[name] = LearnerPolicy(learner, inputs, grid, rows)
     if networks:
         context = lane_context_from_rows(rows, normalisation, grid)
         for name, model in networks.items():

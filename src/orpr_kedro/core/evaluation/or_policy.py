@@ -18,6 +18,7 @@ from orpr_kedro.core.optimization.labeling import LaneState
 from orpr_kedro.core.optimization.licence import GurobiLicence
 from orpr_kedro.core.optimization.window import decide_window
 from orpr_kedro.core.params import ORLabelingParams
+from orpr_kedro.core.simulation.actions import LaneRisk
 from orpr_kedro.core.simulation.period import Lanes, Period
 from orpr_kedro.core.simulation.policies import Decision, DecisionState
 
@@ -49,7 +50,8 @@ class ORPolicy:
         self.seed = int(seed)
         self.executor = executor
         self.name = name
-        self.grid = np.asarray(params.coverage_grid.values(), dtype=np.float64)
+        self.grid = params.action_grid()
+        self.risk = LaneRisk.of_period(data)
         self._log: list[pd.DataFrame] = []
 
     def decide(self, lanes: Lanes, state: DecisionState) -> Decision:
@@ -76,7 +78,7 @@ class ORPolicy:
         self._log.append(
             pd.DataFrame([{"policy": self.name, "decision_date": pd.Timestamp(date), **r.to_record()} for r in results])
         )
-        return Decision(self.grid[choice], grid_index=choice)
+        return self.grid.decision(state.forecast, choice, state.n_days, self.risk)
 
     @property
     def solver_log(self) -> pd.DataFrame:

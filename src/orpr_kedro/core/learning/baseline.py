@@ -21,6 +21,7 @@ from orpr_kedro.core.learning.samples import (
     split_rows,
 )
 from orpr_kedro.core.params import PretrainingParams
+from orpr_kedro.core.simulation.actions import ActionGrid, as_action_grid
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +50,11 @@ class BaselineLearner:
 
     def __init__(self, classifier: HistGradientBoostingClassifier, coverage_grid: np.ndarray) -> None:
         self.classifier = classifier
-        self.coverage_grid = np.asarray(coverage_grid, dtype="float64")
+        self.coverage_grid = np.asarray(coverage_grid, dtype="float64")  # the action values
 
     @classmethod
     def fit(
-        cls, samples: pd.DataFrame, coverage_grid: np.ndarray, params: PretrainingParams, seed: int
+        cls, samples: pd.DataFrame, grid: ActionGrid | np.ndarray, params: PretrainingParams, seed: int
     ) -> BaselineLearner:
         """Train on the ``train`` split (held-out categories excluded)."""
         settings = params.baseline
@@ -79,7 +80,7 @@ class BaselineLearner:
             len(train),
             time.perf_counter() - started,
         )
-        return cls(classifier, coverage_grid)
+        return cls(classifier, as_action_grid(grid).values)
 
     def _inputs(self, inputs: DecisionInputs | pd.DataFrame, on_hand=None, on_order=None) -> DecisionInputs:
         return DecisionInputs.from_frame(inputs, on_hand, on_order) if isinstance(inputs, pd.DataFrame) else inputs
@@ -92,5 +93,5 @@ class BaselineLearner:
         return np.asarray(self.classifier.predict(flat_features(inputs)), dtype="int64")
 
     def decide(self, inputs: DecisionInputs | pd.DataFrame, on_hand=None, on_order=None) -> np.ndarray:
-        """Coverage days ``[N]``."""
+        """The chosen action's value ``[N]`` (coverage days, or a service level)."""
         return self.coverage_grid[self.decide_index(inputs, on_hand, on_order)]

@@ -33,7 +33,7 @@ class ModelConfig:
     n_state_features: int
     n_target_features: int
     n_categories: int
-    coverage_grid: list[float]
+    coverage_grid: list[float]  # the action values (coverage days, or service levels: see action_kind)
     forecast_horizon: int = 14
     quantiles: list[float] = field(default_factory=lambda: [0.1, 0.5, 0.9])
     patch_days: int = 7
@@ -44,6 +44,7 @@ class ModelConfig:
     ff_dim: int = 128
     dropout: float = 0.05
     head_hidden: int = 128
+    action_kind: str = "coverage_days"
 
     @property
     def n_history_patches(self) -> int:

@@ -9,7 +9,7 @@ fitted on the training split.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from orpr_kedro.core.learning.inputs import (
     model_tensors,
 )
 from orpr_kedro.core.learning.network import FoundationModel, ModelConfig
+from orpr_kedro.core.simulation.actions import ActionGrid, ActionKind
 
 __all__ = ["PAYLOAD_FORMAT", "FoundationPolicy"]
 
@@ -48,8 +49,13 @@ class FoundationPolicy:
 
     @property
     def coverage_grid(self) -> np.ndarray:
-        """Candidate coverages (days), index = decision-head class."""
+        """The action values (coverage days or service levels), index = decision-head class."""
         return np.asarray(self.model.config.coverage_grid, dtype="float64")
+
+    @property
+    def action_grid(self) -> ActionGrid:
+        """The decision head's action grid (kind and values)."""
+        return ActionGrid(cast(ActionKind, self.model.config.action_kind), self.coverage_grid)
 
     # ---------------------------------------------------------------- payload
     def to_payload(self, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -103,7 +109,7 @@ class FoundationPolicy:
         return self.logits_from_tensors(self.tensors(inputs, on_hand, on_order)).argmax(dim=1).numpy()
 
     def decide(self, inputs: DecisionInputs | pd.DataFrame, on_hand=None, on_order=None) -> np.ndarray:
-        """Coverage days ``[N]`` (a value of the grid) per lane."""
+        """The chosen action's value ``[N]`` per lane (coverage days, or a service level)."""
         return self.coverage_grid[self.decide_index(inputs, on_hand, on_order)]
 
     __call__ = decide

@@ -53,6 +53,7 @@ from orpr_kedro.core.learning.samples import (
 )
 from orpr_kedro.core.params import PretrainingParams, StageParams
 from orpr_kedro.core.progress import progress_bar
+from orpr_kedro.core.simulation.actions import ActionGrid, as_action_grid
 
 logger = logging.getLogger(__name__)
 
@@ -349,16 +350,18 @@ def build_model(config: ModelConfig, params: PretrainingParams) -> FoundationMod
     return model
 
 
-def model_config(normalisation: Normalisation, coverage_grid: np.ndarray, params: PretrainingParams) -> ModelConfig:
-    """Network shape from the data (window lengths, categories, grid) and the parameters."""
+def model_config(normalisation: Normalisation, grid: ActionGrid | np.ndarray, params: PretrainingParams) -> ModelConfig:
+    """Network shape from the data (window lengths, categories, action grid) and the parameters."""
     network = params.network
+    grid = as_action_grid(grid)
     return ModelConfig(
         history_days=normalisation.history_days,
         forecast_days=normalisation.forecast_days,
         n_state_features=len(STATE_FEATURES),
         n_target_features=len(TARGET_FEATURES),
         n_categories=normalisation.n_categories,
-        coverage_grid=[float(v) for v in coverage_grid],
+        coverage_grid=[float(v) for v in grid.values],
+        action_kind=grid.kind,
         forecast_horizon=params.forecast_head.horizon_days,
         quantiles=list(params.forecast_head.quantiles),
         patch_days=network.patch_days,
@@ -386,7 +389,7 @@ class TrainingResult:
 
 
 def train_foundation_model(
-    samples: pd.DataFrame, coverage_grid: np.ndarray, params: PretrainingParams, seed: int
+    samples: pd.DataFrame, grid: ActionGrid | np.ndarray, params: PretrainingParams, seed: int
 ) -> TrainingResult:
     """Fit the normalisation on the training split and train the network in three stages.
 
@@ -408,7 +411,7 @@ def train_foundation_model(
     with reproducible_torch(seed, params.training.threads):
         train = sample_tensors(train_frame, normalisation, horizon)
         validation = sample_tensors(validation_frame, normalisation, horizon)
-        model = build_model(model_config(normalisation, coverage_grid, params), params)
+        model = build_model(model_config(normalisation, grid, params), params)
         trainer = StagedTrainer(model, params, seed)
         trainer.fit(train, validation)
         final = trainer.evaluate(validation)

@@ -16,10 +16,7 @@ from orpr_kedro.core.learning.samples import (
 
 
 class IndexPolicy(Protocol):
-    """A policy that picks a grid index per feature row (the foundation policy, the baseline learner)."""
-
-    @property
-    def coverage_grid(self) -> np.ndarray: ...
+    """A policy that picks an action index per feature row (the foundation policy, the baseline learner)."""
 
     def decide_index(self, features: pd.DataFrame) -> np.ndarray: ...
 
@@ -33,9 +30,7 @@ def decision_table(samples: pd.DataFrame, policies: Mapping[str, IndexPolicy]) -
     """
     table = samples[["lane_id", "decision_date", "category", "split", "coverage_index", "coverage_days"]].copy()
     for name, policy in policies.items():
-        index = policy.decide_index(samples)
-        table[f"{name}_index"] = index
-        table[f"{name}_coverage_days"] = policy.coverage_grid[index]
+        table[f"{name}_index"] = policy.decide_index(samples)
     return table
 
 
@@ -51,8 +46,8 @@ def accuracy_table(decisions: pd.DataFrame, policy_names: list[str]) -> pd.DataF
                     "split": split,
                     "n_rows": len(part),
                     **decision_metrics(part[f"{name}_index"].to_numpy(), part["coverage_index"].to_numpy()),
-                    "mean_coverage_days": float(part[f"{name}_coverage_days"].mean()),
-                    "mean_label_coverage_days": float(part["coverage_days"].mean()),
+                    "mean_index": float(part[f"{name}_index"].mean()),
+                    "mean_label_index": float(part["coverage_index"].mean()),
                 }
             )
     return pd.DataFrame(rows)
@@ -104,13 +99,24 @@ def forecast_accuracy_table(policy: FoundationPolicy, samples: pd.DataFrame, spl
 
 
 def schedules_from_decisions(
-    decisions: pd.DataFrame, policy_names: list[str], split: str = "validation"
+    decisions: pd.DataFrame, policy_names: list[str], grid: np.ndarray | None, split: str = "validation"
 ) -> dict[str, pd.DataFrame]:
-    """Coverage schedules (lane_id, decision_date, coverage_days) of the OR labels and each policy."""
+    """Action schedules (lane_id, decision_date, coverage_index and coverage_days) of the OR labels and each policy.
+
+    ``grid``: the action grid's values (coverage days of a coverage grid: a policy's
+    coverage is its grid value; NaN for service levels, whose schedules are decided by
+    index).
+    """
     part = decisions[decisions["split"] == split]
-    schedules = {"or_policy": part[["lane_id", "decision_date", "coverage_days"]]}
+    schedules = {"or_policy": part[["lane_id", "decision_date", "coverage_index", "coverage_days"]]}
     for name in policy_names:
-        schedules[name] = part[["lane_id", "decision_date", f"{name}_coverage_days"]].rename(
-            columns={f"{name}_coverage_days": "coverage_days"}
+        index = part[f"{name}_index"].to_numpy()
+        schedules[name] = pd.DataFrame(
+            {
+                "lane_id": part["lane_id"].to_numpy(),
+                "decision_date": part["decision_date"].to_numpy(),
+                "coverage_index": index,
+                "coverage_days": grid[index] if grid is not None else np.full(len(index), np.nan),
+            }
         )
     return schedules

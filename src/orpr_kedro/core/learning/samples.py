@@ -23,6 +23,7 @@ from orpr_kedro.core.learning.inputs import (
     Normalisation,
     model_tensors,
 )
+from orpr_kedro.core.simulation.actions import ActionGrid, as_action_grid, check_label_grid
 
 LABEL_COLUMNS = ("coverage_days", "coverage_index", "on_hand", "on_order")
 
@@ -36,7 +37,7 @@ def build_samples(
     features: pd.DataFrame,
     labels: pd.DataFrame,
     daily_sales: pd.DataFrame,
-    coverage_grid: np.ndarray,
+    grid: ActionGrid | np.ndarray,
     horizon_days: int,
 ) -> pd.DataFrame:
     """One training sample per labelled (lane, decision date).
@@ -45,7 +46,8 @@ def build_samples(
         features: ``mi_decision_features``.
         labels: ``mi_or_labels`` (label and OR-trajectory state per lane and date).
         daily_sales: ``prm_daily_sales``: actual sales (units/day), the demand target.
-        coverage_grid: the or_labeling grid (days) that ``coverage_index`` points into.
+        grid: the or_labeling action grid that ``coverage_index`` points into (its
+            ``action_value`` column, or ``coverage_days`` for labels without it, must match).
         horizon_days: days of demand target from the decision date.
 
     Returns:
@@ -54,18 +56,15 @@ def build_samples(
         sorted by decision date and lane.
 
     Raises:
-        ValueError: when the labels do not point into ``coverage_grid`` or a label
+        ValueError: when the labels do not point into ``grid`` or a label
             has no feature row.
     """
-    grid = np.asarray(coverage_grid, dtype="float64")
-    index = labels["coverage_index"].to_numpy()
-    if len(index) and (
-        index.min() < 0 or index.max() >= len(grid) or not np.allclose(grid[index], labels["coverage_days"].to_numpy())
-    ):
-        raise ValueError(
-            "mi_or_labels coverage_index/coverage_days do not match or_labeling.coverage_grid "
-            f"({len(grid)} values from {grid[0]} to {grid[-1]}); rerun the or_labeling pipeline with the current grid"
-        )
+    check_label_grid(
+        labels,
+        as_action_grid(grid),
+        "or_labeling's action grid",
+        "rerun the or_labeling pipeline with the current grid",
+    )
     keys = ["lane_id", "decision_date"]
     samples = labels[[*keys, *LABEL_COLUMNS]].merge(
         features, on=keys, how="left", validate="one_to_one", indicator=True

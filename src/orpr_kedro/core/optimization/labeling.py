@@ -1,10 +1,10 @@
-"""Simulation-augmented OR labels: the best coverage level per lane and decision date.
+"""Simulation-augmented OR labels: the best action (coverage or service level) per lane and decision date.
 
 For every decision window (a weekly decision date) the labeler takes the OR step of
 :func:`~orpr_kedro.core.optimization.window.decide_window`, which
 
-1. simulates, from each lane's current state, every candidate coverage ``v`` of the
-   grid over ``horizon_days`` — against ``n_scenarios`` demand paths sampled from
+1. simulates, from each lane's current state, every candidate of the action grid (a
+   coverage ``v`` in days, or the lane's base-stock level at a service level) over ``horizon_days`` — against ``n_scenarios`` demand paths sampled from
    the forecast made on that date (``scenario`` mode, non-anticipative) or against
    the actual demand (``hindsight`` mode, an oracle) — with the same lead-time
    draws for every candidate;
@@ -18,7 +18,7 @@ For every decision window (a weekly decision date) the labeler takes the OR step
 
 and then
 
-4. applies the chosen coverage to the actual demand until the next decision date,
+4. applies the chosen action to the actual demand until the next decision date,
    so the next window starts from the state the OR policy really reaches.
 
 Money: ``loss_iv`` and ``SALES_c`` are valued at the unit price (lost revenue
@@ -41,11 +41,8 @@ from orpr_kedro.core.optimization.scenarios import ForecastErrors, fit_forecast_
 from orpr_kedro.core.optimization.window import CandidateCosts, decide_window, window_streams
 from orpr_kedro.core.params import ORLabelingParams
 from orpr_kedro.core.progress import progress_bar
-from orpr_kedro.core.simulation.kernel import (
-    coverage_levels,
-    draw_lead_times,
-    simulate_order_up_to,
-)
+from orpr_kedro.core.simulation.actions import ActionGrid, LaneRisk
+from orpr_kedro.core.simulation.kernel import draw_lead_times, simulate_order_up_to
 from orpr_kedro.core.simulation.period import Period as LabelingData
 from orpr_kedro.core.simulation.period import build_period as labeling_data  # noqa: F401 - re-export
 
@@ -68,13 +65,13 @@ class LaneState:
 def replay_actual(
     data: LabelingData,
     window: int,
-    coverage: np.ndarray,
+    choice: np.ndarray,
     state: LaneState,
     n_days: int,
     params: ORLabelingParams,
     rng: np.random.Generator,
 ) -> LaneState:
-    """Apply one coverage per lane to the actual demand of the next ``n_days`` days."""
+    """Apply one action per lane (index ``choice`` on ``params.action_grid()``) to the actual demand of ``n_days`` days."""
     date = data.decision_dates[window]
     start = data.day(date)
     demand = data.demand[:, start : start + n_days]
@@ -89,7 +86,9 @@ def replay_actual(
         rng,
         max_lead_time=params.max_lead_time,
     )
-    levels = coverage_levels(data.forecast_cube[:, window, :], coverage[None, :], n_days)
+    levels = params.action_grid().levels(
+        data.forecast_cube[:, window, :], choice[None, :], n_days, LaneRisk.of_period(data)
+    )
     result = simulate_order_up_to(
         demand[None],
         levels,
@@ -126,7 +125,7 @@ def label_windows(
     ``licence`` (default: the pip licence) goes to every Gurobi environment; the solver
     log records its kind only (``gurobi_licence``: ``pip``, ``wls``, ...).
     """
-    grid = np.asarray(params.coverage_grid.values())
+    grid = params.action_grid()
     licence = licence or GurobiLicence()
     lanes = data.lanes
     state = initial_state
@@ -139,9 +138,9 @@ def label_windows(
             [{"decision_date": date, **result.to_record(), "gurobi_licence": licence.kind} for result in results]
         )
         log_rows.append(records)
-        coverage = grid[choice]
+        coverage = costs.cover_days[np.arange(len(choice)), choice]
         label_frames.append(
-            _label_frame(data, window, state, costs, choice, coverage, records.iloc[decision.model_of_lane])
+            _label_frame(data, window, state, costs, choice, grid, records.iloc[decision.model_of_lane])
         )
         if params.save_candidates:
             candidate_frames.append(_candidate_frame(lanes, date, grid, costs))
@@ -149,7 +148,7 @@ def label_windows(
             data.decision_dates[window + 1] if window + 1 < len(data.decision_dates) else date + pd.Timedelta(days=7)
         )
         _, replay_rng = window_streams(seed, window)
-        state = replay_actual(data, window, coverage, state, int((next_date - date).days), params, replay_rng)
+        state = replay_actual(data, window, choice, state, int((next_date - date).days), params, replay_rng)
         logger.debug(
             "Labelled %s (%d/%d): %d models, mean coverage %.1f days",
             date.date(),
@@ -162,7 +161,7 @@ def label_windows(
     candidates = (
         pd.concat(candidate_frames, ignore_index=True)
         if candidate_frames
-        else _candidate_frame(lanes.iloc[:0], pd.Timestamp(0), grid[:0], None)
+        else _candidate_frame(lanes.iloc[:0], pd.Timestamp(0), grid, None)
     )
     return LabelingOutput(pd.concat(label_frames, ignore_index=True), solver_log, candidates)
 
@@ -173,10 +172,15 @@ def _label_frame(
     state: LaneState,
     costs: CandidateCosts,
     choice: np.ndarray,
-    coverage: np.ndarray,
+    grid: ActionGrid,
     model_records: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Label rows of one window; ``model_records`` holds each lane's solver record."""
+    """Label rows of one window; ``model_records`` holds each lane's solver record.
+
+    ``coverage_days`` is the chosen action's coverage on the decision date (the grid
+    value, or a service level's equivalent coverage); ``action_value`` the grid value
+    itself (days or service level).
+    """
     lanes = data.lanes
     lane = np.arange(len(lanes))
     daily_forecast = data.forecast_cube[:, window, :7].mean(axis=1)
@@ -188,8 +192,9 @@ def _label_frame(
             "dc_id": lanes["dc_id"].to_numpy(),
             "category": lanes["category"].to_numpy(),
             "decision_date": data.decision_dates[window],
-            "coverage_days": coverage,
+            "coverage_days": costs.cover_days[lane, choice],
             "coverage_index": choice,
+            "action_value": grid.values[choice],
             "expected_holding_cost": costs.holding_cost[lane, choice],
             "expected_lost_units": costs.lost_units[lane, choice],
             "expected_lost_value": costs.lost_value[lane, choice],
@@ -211,14 +216,16 @@ def _label_frame(
 
 
 def _candidate_frame(
-    lanes: pd.DataFrame, date: pd.Timestamp, grid: np.ndarray, costs: CandidateCosts | None
+    lanes: pd.DataFrame, date: pd.Timestamp, grid: ActionGrid, costs: CandidateCosts | None
 ) -> pd.DataFrame:
-    n_lanes, n_candidates = len(lanes), len(grid)
+    n_lanes = len(lanes)
+    n_candidates = grid.n_actions if costs is not None else 0
     frame = pd.DataFrame(
         {
             "lane_id": np.repeat(lanes["lane_id"].to_numpy(), n_candidates).astype("int32"),
             "decision_date": pd.Series(np.full(n_lanes * n_candidates, np.datetime64(date, "ns"))),
-            "coverage_days": np.tile(grid, n_lanes).astype("float32"),
+            "coverage_days": (costs.cover_days.ravel() if costs is not None else np.zeros(0)).astype("float32"),
+            "action_value": np.tile(grid.values, n_lanes if costs is not None else 0).astype("float32"),
         }
     )
     for name in ("holding_cost", "lost_units", "lost_value", "lost_sales_cost", "order_cost"):

@@ -3,14 +3,15 @@
 :func:`decide_window` is the step that labeling (:mod:`~orpr_kedro.core.optimization.labeling`)
 and the OR policy of the evaluation both take on every decision date:
 
-1. simulate, from each lane's current state, every candidate coverage ``v`` of the
-   grid over ``horizon_days`` -- against ``n_scenarios`` demand paths sampled from the
+1. simulate, from each lane's current state, every candidate of the action grid (a
+   coverage in days, or the lane's base-stock level at a service level:
+   :mod:`~orpr_kedro.core.simulation.actions`) over ``horizon_days`` -- against ``n_scenarios`` demand paths sampled from the
    forecast made on that date (``scenario`` mode, non-anticipative) or against the
    actual demand (``hindsight`` mode, an oracle) -- with the same lead-time draws for
    every candidate (:func:`simulate_candidates`);
 2. turn the expected costs into multiple-choice models, one per category or one per
    window when DC capacities couple the categories (:func:`build_tasks`);
-3. solve them on the executor (:func:`solve_task`) and read each lane's grid index.
+3. solve them on the executor (:func:`solve_task`) and read each lane's action index.
 
 Randomness: the scenarios of window ``w`` come from the first of the two streams of
 :func:`window_streams` ``(seed, w)``; the second is left to the caller (labeling
@@ -34,7 +35,8 @@ from orpr_kedro.core.optimization.result import SolveResult
 from orpr_kedro.core.optimization.scenarios import sample_calibrated_demand
 from orpr_kedro.core.optimization.solve import solve
 from orpr_kedro.core.params import ORLabelingParams, SolverParams
-from orpr_kedro.core.simulation.kernel import coverage_levels, draw_lead_times, extend_forecast, simulate_order_up_to
+from orpr_kedro.core.simulation.actions import ActionGrid, LaneRisk, as_action_grid
+from orpr_kedro.core.simulation.kernel import draw_lead_times, extend_forecast, simulate_order_up_to
 
 if TYPE_CHECKING:
     from orpr_kedro.core.optimization.labeling import LabelingData, LaneState
@@ -42,7 +44,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class CandidateCosts:
-    """Expected outcome ``[N, C]`` of each candidate over the horizon (means over scenarios)."""
+    """Expected outcome ``[N, C]`` of each candidate over the horizon (means over scenarios).
+
+    ``cover_days`` ``[N, C]``: each candidate's coverage (days) on the decision date (the
+    grid value, or a service level's equivalent coverage).
+    """
 
     holding_cost: np.ndarray
     lost_units: np.ndarray
@@ -51,6 +57,7 @@ class CandidateCosts:
     order_cost: np.ndarray
     average_volume: np.ndarray
     demand_value: np.ndarray  # [N]: expected revenue if nothing were lost
+    cover_days: np.ndarray
 
     @property
     def total_cost(self) -> np.ndarray:
@@ -75,18 +82,19 @@ def simulate_candidates(
     data: LabelingData,
     window: int,
     state: LaneState,
-    grid: np.ndarray,
+    grid: ActionGrid | np.ndarray,
     params: ORLabelingParams,
     rng: np.random.Generator,
     *,
     truncate_hindsight: bool = False,
 ) -> CandidateCosts:
-    """Expected costs of every candidate coverage for every lane from ``state``.
+    """Expected costs of every candidate action for every lane from ``state``.
 
     ``truncate_hindsight``: in hindsight mode near the end of the data, simulate only
     the days of actual demand left (at least 7) instead of failing: the oracle of a
     period that is scored up to the data's last day (evaluation).
     """
+    grid = as_action_grid(grid)
     date = data.decision_dates[window]
     horizon = params.horizon_days
     forecast = data.forecast_cube[:, window, :]
@@ -110,7 +118,7 @@ def simulate_candidates(
         n_scenarios=demand.shape[0],
         max_lead_time=params.max_lead_time,
     )
-    levels = coverage_levels(forecast, grid, horizon)
+    levels = grid.candidate_levels(forecast, horizon, LaneRisk.of_period(data))
     result = simulate_order_up_to(demand, levels, lead_times, data.lane_params_at(date), state.on_hand, state.pipeline)
     price = lanes["unit_price"].to_numpy()
 
@@ -126,6 +134,7 @@ def simulate_candidates(
         order_cost=expected(result.order_cost),
         average_volume=expected(result.sum_end_on_hand) / horizon * lanes["unit_volume"].to_numpy()[:, None],
         demand_value=result.demand_units[0].mean(axis=0) * price,
+        cover_days=grid.candidate_cover_days(forecast, levels[:, :, 0]),
     )
 
 
@@ -158,16 +167,27 @@ def solve_task(task: ModelTask) -> SolveResult:
     )
 
 
-def allowed_candidates(categories: np.ndarray, grid: np.ndarray, params: ORLabelingParams) -> np.ndarray:
-    """Mask ``[N, C]`` of candidates inside each lane's managerial band."""
-    allowed = np.ones((len(categories), len(grid)), dtype=bool)
+def allowed_candidates(categories: np.ndarray, cover_days: np.ndarray, params: ORLabelingParams) -> np.ndarray:
+    """Mask ``[N, C]`` of candidates whose coverage (days, ``cover_days`` ``[N, C]``) is inside the lane's band.
+
+    Coverage-day grids: a band that leaves a category without any candidate is an error.
+    Service-level candidates: a lane whose every candidate lies outside its band (its
+    base-stock levels are all above the band, or all below) keeps the one closest to it.
+    """
+    cover = np.asarray(cover_days, dtype=np.float64)
+    allowed = np.ones(cover.shape, dtype=bool)
+    distance = np.zeros(cover.shape)
     for category in np.unique(categories):
         band = params.bands.get(str(category), params.bands.get("default"))
         if band is not None:
             rows = categories == category
-            allowed[rows] = (grid >= band.min - 1e-9) & (grid <= band.max + 1e-9)
-    if not allowed.any(axis=1).all():
-        raise ValueError("or_labeling.bands leaves some category without any coverage candidate on the grid")
+            allowed[rows] = (cover[rows] >= band.min - 1e-9) & (cover[rows] <= band.max + 1e-9)
+            distance[rows] = np.maximum(band.min - cover[rows], cover[rows] - band.max)
+    empty = ~allowed.any(axis=1)
+    if empty.any():
+        if params.action_space.kind == "coverage_days":
+            raise ValueError("or_labeling.bands leaves some category without any coverage candidate on the grid")
+        allowed[np.flatnonzero(empty), distance[empty].argmin(axis=1)] = True
     return allowed
 
 
@@ -175,7 +195,6 @@ def build_tasks(
     data: LabelingData,
     window: int,
     costs: CandidateCosts,
-    grid: np.ndarray,
     params: ORLabelingParams,
     seed: int,
     licence: GurobiLicence | None = None,
@@ -186,7 +205,7 @@ def build_tasks(
     alpha = lanes["alpha"].to_numpy()
     objective = costs.holding_cost if params.objective == "holding_with_budget" else costs.total_cost
     use_budget = params.objective == "holding_with_budget" or params.budget
-    allowed = allowed_candidates(categories, grid, params)
+    allowed = allowed_candidates(categories, costs.cover_days, params)
     licence = licence or GurobiLicence()
     date = data.decision_dates[window].date().isoformat()
     category_names = sorted(set(categories))
@@ -234,7 +253,7 @@ def build_tasks(
 class WindowDecision:
     """What one decision date's models chose, with everything labeling records.
 
-    ``choice[n]``: grid index of lane ``n``; ``model_of_lane[n]``: index in ``tasks`` and
+    ``choice[n]``: action index of lane ``n``; ``model_of_lane[n]``: index in ``tasks`` and
     ``results`` of the model that decided lane ``n``.
     """
 
@@ -249,7 +268,7 @@ def decide_window(
     data: LabelingData,
     window: int,
     state: LaneState,
-    grid: np.ndarray,
+    grid: ActionGrid | np.ndarray,
     params: ORLabelingParams,
     seed: int,
     executor: TaskExecutor,
@@ -265,9 +284,10 @@ def decide_window(
     ``description``, default ``models <date>``). ``truncate_hindsight`` as in
     :func:`simulate_candidates`.
     """
+    grid = as_action_grid(grid)
     scenario_rng, _ = window_streams(seed, window)
     costs = simulate_candidates(data, window, state, grid, params, scenario_rng, truncate_hindsight=truncate_hindsight)
-    tasks = build_tasks(data, window, costs, grid, params, seed, licence)
+    tasks = build_tasks(data, window, costs, params, seed, licence)
     date = data.decision_dates[window].date()
     results = executor.map(solve_task, tasks, description=description or f"models {date}")
     n_lanes = len(data.lanes)

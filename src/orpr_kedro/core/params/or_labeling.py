@@ -5,11 +5,15 @@ Coverage levels and bands are in days of forecast demand; the horizon in days.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from orpr_kedro.core.params.base import PositiveAmount, StrictModel
+
+if TYPE_CHECKING:
+    from orpr_kedro.core.simulation.actions import ActionGrid
 
 
 class CoverageGrid(StrictModel):
@@ -100,10 +104,34 @@ class ScenarioParams(StrictModel):
     min_rows: int = Field(30, ge=1, description="lane-origin pairs a group needs for its own estimate")
 
 
+class ActionSpaceParams(StrictModel):
+    """What a candidate (and the network's decision head) is: coverage days or a base-stock service level.
+
+    ``coverage_days``: the values of ``or_labeling.coverage_grid``; ``service_level``: the
+    lane's forecast base-stock level at each of ``service_levels`` (cycle fractiles).
+    """
+
+    kind: Literal["coverage_days", "service_level"] = "coverage_days"
+    service_levels: list[float] = Field(
+        default_factory=lambda: [0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999],
+        description="cycle service levels of the base-stock candidates (kind service_level)",
+    )
+
+    @model_validator(mode="after")
+    def _levels(self) -> ActionSpaceParams:
+        levels = self.service_levels
+        if not levels or any(not 0 < p < 1 for p in levels):
+            raise ValueError("service_levels must be a non-empty list of values strictly between 0 and 1")
+        if any(b <= a for a, b in zip(levels, levels[1:], strict=False)):
+            raise ValueError("service_levels must be strictly increasing")
+        return self
+
+
 class ORLabelingParams(StrictModel):
     """Parameters of the or_labeling pipeline."""
 
     coverage_grid: CoverageGrid = Field(default_factory=CoverageGrid)
+    action_space: ActionSpaceParams = Field(default_factory=ActionSpaceParams)
     horizon_days: int = Field(28, ge=1, le=365, description="days simulated per candidate")
     mode: Literal["scenario", "hindsight"] = "scenario"
     n_scenarios: int = Field(20, ge=1)
@@ -121,3 +149,11 @@ class ORLabelingParams(StrictModel):
     save_candidates: bool = True
     solver: SolverParams = Field(default_factory=SolverParams)
     executor: ExecutorParams = Field(default_factory=ExecutorParams)
+
+    def action_grid(self) -> ActionGrid:
+        """The candidates of the OR model and the network's decision head."""
+        from orpr_kedro.core.simulation.actions import ActionGrid  # noqa: PLC0415 - simulation imports params
+
+        if self.action_space.kind == "service_level":
+            return ActionGrid("service_level", np.asarray(self.action_space.service_levels, dtype=np.float64))
+        return ActionGrid("coverage_days", np.asarray(self.coverage_grid.values(), dtype=np.float64))

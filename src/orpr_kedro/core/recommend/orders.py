@@ -27,6 +27,7 @@ from orpr_kedro.core.params import FeatureParams, RecommendParams
 from orpr_kedro.core.recommend.arithmetic import OrderArithmetic, next_review_date, order_arithmetic
 from orpr_kedro.core.recommend.columns import _DECIMALS, ALIGNED, INCUMBENT_FALLBACK, RECOMMENDATION_COLUMNS
 from orpr_kedro.core.recommend.reasons import _reasons
+from orpr_kedro.core.simulation.actions import LaneRisk
 from orpr_kedro.core.simulation.kernel import extend_forecast
 from orpr_kedro.core.simulation.policies import CoveragePolicy, IncumbentRule
 
@@ -275,14 +276,32 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
 
     case_pack, moq = lanes["case_pack"].to_numpy()[lane_id], lanes["moq"].to_numpy()[lane_id]
     incumbent = IncumbentRule(lanes["target_turnover_days"].to_numpy(float)[lane_id]).coverage_days
-    coverage = incumbent.copy()
+    actions = policy.action_grid
+    index = np.full(n, -1, dtype=np.int64)
     if (~cold_start).any():
         inputs = DecisionInputs.from_frame(rows, on_hand=on_hand, on_order=on_order)
-        coverage[~cold_start] = policy.decide(inputs.subset(~cold_start))
+        index[~cold_start] = policy.decide_index(inputs.subset(~cold_start))
+    decided = index >= 0
+    coverage = incumbent.copy()
+    if actions.is_coverage:
+        coverage[decided] = actions.values[index[decided]]
     clock.lap("policy")
 
-    path = _forecast_paths(forecaster, panels, forecasts, splits, lane_id, coverage, days_to_review)
+    # a base-stock level reads the forecast over lead time plus review: as far as a coverage of that many days
+    protection = lanes["lead_time_mean"].to_numpy(float)[lane_id] + lanes["review_period"].to_numpy(float)[lane_id]
+    reach = np.where(decided & (not actions.is_coverage), protection, coverage)
+    path = _forecast_paths(forecaster, panels, forecasts, splits, lane_id, reach, days_to_review)
     level = CoveragePolicy(coverage).levels(path, days_to_review + 1)[:, days_to_review]
+    if not actions.is_coverage and decided.any():
+        risk = LaneRisk.of(
+            lanes["lead_time_mean"].to_numpy(float)[lane_id],
+            lanes["lead_time_std"].to_numpy(float)[lane_id],
+            lanes["review_period"].to_numpy(float)[lane_id],
+            np.asarray(forecaster.dispersion, dtype=np.float64)[lane_id],
+        ).take(decided)
+        service = actions.levels(path[decided], index[decided], days_to_review + 1, risk)[:, days_to_review]
+        level[decided] = service
+        coverage[decided] = actions.cover_days(path[decided, days_to_review:], service)
     to_review = path[:, :days_to_review].sum(axis=1)
     arithmetic = order_arithmetic(level, on_hand, on_order, to_review, case_pack, moq)
     with np.errstate(invalid="ignore", divide="ignore"):

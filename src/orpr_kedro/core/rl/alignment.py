@@ -67,6 +67,7 @@ from orpr_kedro.core.rl.env import (
 from orpr_kedro.core.rl.ppo import train_ppo
 from orpr_kedro.core.rl.rloo import train_rloo
 from orpr_kedro.core.rl.training import AlignmentRun, _pretrained_copy
+from orpr_kedro.core.simulation.actions import check_label_grid
 
 
 def train_alignment(
@@ -179,15 +180,10 @@ def lane_context(
     Raises:
         ValueError: when the OR labels do not point into the model's coverage grid.
     """
-    grid = policy.coverage_grid
-    index = labels["coverage_index"].to_numpy()
-    if len(index) and (
-        index.min() < 0 or index.max() >= len(grid) or not np.allclose(grid[index], labels["coverage_days"].to_numpy())
-    ):
-        raise ValueError(
-            f"mi_or_labels coverage_index/coverage_days do not match the foundation model's coverage grid ({len(grid)} values "
-            f"from {grid[0]} to {grid[-1]}); rerun or_labeling and pretraining with the same grid"
-        )
+    grid = policy.action_grid
+    check_label_grid(
+        labels, grid, "the foundation model's action grid", "rerun or_labeling and pretraining with the same grid"
+    )
     data = labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
     return build_lane_context(
         features,

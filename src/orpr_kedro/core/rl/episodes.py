@@ -24,7 +24,6 @@ from orpr_kedro.core.rl.rewards import COST_FIELDS, REWARD_TERMS, RuleTargets, r
 from orpr_kedro.core.simulation.conventions import WEEK
 from orpr_kedro.core.simulation.harness import serial_simulation
 from orpr_kedro.core.simulation.kernel import simulate_order_up_to
-from orpr_kedro.core.simulation.levels import coverage_levels
 
 __all__ = ["LaneEpisodes"]
 
@@ -142,7 +141,7 @@ class LaneEpisodes:
         rows = self.row[ids]
         if (context.rows.row_day[rows] + horizon_days > context.data.demand.shape[1]).any():
             raise ValueError("the candidate horizon runs past the end of the demand data")
-        levels = coverage_levels(context.rows.forecast(rows), context.grid[actions], horizon_days)
+        levels = context.levels(rows, actions, horizon_days)
         lead_times = context.rows.lead_times(rows, horizon_days, self.rng)
         with serial_simulation():
             result = simulate_order_up_to(
@@ -154,7 +153,10 @@ class LaneEpisodes:
                 self.pipeline[ids],
             )
         costs = {name: getattr(result, name)[:, 0, :] for name in COST_FIELDS}
-        terms = reward_terms(context, self.rules, rows, actions, costs, self.reward, weeks=horizon_days / WEEK)
+        coverage = context.grid.action_cover_days(context.rows.forecast(rows), actions, levels[..., 0])
+        terms = reward_terms(
+            context, self.rules, rows, actions, costs, self.reward, weeks=horizon_days / WEEK, coverage=coverage
+        )
         return cast(np.ndarray, sum(terms.values())), terms, lead_times
 
     def advance(self, ids, actions, lead_times: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +176,7 @@ class LaneEpisodes:
         rows = self.row[ids]
         if (context.rows.steps_left[rows] < 1).any():
             raise RuntimeError("a slot was stepped past the end of its episode; reset it first")
-        levels = coverage_levels(context.rows.forecast(rows), context.grid[action][None, :], WEEK)
+        levels = context.levels(rows, action[None, :], WEEK)
         draws = (
             context.rows.lead_times(rows, WEEK, self.rng)
             if lead_times is None
@@ -191,7 +193,8 @@ class LaneEpisodes:
                 return_pipeline=True,
             )
         costs = {name: getattr(result, name)[0, 0] for name in COST_FIELDS}
-        terms = reward_terms(context, self.rules, rows, action, costs, self.reward)
+        coverage = context.grid.action_cover_days(context.rows.forecast(rows), action, levels[0, :, 0])
+        terms = reward_terms(context, self.rules, rows, action, costs, self.reward, coverage=coverage)
         reward = cast(np.ndarray, sum(terms.values()))
         assert result.final_pipeline is not None  # requested with return_pipeline=True
         self.on_hand[ids] = result.final_on_hand[0, 0]

@@ -26,8 +26,10 @@ import torch
 
 from orpr_kedro.core.learning.inputs import DecisionInputs, Normalisation, model_tensors
 from orpr_kedro.core.params import Band, RewardParams
+from orpr_kedro.core.simulation.actions import ActionGrid, LaneRisk, as_action_grid
 from orpr_kedro.core.simulation.conventions import WEEK, daily_rate, days_of_cover
 from orpr_kedro.core.simulation.period import Period
+from orpr_kedro.core.simulation.policies import Decision
 from orpr_kedro.core.simulation.rows import DecisionRows, build_decision_rows
 
 __all__ = ["LaneContext", "ObservationLayout", "build_lane_context", "lane_context_from_rows"]
@@ -119,15 +121,17 @@ class LaneContext:
     """What only the network and RL need about a period's decision rows.
 
     ``rows`` (:class:`~orpr_kedro.core.simulation.rows.DecisionRows`) holds the
-    state-independent part of every (lane, decision date); on top of it: the coverage
-    ``grid`` (days) of the decision head, the observation cache (``static_obs`` ``[R,
+    state-independent part of every (lane, decision date); on top of it: the action
+    ``grid`` of the decision head (:class:`~orpr_kedro.core.simulation.actions.ActionGrid`)
+    with the period's lane ``risk`` (what service-level actions need), the observation cache (``static_obs`` ``[R,
     size]``, ``raw_state`` ``[R, S]`` before scaling, ``daily_forecast`` ``[R]``
     units/day), the rule reward's ``default_bands`` and the simulation reward's
     ``scale`` ``[N]`` (currency per week, indexed by ``lane_id``).
     """
 
     rows: DecisionRows
-    grid: np.ndarray
+    grid: ActionGrid
+    risk: LaneRisk
     layout: ObservationLayout
     normalisation: Normalisation
     static_obs: np.ndarray
@@ -148,7 +152,17 @@ class LaneContext:
 
     @property
     def n_actions(self) -> int:
-        return len(self.grid)
+        return self.grid.n_actions
+
+    def levels(self, rows: np.ndarray, index: np.ndarray, n_days: int) -> np.ndarray:
+        """Order-up-to levels (units) of actions ``index`` (``[n]`` or ``[k, n]``) on decision ``rows`` ``[n]``."""
+        lanes = self.rows.row_lane[rows]
+        return self.grid.levels(self.rows.forecast(rows), index, n_days, self.risk.take(lanes))
+
+    def decision(self, rows: np.ndarray, index: np.ndarray, n_days: int, **extra) -> Decision:
+        """The harness decision of actions ``index`` ``[n]`` on ``rows``."""
+        lanes = self.rows.row_lane[rows]
+        return self.grid.decision(self.rows.forecast(rows), index, n_days, self.risk.take(lanes), **extra)
 
     @property
     def or_index(self) -> np.ndarray:
@@ -169,12 +183,12 @@ class LaneContext:
 def lane_context_from_rows(
     rows: DecisionRows,
     normalisation: Normalisation,
-    grid: np.ndarray,
+    grid: ActionGrid | np.ndarray,
     *,
     scale: np.ndarray | None = None,
     bands: Mapping[str, Band] | None = None,
 ) -> LaneContext:
-    """The observation cache of ``rows`` for a network with ``normalisation`` and coverage ``grid`` (days).
+    """The observation cache of ``rows`` for a network with ``normalisation`` and action ``grid``.
 
     ``scale`` (reward scale per lane, currency per week) and ``bands`` (rule-reward
     bands) matter only for RL; evaluation leaves them out (scale 1, no bands).
@@ -183,9 +197,10 @@ def lane_context_from_rows(
         ValueError: when the OR labels point outside the grid.
         RuntimeError: when the fast observation path no longer matches ``model_tensors``.
     """
-    if (rows.or_index >= len(grid)).any():
+    grid = as_action_grid(grid)
+    if (rows.or_index >= grid.n_actions).any():
         raise ValueError(
-            "mi_or_labels coverage_index points outside the coverage grid; rerun or_labeling with the current grid"
+            "mi_or_labels coverage_index points outside the action grid; rerun or_labeling with the current grid"
         )
     features = rows.features
     inputs = DecisionInputs.from_frame(features, on_hand=np.zeros(len(features)), on_order=np.zeros(len(features)))
@@ -197,7 +212,8 @@ def lane_context_from_rows(
     )
     context = LaneContext(
         rows=rows,
-        grid=np.asarray(grid, dtype=np.float64),
+        grid=grid,
+        risk=LaneRisk.of_period(rows.period),
         layout=layout,
         normalisation=normalisation,
         static_obs=static_obs,
@@ -224,7 +240,7 @@ def build_lane_context(
     labels: pd.DataFrame,
     data: Period,
     normalisation: Normalisation,
-    grid: np.ndarray,
+    grid: ActionGrid | np.ndarray,
     *,
     start: pd.Timestamp,
     end: pd.Timestamp,
@@ -242,7 +258,7 @@ def build_lane_context(
         labels: ``mi_or_labels`` (OR label and the OR trajectory's state per lane and date).
         data: demand, forecasts and lanes (:func:`orpr_kedro.core.simulation.period.build_period`).
         normalisation: the pretrained model's scaling.
-        grid: coverage grid (days) of the decision head.
+        grid: action grid of the decision head.
         start, end: decision dates from ``start`` to ``end`` inclusive are rows; a row
             can be stepped from when its ``horizon_days`` of demand end by ``end``
             (so ``end`` itself is only ever a next observation).

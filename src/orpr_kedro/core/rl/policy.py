@@ -37,4 +37,4 @@ class NetworkPolicy:
             reference = decision_logits(self.reference, self.context.layout, obs)
             kl = categorical_kl(logits, reference).clamp_min(0.0).numpy()
         index = logits.argmax(dim=1).numpy()
-        return Decision(self.context.grid[index], grid_index=index, kl_to_reference=kl)
+        return self.context.decision(state.rows, index, state.n_days, kl_to_reference=kl)

@@ -29,8 +29,8 @@ COST_FIELDS = ("holding_cost", "lost_sales_cost", "order_cost")
 
 
 def _bands(categories: np.ndarray, bands: Mapping[str, Band], grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    low = np.full(len(categories), float(grid.min()))
-    high = np.full(len(categories), float(grid.max()))
+    low = np.full(len(categories), float(grid.min()) if len(grid) else 0.0)
+    high = np.full(len(categories), float(grid.max()) if len(grid) else np.inf)
     for category in np.unique(categories):
         band = bands.get(str(category), bands.get("default"))
         if band is not None:
@@ -50,7 +50,7 @@ class RuleTargets:
     @classmethod
     def build(cls, context: LaneContext, params: RewardParams) -> RuleTargets:
         """Bands from ``params.bands`` (or the context's default bands), promotions from ``min_promo_days``."""
-        low, high = _bands(context.rows.row_category, params.bands or context.default_bands, context.grid)
+        low, high = _bands(context.rows.row_category, params.bands or context.default_bands, context.grid.coverage_grid)
         promotion = (context.rows.promo_days >= params.min_promo_days) & (context.rows.expert_coverage > 0)
         return cls(low, high, promotion)
 
@@ -63,18 +63,22 @@ def reward_terms(
     costs: Mapping[str, np.ndarray],
     params: RewardParams,
     weeks: float = 1.0,
+    *,
+    coverage: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Weighted reward terms (they sum to the reward) for actions taken on ``rows``.
 
-    ``action`` (grid indices) and the cost arrays (currency over ``weeks`` weeks) have
-    any common shape ending in ``len(rows)`` (e.g. ``[k, n]`` for k sampled actions).
+    ``action`` (grid indices), ``coverage`` (the actions' coverage days on the decision
+    date: the grid value, or a service level's equivalent coverage) and the cost arrays
+    (currency over ``weeks`` weeks) have any common shape ending in ``len(rows)`` (e.g.
+    ``[k, n]`` for k sampled actions).
     """
-    coverage = context.grid[action]
     total_cost = costs["holding_cost"] + costs["lost_sales_cost"] + costs["order_cost"]
     sim = -total_cost / (context.scale[context.rows.row_lane[rows]] * weeks)
 
     low, high = rules.band_low[rows], rules.band_high[rows]
-    grid_range = max(float(context.grid.max() - context.grid.min()), 1.0)
+    span = context.grid.coverage_grid
+    grid_range = max(float(span.max() - span.min()), 1.0) if len(span) else np.maximum(high - low, 1.0)
     band = -np.maximum(np.maximum(low - coverage, coverage - high), 0.0) / grid_range
 
     promotion_row = rules.promotion[rows]

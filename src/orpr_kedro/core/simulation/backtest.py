@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from orpr_kedro.core.simulation.actions import ActionGrid, ActionSchedule, LaneRisk
 from orpr_kedro.core.simulation.harness import BacktestResult, run_open_loop
 from orpr_kedro.core.simulation.period import Period
 from orpr_kedro.core.simulation.policies import CoverageSchedule, IncumbentRule, Policy, base_stock_for
@@ -34,6 +35,7 @@ def compare_on_period(
     end: pd.Timestamp,
     seed: int,
     max_lead_time: int,
+    actions: ActionGrid | None = None,
 ) -> BacktestResult:
     """Coverage schedules, the incumbent rule and forecast base-stock on the actual demand of [start, end).
 
@@ -41,6 +43,10 @@ def compare_on_period(
         schedules: policy name -> table with ``lane_id``, ``decision_date`` and
             ``coverage_days`` for every lane and decision date of the period (OR
             labels, a learned policy's decisions, ...).
+        actions: the action grid the schedules' ``coverage_index`` points into; with
+            service-level actions the schedules are decided by index
+            (:class:`~orpr_kedro.core.simulation.actions.ActionSchedule`), with a
+            coverage grid (or none) by their coverage days.
 
     All policies start from the SKU-DC master's ``initial_on_hand`` with nothing on
     order and share one set of lead-time draws.
@@ -55,8 +61,13 @@ def compare_on_period(
     lane_ids = data.lanes["lane_id"].to_numpy()
     policies: dict[str, Policy] = {}
     for name, table in schedules.items():
-        schedule = CoverageSchedule(table, lane_ids, name)
-        schedule.coverage(dates)  # every lane and date present, before anything is simulated
-        policies[name] = schedule
+        if actions is not None and not actions.is_coverage:
+            by_index = ActionSchedule(table, lane_ids, actions, LaneRisk.of_period(data), name)
+            by_index.index(dates)  # every lane and date present, before anything is simulated
+            policies[name] = by_index
+        else:
+            schedule = CoverageSchedule(table, lane_ids, name)
+            schedule.coverage(dates)
+            policies[name] = schedule
     policies.update(rule_policies(data))
     return run_open_loop(data, policies, list(dates), seed=seed, max_lead_time=max_lead_time)

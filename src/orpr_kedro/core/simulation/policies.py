@@ -52,6 +52,7 @@ __all__ = [
     "SwitchPolicy",
     "base_stock_for",
     "grid_index",
+    "protection_moments",
     "stack_levels",
 ]
 
@@ -107,7 +108,9 @@ class Policy(Protocol):
 
 
 def grid_index(grid: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """Index of each coverage on the grid, ``-1`` where it is not a grid value (or NaN)."""
+    """Index of each coverage on the grid, ``-1`` where it is not a grid value (or NaN, or the grid is empty)."""
+    if len(grid) == 0:
+        return np.full(np.shape(days), -1, dtype=np.int64)
     index = np.clip(np.searchsorted(grid, np.nan_to_num(days, nan=-1.0)), 0, len(grid) - 1)
     return np.where(np.isclose(grid[index], days), index, -1)
 
@@ -203,6 +206,36 @@ class IncumbentRule(CoveragePolicy):
         return cls(np.array([category_target_days[c] for c in cats.tolist()], dtype=np.float64))
 
 
+def protection_moments(
+    forecast_path,
+    n_days: int,
+    protection_days: np.ndarray,
+    lead_time_std: np.ndarray,
+    *,
+    demand_std: np.ndarray | None = None,
+    nb_dispersion: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``mu_P`` and standard deviation ``sigma_P`` ``[N, n_days]`` of demand over each day's protection interval.
+
+    ``mu_P`` = forecast over ``[t, t + P)`` (fractional last day); per-day variance
+    ``demand_std**2`` if given, else negative binomial ``m + m**2 / nb_dispersion`` if a
+    dispersion is given, else Poisson ``m`` (``m = mu_P / P``); ``sigma_P**2 = P * var_d +
+    m**2 * lead_time_std**2``. See :class:`BaseStock`.
+    """
+    p_days = np.asarray(protection_days, dtype=np.float64)
+    mu_p = lane_coverage_levels(forecast_path, p_days, n_days)  # [N, T]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = np.where(p_days[:, None] > 0, mu_p / p_days[:, None], 0.0)
+    if demand_std is not None:
+        var_d = np.broadcast_to((np.asarray(demand_std, dtype=np.float64) ** 2)[:, None], m.shape)
+    elif nb_dispersion is not None:
+        var_d = m + m**2 / np.asarray(nb_dispersion, dtype=np.float64)[:, None]
+    else:
+        var_d = m
+    var_p = p_days[:, None] * var_d + m**2 * (np.asarray(lead_time_std, dtype=np.float64) ** 2)[:, None]
+    return mu_p, np.sqrt(var_p)
+
+
 class BaseStock(OrderUpToPolicy):
     """Forecast base-stock policy with a newsvendor safety stock.
 
@@ -262,18 +295,15 @@ class BaseStock(OrderUpToPolicy):
         self.protection_days = self.lead_time_mean + lanes.review_period
 
     def levels(self, forecast_path, n_days: int) -> np.ndarray:
-        p_days = self.protection_days
-        mu_p = lane_coverage_levels(forecast_path, p_days, n_days)  # [N, T]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            m = np.where(p_days[:, None] > 0, mu_p / p_days[:, None], 0.0)
-        if self.demand_std is not None:
-            var_d = np.broadcast_to((self.demand_std**2)[:, None], m.shape)
-        elif self.nb_dispersion is not None:
-            var_d = m + m**2 / self.nb_dispersion[:, None]
-        else:
-            var_d = m
-        var_p = p_days[:, None] * var_d + m**2 * (self.lead_time_std**2)[:, None]
-        return np.maximum(mu_p + self.z[:, None] * np.sqrt(var_p), 0.0)
+        mu_p, sigma_p = protection_moments(
+            forecast_path,
+            n_days,
+            self.protection_days,
+            self.lead_time_std,
+            demand_std=self.demand_std,
+            nb_dispersion=self.nb_dispersion,
+        )
+        return np.maximum(mu_p + self.z[:, None] * sigma_p, 0.0)
 
     def decide(self, lanes: Lanes, state: DecisionState) -> Decision:
         """Levels from the date's forecast (a base-stock level is not a coverage: ``coverage_days`` NaN)."""

@@ -113,14 +113,14 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
         {"baseline_learner": baseline_learner},
         networks,
         pretrained.normalisation,
-        pretrained.coverage_grid,
+        pretrained.action_grid,
     )
     with TaskExecutor(or_settings.executor) as executor, learned.torch_runtime(settings.threads):
         result, solver_log = comparison.evaluate_policies(
             window,
             learned_policies,
             or_settings,
-            grid=pretrained.coverage_grid,
+            grid=pretrained.action_grid.coverage_grid,
             hindsight=settings.hindsight_oracle,
             seed=seed,
             executor=executor,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -17,6 +16,7 @@ from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.learning.samples import build_samples
 from orpr_kedro.core.optimization import labeling
 from orpr_kedro.core.params import ORLabelingParams, PretrainingParams, parse_params
+from orpr_kedro.core.simulation.actions import ActionGrid
 from orpr_kedro.core.simulation.backtest import compare_on_period
 
 logger = logging.getLogger(__name__)
@@ -24,9 +24,9 @@ logger = logging.getLogger(__name__)
 POLICIES = ["pretrained", "baseline_learner"]
 
 
-def _grid(or_labeling: dict[str, Any]) -> np.ndarray:
+def _grid(or_labeling: dict[str, Any]) -> ActionGrid:
     settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
-    return np.asarray(settings.coverage_grid.values())
+    return settings.action_grid()
 
 
 def build_pretraining_samples(
@@ -134,9 +134,10 @@ def simulate_validation_kpis(
     settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
     splits = TimeSplits.from_dict(time_splits)
     data = labeling.labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
-    schedules = reports.schedules_from_decisions(decisions, POLICIES)
+    actions = settings.action_grid()
+    schedules = reports.schedules_from_decisions(decisions, POLICIES, actions.values if actions.is_coverage else None)
     result = compare_on_period(
-        data, schedules, splits.validation_start, splits.test_start, seed, settings.max_lead_time
+        data, schedules, splits.validation_start, splits.test_start, seed, settings.max_lead_time, actions
     )
     table = result.kpi_table(data.lanes)
     cost = table[table["scope"] == "all"].set_index("policy")["total_cost"]

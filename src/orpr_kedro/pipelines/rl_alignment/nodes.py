@@ -18,8 +18,9 @@ from orpr_kedro.core.rl.actor_critic import torch_runtime
 from orpr_kedro.core.rl.curves import training_curves_figure
 from orpr_kedro.core.rl.deploy import deployed_network
 from orpr_kedro.core.rl.policy import NetworkPolicy
+from orpr_kedro.core.simulation.actions import label_schedule
 from orpr_kedro.core.simulation.backtest import rule_policies
-from orpr_kedro.core.simulation.policies import CoverageSchedule, Policy
+from orpr_kedro.core.simulation.policies import Policy
 
 logger = logging.getLogger(__name__)
 
@@ -120,13 +121,15 @@ def validate_aligned_policy(
     }
     validation_dates = pd.DatetimeIndex(labels["decision_date"]).isin(pd.DatetimeIndex(np.unique(rows.row_date)))
     if validation_dates.any():
-        policies["or_policy"] = CoverageSchedule(labels[validation_dates], rows.period.lanes["lane_id"], "or_policy")
+        policies["or_policy"] = label_schedule(
+            labels[validation_dates], rows.period.lanes["lane_id"].to_numpy(), context.grid, context.risk, "or_policy"
+        )
     policies.update(rule_policies(rows.period))
     with torch_runtime(1):
         result = closed_loop_validation(
             rows,
             policies,
-            grid=context.grid,
+            grid=context.grid.coverage_grid,
             start=splits.validation_start,
             end=splits.test_start,
             seed=seed,
