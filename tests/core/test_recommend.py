@@ -28,6 +28,7 @@ from orpr_kedro.core.recommend import (
     ORDER_COLUMNS,
     RECOMMENDATION_COLUMNS,
     next_review_date,
+    next_review_days,
     order_arithmetic,
     orders_only,
     recommend_orders,
@@ -48,6 +49,15 @@ SOURCES = {"raw_inventory_state": "data/01_raw/inventory_state.csv"}
 
 
 # --------------------------------------------------------------------------- order arithmetic
+def test_each_lane_orders_for_its_own_next_review():
+    # anchor Monday 6 January 2025; snapshot Monday 27 January (closing stock): origin Tuesday 28th, 22 days on
+    anchor, as_of = pd.Timestamp("2025-01-06"), pd.Timestamp("2025-01-27")
+    days = next_review_days(as_of, np.array([1, 2, 3, 7]), anchor)
+    np.testing.assert_array_equal(days, [0, 0, 2, 6])  # 22 % 2 = 0; 22 % 3 = 1 -> 2 more; next Monday in 6
+    # before the anchor every lane waits for it
+    np.testing.assert_array_equal(next_review_days(pd.Timestamp("2025-01-01"), np.array([1, 7]), anchor), [4, 4])
+
+
 @pytest.mark.parametrize(
     ("level", "on_hand", "on_order", "to_review", "case_pack", "moq", "position", "raw", "order"),
     [

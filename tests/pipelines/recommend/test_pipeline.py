@@ -27,6 +27,7 @@ def _catalog(
             "mi_or_labels": MemoryDataset(
                 pd.DataFrame({"lane_id": [1, 1], "coverage_days": [0.0, 6.0], "split": ["train", "train"]})
             ),
+            "time_splits": MemoryDataset(tiny_processed["splits"].to_dict()),
             **(outputs or {}),
         }
     )
@@ -85,7 +86,19 @@ def test_recommend_on_an_in_memory_catalog(tiny_processed, tiny_data, fast_param
     assert cold["coverage_days"].iloc[0] == lane["target_turnover_days"]
     stated = table[table["reason_code"] != "no_state"]
     assert (stated.loc[~stated["cold_start"], "policy_used"] == "aligned").all()
-    assert set(table["review_date"]) == {"2025-11-03"}  # closing stock of Monday 27 October
+    # closing stock of Monday 27 October: a daily lane orders for Tuesday, a weekly lane for next Monday;
+    # 2- and 3-day lanes review every 2 or 3 days from the first decision date
+    splits = tiny_processed["splits"]
+    elapsed = (pd.Timestamp("2025-10-28") - splits.first_decision_date).days
+    period = tiny_processed["lanes"].set_index(["sku_id", "dc_id"])["review_period"]
+    for row in table.itertuples():
+        p = int(period.loc[(row.sku_id, row.dc_id)])
+        expected = pd.Timestamp("2025-10-28") + pd.Timedelta(days=(-elapsed) % p)
+        assert pd.Timestamp(row.review_date) == expected, (row.sku_id, row.dc_id, p)
+    by_period = table.assign(period=[int(period.loc[(s, d)]) for s, d in zip(table.sku_id, table.dc_id, strict=True)])
+    assert (by_period["period"] == 1).any() and (by_period["period"] == 7).any()
+    assert set(by_period.loc[by_period["period"] == 1, "review_date"]) == {"2025-10-28"}
+    assert set(by_period.loc[by_period["period"] == 7, "review_date"]) == {"2025-11-03"}
     assert summary["lanes_without_state"] == "1" and summary["incumbent_fallback"] == "1"
     assert summary["reason_no_state"] == "1" and summary["currency"] == "EUR"
     assert summary["orders"] == str(int((table["order_units"] > 0).sum()))

@@ -11,24 +11,28 @@ Timing (the conventions ``docs/pipelines.md`` states for users):
   days before the origin, forecast from the origin, attributes, targets and the
   promotion calendar ahead. Prices after ``as_of_date`` are unknown and carried
   forward, as at the end of the data in ``data_processing``.
-* The *review date* is the first decision weekday after ``as_of_date`` (1 to 7 days
-  later, :func:`next_review_date`). A snapshot taken the day before a decision
-  weekday makes the review date the origin, the situation the policy was trained
-  on. Otherwise the inventory position is projected to the review date by taking
+* The *review date* is each lane's own next review (:func:`next_review_days`): a
+  lane reviews every ``review_period`` days counted from the training data's first
+  decision date, so a daily lane orders for the origin itself and a weekly lane for
+  the next decision weekday (1 to 7 days later, :func:`next_review_date`). A
+  snapshot taken the day before a lane's review makes the review date the origin. Otherwise the inventory position is projected to the review date by taking
   off the forecast demand of the days in between (floored at 0), and the
   order-up-to level counts the coverage from the review date.
 
 Decision per lane:
 
-* **aligned**: the aligned policy's coverage (days of forecast demand) from the
-  origin's features and the snapshot state (on hand, on order);
+* **aligned**: the aligned policy's action from the origin's features and the
+  snapshot state (on hand, on order): a coverage (days of forecast demand) or the
+  lane's base-stock level at a service level
+  (:class:`~orpr_kedro.core.simulation.actions.ActionGrid`);
 * **incumbent_fallback** (``cold_start``): a lane with fewer than
   ``min_history_days`` days of sales up to ``as_of_date`` gets the incumbent rule,
   its category's target turnover days; a lane with no sales at all has a zero
   forecast and so no order (its launch quantity is the planners' call).
 
 Order (units): level = forecast summed over the coverage from the review date (the
-simulator's :class:`~orpr_kedro.core.simulation.policies.CoveragePolicy`); raw = level -
+simulator's :class:`~orpr_kedro.core.simulation.policies.CoveragePolicy`), or the
+base-stock level of the chosen service level on that day; raw = level -
 projected position; order = :func:`~orpr_kedro.core.simulation.kernel.round_order_quantity`
 (whole cases, then the MOQ), exactly as the simulator orders.
 
@@ -45,7 +49,7 @@ The modules: :mod:`~orpr_kedro.core.recommend.orders` (:func:`recommend_orders`)
 :mod:`~orpr_kedro.core.recommend.summaries` (counts, the orders only, per DC and category).
 """
 
-from orpr_kedro.core.recommend.arithmetic import OrderArithmetic, next_review_date, order_arithmetic
+from orpr_kedro.core.recommend.arithmetic import OrderArithmetic, next_review_date, next_review_days, order_arithmetic
 from orpr_kedro.core.recommend.columns import ALIGNED, INCUMBENT_FALLBACK, ORDER_COLUMNS, RECOMMENDATION_COLUMNS
 from orpr_kedro.core.recommend.orders import recommend_orders
 from orpr_kedro.core.recommend.summaries import orders_only, summarise_by_dc_category, summarise_recommendations
@@ -57,6 +61,7 @@ __all__ = [
     "RECOMMENDATION_COLUMNS",
     "OrderArithmetic",
     "next_review_date",
+    "next_review_days",
     "order_arithmetic",
     "orders_only",
     "recommend_orders",

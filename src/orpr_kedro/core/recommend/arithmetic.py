@@ -25,6 +25,21 @@ def next_review_date(as_of_date: pd.Timestamp, decision_weekday: int) -> pd.Time
     return origin + pd.Timedelta(days=(decision_weekday - origin.dayofweek) % 7)
 
 
+def next_review_days(as_of_date: pd.Timestamp, review_period: np.ndarray, anchor: pd.Timestamp) -> np.ndarray:
+    """Days ``[N]`` from the day after the snapshot to each lane's next review (0: that day).
+
+    A lane reviews every ``review_period`` days counted from ``anchor`` (the first
+    decision date, as the simulator counts them): a daily lane the next day, a weekly
+    lane on the anchor's weekday. Before the anchor, the first review is the anchor.
+    """
+    origin = pd.Timestamp(as_of_date).normalize() + pd.Timedelta(days=1)
+    elapsed = int((origin - pd.Timestamp(anchor).normalize()).days)
+    period = np.maximum(np.asarray(review_period, dtype=np.int64), 1)
+    if elapsed < 0:
+        return np.full(period.shape, -elapsed, dtype=np.int64)
+    return (-elapsed) % period
+
+
 @dataclass(frozen=True)
 class OrderArithmetic:
     """From the level to the order, per lane (units)."""

@@ -24,7 +24,12 @@ from orpr_kedro.core.learning.features import build_decision_features, forecast_
 from orpr_kedro.core.learning.inputs import DecisionInputs
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.params import FeatureParams, RecommendParams
-from orpr_kedro.core.recommend.arithmetic import OrderArithmetic, next_review_date, order_arithmetic
+from orpr_kedro.core.recommend.arithmetic import (
+    OrderArithmetic,
+    next_review_date,
+    next_review_days,
+    order_arithmetic,
+)
 from orpr_kedro.core.recommend.columns import _DECIMALS, ALIGNED, INCUMBENT_FALLBACK, RECOMMENDATION_COLUMNS
 from orpr_kedro.core.recommend.reasons import _reasons
 from orpr_kedro.core.simulation.actions import LaneRisk
@@ -47,7 +52,9 @@ def _single_origin_splits(data_start: pd.Timestamp, origin: pd.Timestamp) -> Tim
     )
 
 
-def _without_state(lanes: pd.DataFrame, lane_id: np.ndarray, as_of: pd.Timestamp, review: pd.Timestamp, currency: str):
+def _without_state(
+    lanes: pd.DataFrame, lane_id: np.ndarray, as_of: pd.Timestamp, review: pd.DatetimeIndex, currency: str
+):
     """Rows of the lanes that have no snapshot row: no order, and the reason says what is missing."""
     columns: dict[str, object] = {
         "sku_id": lanes["sku_id"].to_numpy()[lane_id],
@@ -204,6 +211,7 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
     *,
     or_labels: pd.DataFrame | None = None,
     currency: str = "EUR",
+    review_anchor: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """The order for the next review of every lane, with what a buyer needs to act on it.
 
@@ -223,6 +231,10 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
             from; they explain a zero cover in the reason. None: not explained.
         currency: the code written in the ``currency`` column (the values are in the
             currency of ``unit_cost``).
+        review_anchor: the first decision date of the training data (``time_splits``):
+            every lane reviews each ``review_period`` days from it, so a daily lane
+            orders for the next day and a weekly one for the next decision weekday.
+            None: the next decision weekday after the snapshot.
 
     Returns:
         One row per lane of ``lanes`` in lane order (lanes without a snapshot row get
@@ -238,8 +250,6 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
     _check_inputs(state, features, forecaster)
     as_of = pd.Timestamp(state["as_of_date"].iloc[0]).normalize()
     origin = as_of + pd.Timedelta(days=1)
-    review = next_review_date(as_of, decision_weekday)
-    days_to_review = int((review - origin).days)
 
     lookback = max(LOOKBACK_DAYS, features.history_days, params.min_history_days)
     recent = _sales_window(daily_sales, origin - pd.Timedelta(days=lookback), as_of)
@@ -274,6 +284,13 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
     history_days = history_days.astype("int64")
     cold_start = history_days < params.min_history_days
 
+    review_period = lanes["review_period"].to_numpy("int64")[lane_id]
+    anchor = next_review_date(as_of, decision_weekday) if review_anchor is None else pd.Timestamp(review_anchor)
+    days_to_review = next_review_days(as_of, review_period, anchor)
+    review = origin + pd.to_timedelta(days_to_review, unit="D")
+    far = int(days_to_review.max())
+    lane_row = np.arange(n)
+
     case_pack, moq = lanes["case_pack"].to_numpy()[lane_id], lanes["moq"].to_numpy()[lane_id]
     incumbent = IncumbentRule(lanes["target_turnover_days"].to_numpy(float)[lane_id]).coverage_days
     actions = policy.action_grid
@@ -291,7 +308,9 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
     protection = lanes["lead_time_mean"].to_numpy(float)[lane_id] + lanes["review_period"].to_numpy(float)[lane_id]
     reach = np.where(decided & (not actions.is_coverage), protection, coverage)
     path = _forecast_paths(forecaster, panels, forecasts, splits, lane_id, reach, days_to_review)
-    level = CoveragePolicy(coverage).levels(path, days_to_review + 1)[:, days_to_review]
+    level = CoveragePolicy(coverage).levels(path, far + 1)[lane_row, days_to_review]
+    # the forecast from each lane's review date on
+    from_review = path[lane_row[:, None], days_to_review[:, None] + np.arange(path.shape[1] - far)[None, :]]
     if not actions.is_coverage and decided.any():
         risk = LaneRisk.of(
             lanes["lead_time_mean"].to_numpy(float)[lane_id],
@@ -299,16 +318,16 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
             lanes["review_period"].to_numpy(float)[lane_id],
             np.asarray(forecaster.dispersion, dtype=np.float64)[lane_id],
         ).take(decided)
-        service = actions.levels(path[decided], index[decided], days_to_review + 1, risk)[:, days_to_review]
+        service = actions.levels(path[decided], index[decided], far + 1, risk)
+        service = service[np.arange(int(decided.sum())), days_to_review[decided]]
         level[decided] = service
-        coverage[decided] = actions.cover_days(path[decided, days_to_review:], service)
-    to_review = path[:, :days_to_review].sum(axis=1)
+        coverage[decided] = actions.cover_days(from_review[decided], service)
+    to_review = (path[:, :far] * (np.arange(far)[None, :] < days_to_review[:, None])).sum(axis=1)
     arithmetic = order_arithmetic(level, on_hand, on_order, to_review, case_pack, moq)
     with np.errstate(invalid="ignore", divide="ignore"):
-        daily_mean = np.where(coverage > 0, level / np.where(coverage > 0, coverage, 1.0), path[:, days_to_review])
+        daily_mean = np.where(coverage > 0, level / np.where(coverage > 0, coverage, 1.0), from_review[:, 0])
 
-    review_period = lanes["review_period"].to_numpy("int64")[lane_id]
-    outlook = _outlook(lanes, lane_id, arithmetic, path[:, days_to_review:], review, forecaster.dispersion, params)
+    outlook = _outlook(lanes, lane_id, arithmetic, from_review, review, forecaster.dispersion, params)
     result = pd.DataFrame(
         {
             "sku_id": keyed["sku_id"].to_numpy(),
@@ -347,14 +366,18 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
     labels = order_list.label_history(or_labels, lane_id)
     result["reason"] = _reasons(result, labels, params.min_history_days, days_to_review)
     missing = np.setdiff1d(lanes["lane_id"].to_numpy(), lane_id)
-    result = _with_every_lane(result, _without_state(lanes, missing, as_of, review, currency))
+    missing_review = origin + pd.to_timedelta(
+        next_review_days(as_of, lanes["review_period"].to_numpy("int64")[missing], anchor), unit="D"
+    )
+    result = _with_every_lane(result, _without_state(lanes, missing, as_of, missing_review, currency))
     clock.lap("orders")
     logger.info(
-        "Recommendations for %s lanes as of %s (review %s): %s aligned, %s cold start, %s without state, "
+        "Recommendations for %s lanes as of %s (reviews %s to %s): %s aligned, %s cold start, %s without state, "
         "%s orders worth %s %s, in %s",
         f"{n:,}",
         as_of.date(),
-        review.date(),
+        review.min().date(),
+        review.max().date(),
         f"{int((~cold_start).sum()):,}",
         f"{int(cold_start.sum()):,}",
         f"{len(missing):,}",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from orpr_kedro.core import order_list
@@ -43,11 +44,12 @@ _REASON_INPUTS = (
 )  # fmt: skip
 
 
-def _reasons(frame: pd.DataFrame, labels: order_list.LabelHistory, min_history_days: int, days_to_review: int):
+def _reasons(frame: pd.DataFrame, labels: order_list.LabelHistory, min_history_days: int, days_to_review: np.ndarray):
     """One sentence per row: where the coverage came from and how the order was computed."""
     texts = []
     rows = zip(
         *(frame[column].to_numpy().tolist() for column in _REASON_INPUTS),
+        np.asarray(days_to_review).tolist(),
         labels.dates.tolist(),
         labels.zero_dates.tolist(),
         labels.median_days.tolist(),
@@ -70,6 +72,7 @@ def _reasons(frame: pd.DataFrame, labels: order_list.LabelHistory, min_history_d
         moq,
         promo,
         expert,
+        to_review_days,
         label_dates,
         zero_dates,
         median_days,
@@ -83,8 +86,8 @@ def _reasons(frame: pd.DataFrame, labels: order_list.LabelHistory, min_history_d
                 f"cold start ({history} of {min_history_days} history days): incumbent rule, {_number(cover)} d cover"
             )
         state = f"on hand {_number(on_hand)} + on order {_number(on_order)}"
-        if days_to_review:
-            state += f" - {_number(to_review)} forecast over {days_to_review} d to review"
+        if to_review_days:
+            state += f" - {_number(to_review)} forecast over {to_review_days} d to review"
         if order > 0:
             text = f"order {_number(order)} = level {_number(level)} - position {_number(position)} ({state}) = {_number(raw)}"
             cased = math.ceil(raw / pack) * pack

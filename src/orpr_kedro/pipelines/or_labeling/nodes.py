@@ -122,7 +122,13 @@ def check_or_policy(
     splits = TimeSplits.from_dict(time_splits)
     data = _data(lanes, daily_sales, forecasts, splits)
     result = compare_on_period(
-        data, {"or_policy": labels}, splits.validation_start, splits.test_start, seed, settings.max_lead_time
+        data,
+        {"or_policy": labels},
+        splits.validation_start,
+        splits.test_start,
+        seed,
+        settings.max_lead_time,
+        settings.action_grid(),
     )
     table = result.kpi_table(data.lanes)
     overall = table[table["scope"] == "all"].set_index("policy")["total_cost"]

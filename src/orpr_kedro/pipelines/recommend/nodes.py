@@ -8,6 +8,7 @@ import pandas as pd
 
 from orpr_kedro.core import recommend
 from orpr_kedro.core.data import contract
+from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.forecasting.model import DemandForecaster
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.params import DataProcessingParams, RecommendParams, parse_currency, parse_params
@@ -43,6 +44,7 @@ def recommend_orders(
     forecaster: DemandForecaster,
     orpr_policy: dict[str, Any],
     or_labels: pd.DataFrame,
+    time_splits: dict[str, Any],
     data_processing: dict[str, Any],
     params: dict[str, Any],
     currency: str,
@@ -51,7 +53,9 @@ def recommend_orders(
 
     The aligned policy decides; a lane with too little sales history gets the
     incumbent rule and is flagged ``cold_start``; a lane without a snapshot row gets
-    ``no_state``. The OR labels explain a zero cover.
+    ``no_state``. The OR labels explain a zero cover. Each lane orders for its own next
+    review (every ``review_period`` days from the training data's first decision date):
+    a daily lane for the next day.
     """
     settings: RecommendParams = parse_params("recommend", params)
     processing: DataProcessingParams = parse_params("data_processing", data_processing)
@@ -67,6 +71,7 @@ def recommend_orders(
         settings,
         or_labels=or_labels[["lane_id", "coverage_days"]],
         currency=parse_currency(currency),
+        review_anchor=TimeSplits.from_dict(time_splits).first_decision_date,
     )
 
 

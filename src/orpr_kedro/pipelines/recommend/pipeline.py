@@ -25,6 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "ftr_demand_forecaster",
                     "mdl_orpr_policy",
                     "mi_or_labels",
+                    "time_splits",
                     "params:data_processing",
                     "params:recommend",
                     "params:currency",
