@@ -92,6 +92,7 @@ def evaluation_run(tiny_processed, fast_params, tmp_path_factory, one_torch_thre
         "rpt_evaluation_decision_time",
         "rpt_evaluation_solver_log",
         "rpt_tuned_base_stock",
+        "rpt_or_calibration",
         "rpt_evaluation_kpis",
         "rpt_evaluation_kpi_intervals",
         "rpt_evaluation_targets",

@@ -156,8 +156,11 @@ def evaluate_policies(  # noqa: PLR0913 - every policy of the comparison
     licence: GurobiLicence | None = None,
     classic: Mapping[str, Policy] | None = None,
     or_data: Period | None = None,
-) -> tuple[ClosedLoopResult, pd.DataFrame]:
-    """Every policy in one closed loop on the scored period; returns the result and the OR solver log.
+) -> tuple[ClosedLoopResult, pd.DataFrame, pd.DataFrame]:
+    """Every policy in one closed loop on the scored period.
+
+    Returns the result, the OR solver log and the OR policy's expected cost of each
+    chosen plan (:attr:`~orpr_kedro.core.evaluation.or_policy.ORPolicy.expected_costs`).
 
     ``classic``: more rule policies (e.g. ``tuned_base_stock``), run after the two built-in
     ones; ``or_data``: the period the OR policy reads in scenario mode (the window's, with
@@ -210,7 +213,7 @@ def evaluate_policies(  # noqa: PLR0913 - every policy of the comparison
     logger.info(
         "Evaluated %s on %d scored weeks from %s", ", ".join(order), len(result.scored_dates), window.score_from.date()
     )
-    return result, pd.concat(logs, ignore_index=True)
+    return result, pd.concat(logs, ignore_index=True), or_scenario.expected_costs
 
 
 def service_level_sweep(
@@ -221,8 +224,12 @@ def service_level_sweep(
     seed: int,
     executor: TaskExecutor,
     licence: GurobiLicence | None = None,
+    or_data: Period | None = None,
 ) -> pd.DataFrame:
     """The OR policy re-solved at each service level ``alpha`` (every category) on the scored period.
+
+    ``or_data``: the period the OR policy reads (the window's with the measured forecast
+    error attached, as :func:`evaluate_policies`); by default the window's own.
 
     All sweep points run in one closed loop (same demand, lead times and initial state
     as :func:`evaluate_policies` with the same seed). Returns one row per alpha with the
@@ -231,7 +238,12 @@ def service_level_sweep(
     scenario = or_params.model_copy(update={"mode": "scenario"})
     policies: dict[str, Policy] = {
         f"or_alpha_{alpha:g}": ORPolicy(
-            alpha_override(window.data, alpha), scenario, seed, executor, f"or_alpha_{alpha:g}", licence
+            alpha_override(window.data if or_data is None else or_data, alpha),
+            scenario,
+            seed,
+            executor,
+            f"or_alpha_{alpha:g}",
+            licence,
         )
         for alpha in alphas
     }

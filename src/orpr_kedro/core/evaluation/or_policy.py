@@ -53,6 +53,7 @@ class ORPolicy:
         self.grid = params.action_grid()
         self.risk = LaneRisk.of_period(data)
         self._log: list[pd.DataFrame] = []
+        self._expected: list[pd.DataFrame] = []
 
     def decide(self, lanes: Lanes, state: DecisionState) -> Decision:
         if state.on_hand is None or state.pipeline is None:
@@ -75,10 +76,31 @@ class ORPolicy:
             description=f"{self.name} {date.date()}",
         )
         results, choice = decision.results, decision.choice
+        lanes_table = self.data.lanes
+        self._expected.append(
+            pd.DataFrame(
+                {
+                    "decision_date": date,
+                    "lane_id": lanes_table["lane_id"].to_numpy(),
+                    "category": lanes_table["category"].to_numpy(),
+                    "expected_cost": decision.costs.interval_total_cost[np.arange(len(choice)), choice],
+                }
+            )
+        )
         self._log.append(
             pd.DataFrame([{"policy": self.name, "decision_date": pd.Timestamp(date), **r.to_record()} for r in results])
         )
         return self.grid.decision(state.forecast, choice, state.n_days, self.risk)
+
+    @property
+    def expected_costs(self) -> pd.DataFrame:
+        """Per decision date and lane: the expected total cost of the chosen plan over the decision interval.
+
+        The OR model's own prediction (its scenarios), to hold against the cost realised
+        on actual demand (:func:`~orpr_kedro.core.evaluation.comparison.calibration_table`).
+        """
+        columns = ["decision_date", "lane_id", "category", "expected_cost"]
+        return pd.concat(self._expected, ignore_index=True) if self._expected else pd.DataFrame(columns=columns)
 
     @property
     def solver_log(self) -> pd.DataFrame:

@@ -36,6 +36,7 @@ from orpr_kedro.core.optimization.scenarios import sample_calibrated_demand
 from orpr_kedro.core.optimization.solve import solve
 from orpr_kedro.core.params import ORLabelingParams, SolverParams
 from orpr_kedro.core.simulation.actions import ActionGrid, LaneRisk, as_action_grid
+from orpr_kedro.core.simulation.conventions import DECISION_INTERVAL_DAYS
 from orpr_kedro.core.simulation.kernel import draw_lead_times, extend_forecast, simulate_order_up_to
 
 if TYPE_CHECKING:
@@ -47,7 +48,10 @@ class CandidateCosts:
     """Expected outcome ``[N, C]`` of each candidate over the horizon (means over scenarios).
 
     ``cover_days`` ``[N, C]``: each candidate's coverage (days) on the decision date (the
-    grid value, or a service level's equivalent coverage).
+    grid value, or a service level's equivalent coverage). ``interval_total_cost``
+    ``[N, C]``: expected total cost of the first decision interval (the week the
+    decision is held before the next one): what the OR model predicts it will cost,
+    to hold against the cost the chosen plan then realises.
     """
 
     holding_cost: np.ndarray
@@ -58,6 +62,7 @@ class CandidateCosts:
     average_volume: np.ndarray
     demand_value: np.ndarray  # [N]: expected revenue if nothing were lost
     cover_days: np.ndarray
+    interval_total_cost: np.ndarray
 
     @property
     def total_cost(self) -> np.ndarray:
@@ -121,6 +126,15 @@ def simulate_candidates(
     levels = grid.candidate_levels(forecast, horizon, LaneRisk.of_period(data))
     result = simulate_order_up_to(demand, levels, lead_times, data.lane_params_at(date), state.on_hand, state.pipeline)
     price = lanes["unit_price"].to_numpy()
+    interval = min(DECISION_INTERVAL_DAYS, horizon)
+    first = simulate_order_up_to(
+        np.ascontiguousarray(demand[:, :, :interval]),
+        np.ascontiguousarray(levels[:, :, :interval]),
+        np.ascontiguousarray(lead_times[:, :, :interval]),
+        data.lane_params_at(date),
+        state.on_hand,
+        state.pipeline,
+    )
 
     def expected(values: np.ndarray) -> np.ndarray:
         return values.mean(axis=1).T  # [C, S, N] -> [N, C]
@@ -135,6 +149,7 @@ def simulate_candidates(
         average_volume=expected(result.sum_end_on_hand) / horizon * lanes["unit_volume"].to_numpy()[:, None],
         demand_value=result.demand_units[0].mean(axis=0) * price,
         cover_days=grid.candidate_cover_days(forecast, levels[:, :, 0]),
+        interval_total_cost=expected(first.total_cost),
     )
 
 

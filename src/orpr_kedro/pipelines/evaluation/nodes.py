@@ -13,17 +13,27 @@ from matplotlib.figure import Figure
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.evaluation import comparison, field_trial, learned, report
 from orpr_kedro.core.evaluation.baselines import tune_base_stock
+from orpr_kedro.core.evaluation.calibration import calibration_table
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.optimization.scenarios import ForecastErrors
 from orpr_kedro.core.optimization.summary import log_solve_summary
-from orpr_kedro.core.params import EvaluationParams, ParameterError, parse_params
+from orpr_kedro.core.params import EvaluationParams, ORLabelingParams, ParameterError, parse_params
 from orpr_kedro.core.rl.curves import training_curves_figure
+from orpr_kedro.core.simulation.period import Period
 
 from . import figures
 
 logger = logging.getLogger(__name__)
+
+
+def _calibrated(period: Period, scenario_calibration: pd.DataFrame, or_settings: ORLabelingParams) -> Period:
+    """The period the OR policy reads: with the measured forecast error unless calibration is off."""
+    if not or_settings.scenarios.calibrate:
+        return period
+    errors = ForecastErrors.from_table(scenario_calibration, or_settings.scenarios.group)
+    return period.with_forecast_errors(*errors.lane_arrays(period.lanes))
 
 
 def _inputs(  # noqa: PLR0913 - the persisted tables every evaluation node reads
@@ -68,7 +78,7 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     or_labeling: dict[str, Any],
     rl_alignment: dict[str, Any],
     seed: int,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every policy on the test period, closed loop, same demand and lead times.
 
     ``orpr`` is ``mdl_orpr_policy``: the aligned policy only where alignment beat the
@@ -78,8 +88,8 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     unless ``or_labeling.scenarios.calibrate`` is false, as its labels did.
 
     Returns the decisions, the KPIs per policy and SKU-DC, daily trajectories of the
-    sample SKU-DCs, the decision time per policy, the OR solver log and the base-stock
-    tuning table.
+    sample SKU-DCs, the decision time per policy, the OR solver log, the base-stock
+    tuning table and the OR model's calibration (expected against realised cost).
     """
     inputs = _inputs(features, labels, lanes, daily_sales, forecasts, time_splits, params, or_labeling, rl_alignment)
     settings, or_settings, splits = inputs.settings, inputs.or_settings, inputs.splits
@@ -100,10 +110,7 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
         ", ".join(f"{row[tuning_settings.group]} {row['candidate']}" for _, row in chosen.iterrows()),
     )
     window = inputs.window(splits.test_start, settings.burn_in_weeks)
-    or_data = window.data
-    if or_settings.scenarios.calibrate:
-        errors = ForecastErrors.from_table(scenario_calibration, or_settings.scenarios.group)
-        or_data = or_data.with_forecast_errors(*errors.lane_arrays(or_data.lanes))
+    or_data = _calibrated(window.data, scenario_calibration, or_settings)
     pretrained = FoundationPolicy.from_payload(foundation_model)
     orpr = FoundationPolicy.from_payload(orpr_policy)
     deployed = str(dict(orpr_policy.get("metadata", {})).get("orpr_network", "aligned"))
@@ -116,7 +123,7 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
         pretrained.action_grid,
     )
     with TaskExecutor(or_settings.executor) as executor, learned.torch_runtime(settings.threads):
-        result, solver_log = comparison.evaluate_policies(
+        result, solver_log, expected = comparison.evaluate_policies(
             window,
             learned_policies,
             or_settings,
@@ -140,7 +147,16 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     logger.info("Test-period total cost: %s", ", ".join(f"{name} {cost:,.0f}" for name, cost in overall.items()))
     log_solve_summary("evaluation OR policy", solver_log, logger)
     decisions = result.decisions[result.decisions["scored"]].drop(columns="scored").reset_index(drop=True)
-    return decisions, per_lane, trajectories, timing, solver_log, tuning.table.assign(orpr_network=deployed)
+    calibration = calibration_table(expected, per_lane, window.score_from)
+    overall_row = calibration[calibration["category"] == "all"].iloc[0]
+    logger.info(
+        "OR model calibration on the test period: expected %s, realised %s (%+.1f%%)",
+        f"{overall_row['expected_cost']:,.0f}",
+        f"{overall_row['realised_cost']:,.0f}",
+        100 * overall_row["error"],
+    )
+    tuned = tuning.table.assign(orpr_network=deployed)
+    return decisions, per_lane, trajectories, timing, solver_log, tuned, calibration
 
 
 def summarise_kpis(
@@ -182,6 +198,7 @@ def report_transfer(lane_kpis: pd.DataFrame, time_splits: dict[str, Any]) -> pd.
 
 def sweep_service_level(  # noqa: PLR0913
     gurobi_licence: GurobiLicence,
+    scenario_calibration: pd.DataFrame,
     features: pd.DataFrame,
     labels: pd.DataFrame,
     lanes: pd.DataFrame,
@@ -195,14 +212,21 @@ def sweep_service_level(  # noqa: PLR0913
 ) -> pd.DataFrame:
     """The OR policy re-solved at each service level alpha on the test period: turnover versus in-stock.
 
-    Rules and the OR policy only: no model payload is loaded.
+    Rules and the OR policy only: no model payload is loaded. The scenarios carry the
+    measured forecast error as the evaluated OR policy's do, so the sweep is of that model.
     """
     inputs = _inputs(features, labels, lanes, daily_sales, forecasts, time_splits, params, or_labeling, rl_alignment)
     settings, or_settings = inputs.settings, inputs.or_settings
     window = inputs.window(inputs.splits.test_start, settings.burn_in_weeks)
     with TaskExecutor(or_settings.executor) as executor:
         return comparison.service_level_sweep(
-            window, settings.tradeoff_alphas, or_settings, seed=seed, executor=executor, licence=gurobi_licence
+            window,
+            settings.tradeoff_alphas,
+            or_settings,
+            seed=seed,
+            executor=executor,
+            licence=gurobi_licence,
+            or_data=_calibrated(window.data, scenario_calibration, or_settings),
         )
 
 

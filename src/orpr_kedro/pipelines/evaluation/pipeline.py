@@ -31,6 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "rpt_evaluation_decision_time",
                     "rpt_evaluation_solver_log",
                     "rpt_tuned_base_stock",
+                    "rpt_or_calibration",
                 ],
                 name="evaluate_policies",
             ),
@@ -54,7 +55,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.sweep_service_level,
-                inputs=["gurobi_licence", *_TABLES, *_SETTINGS],
+                inputs=["gurobi_licence", "mi_scenario_calibration", *_TABLES, *_SETTINGS],
                 outputs="rpt_evaluation_tradeoff",
                 name="sweep_service_level",
             ),
