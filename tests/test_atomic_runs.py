@@ -155,6 +155,17 @@ def test_a_failure_in_the_last_stage_changes_no_earlier_output(project: Path, ca
     assert f"they stay in {staged} for inspection" in caplog.text
     assert (staged / "05_model_input/or_labels.parquet").is_file()
 
+    # outside a run, as in the notebook, versioned tables are the completed run's as well
+    completed = [m for m in _manifests(project) if m["status"] == "completed"][-1]
+    reports = project / DATA / "08_reporting/forecast_accuracy.csv"
+    newest = sorted(reports.glob("*/forecast_accuracy.csv"))[-1]
+    assert newest.parent.name == failed["run_id"]
+    shown = pd.read_csv(reports / completed["run_id"] / "forecast_accuracy.csv")
+    assert not pd.read_csv(newest).equals(shown)
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="test") as session:
+        pd.testing.assert_frame_equal(session.load_context().catalog.load("rpt_forecast_accuracy"), shown)
+
     # the next run removes what the failed one left, and publishes its own outputs
     with caplog.at_level("WARNING"):
         _run(project, pipeline="data_processing")

@@ -160,6 +160,26 @@ class RunManifestHooks:
         return found
 
     @hook_impl
+    def after_catalog_created(self, catalog: Any, load_versions: dict[str, str] | None) -> None:
+        """Every catalog, a run's or a notebook's, loads versioned datasets from completed runs.
+
+        Outside a run (``catalog.load`` in a notebook, kedro-viz) this is what keeps a failed
+        run's newer models and reports from being shown next to a completed run's tables. A
+        run un-pins its own outputs again in ``before_pipeline_run``: it reads what it writes.
+        """
+        explicit = set(load_versions or {})
+        for name, (version, _run_id) in sorted(completed_versions(self._manifests()).items()):
+            if name in explicit or name not in catalog:
+                continue
+            dataset = catalog.get(name)
+            if _save_version(dataset) is None:
+                continue
+            pinned = catalog.get(name, version=Version(version, dataset.resolve_save_version()))
+            if pinned.exists():  # a version deleted since: the newest one, as Kedro would load
+                with quiet_replacement():
+                    catalog[name] = pinned
+
+    @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         """Finish what earlier runs left; pin the free versioned inputs; stage the unversioned outputs."""
         self._reset()
@@ -173,10 +193,23 @@ class RunManifestHooks:
         }
         if self._data_root is not None:
             recover_leftovers(self._data_root, run_id)  # may publish a completed run: before the pins
+        self._unpin_outputs(run_params, pipeline, catalog)
         self._pin_inputs(run_params, pipeline, catalog)
         if self._data_root is not None:
             self._staging = RunStaging(self._data_root, run_id)
             self._staging.stage(catalog, pipeline.all_outputs())
+
+    @staticmethod
+    def _unpin_outputs(run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """A dataset the run writes loads the run's own version, not the one ``after_catalog_created`` chose."""
+        explicit = set(run_params.get("load_versions") or {})
+        for name in sorted(pipeline.all_outputs() - explicit):
+            dataset = catalog.get(name)
+            version = getattr(dataset, "_version", None)
+            if _save_version(dataset) is None or version is None or version.load is None:
+                continue
+            with quiet_replacement():
+                catalog[name] = catalog.get(name, version=Version(None, version.save))
 
     def _pin_inputs(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         explicit = set(run_params.get("load_versions") or {})
