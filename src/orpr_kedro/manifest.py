@@ -5,8 +5,15 @@ id (Kedro's session id, which is also the save version of every versioned datase
 the run writes), the environment, the pipelines, the git commit of the project
 (when it is a git checkout), the seed, the status (``completed`` or ``failed``
 with the error), the version of every versioned dataset it saved and the unversioned
-ones it replaced with the sha256 of each file as written (their version: a later
-run, or a person, can tell whether a table is still the one a run wrote).
+ones it published with the sha256 of each file (their version: a later run, or a
+person, can tell whether a table is still the one a run wrote; a folder of figures
+has none). A failed run publishes no unversioned output: its manifest lists them
+under ``unpublished_outputs`` and names the ``staging_folder`` that holds them.
+
+The unversioned outputs are staged while the run lasts and published together when
+it completes, the manifest last (:mod:`orpr_kedro.staging`): an interrupted or
+failed run leaves every earlier table as it was, never the early layers of the new
+run next to the later ones of the old.
 
 A run that reads a versioned dataset it does not write itself (``kedro run
 --pipeline rl_alignment`` reads ``mdl_foundation_model``) loads, by default, the
@@ -21,7 +28,9 @@ save version, so "one completed run" is a set of names and one version string; a
 manifest written at the end of the run is the commit record of that set. Pinning
 happens in ``before_pipeline_run`` through the catalog's public
 ``get(name, version=...)``, for free inputs of the run only, so datasets a run
-writes and then reads stay its own.
+writes and then reads stay its own. What a run wrote is read from the files at its
+end, not from save hooks, so every runner (``ParallelRunner`` saves in worker
+processes) gets the same manifest.
 """
 
 from __future__ import annotations
@@ -39,6 +48,8 @@ import fsspec
 from kedro.framework.hooks import hook_impl
 from kedro.io import Version
 from kedro.io.core import AbstractVersionedDataset
+
+from orpr_kedro.staging import RunStaging, quiet_replacement, recover_leftovers, write_json_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +93,9 @@ def completed_versions(manifests: Iterable[Mapping[str, Any]]) -> dict[str, tupl
     return chosen
 
 
-def _content_hash(dataset: Any) -> str | None:
-    """``sha256:<hex>`` of a single-file dataset as saved (the version of an unversioned table), else None."""
-    filepath, fs = getattr(dataset, "_filepath", None), getattr(dataset, "_fs", None)
-    if filepath is None or fs is None:
-        return None
-    path = str(filepath)
+def _file_hash(url: str) -> str | None:
+    """``sha256:<hex>`` of a file (the version of an unversioned table), None for a folder of figures."""
+    fs, path = fsspec.core.url_to_fs(url)
     try:
         if not fs.isfile(path):
             return None  # a folder of figures, for example
@@ -108,10 +116,15 @@ def _save_version(dataset: Any) -> str | None:
 
 
 class RunManifestHooks:
-    """Write a manifest per run; read versioned inputs from completed runs (module docstring)."""
+    """Stage a run's tables, publish them with its manifest; read versioned inputs from completed runs.
+
+    See the module docstring for the manifest and :mod:`orpr_kedro.staging` for the staging
+    of the unversioned outputs: the manifest is the last file a completed run writes.
+    """
 
     def __init__(self) -> None:
         self._folder: str | None = None
+        self._data_root: str | None = None
         self._project_path = Path.cwd()
         self._seed: Any = None
         self._reset()
@@ -119,9 +132,8 @@ class RunManifestHooks:
     def _reset(self) -> None:
         self._catalog: Any = None
         self._record: dict[str, Any] = {}
-        self._versioned: dict[str, str] = {}
-        self._replaced: dict[str, str | None] = {}
         self._pinned: dict[str, str] = {}
+        self._staging: RunStaging | None = None
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -130,7 +142,8 @@ class RunManifestHooks:
         self._project_path = Path(context.project_path)
         if "://" not in data_root and not Path(data_root).is_absolute():
             data_root = str(self._project_path / data_root)
-        self._folder = f"{data_root.rstrip('/')}/{MANIFEST_FOLDER}"
+        self._data_root = data_root.rstrip("/")
+        self._folder = f"{self._data_root}/{MANIFEST_FOLDER}"
         self._seed = context.params.get("seed")
 
     def _manifests(self) -> list[dict[str, Any]]:
@@ -147,16 +160,58 @@ class RunManifestHooks:
         return found
 
     @hook_impl
+    def after_catalog_created(self, catalog: Any, load_versions: dict[str, str] | None) -> None:
+        """Every catalog, a run's or a notebook's, loads versioned datasets from completed runs.
+
+        Outside a run (``catalog.load`` in a notebook, kedro-viz) this is what keeps a failed
+        run's newer models and reports from being shown next to a completed run's tables. A
+        run un-pins its own outputs again in ``before_pipeline_run``: it reads what it writes.
+        """
+        explicit = set(load_versions or {})
+        for name, (version, _run_id) in sorted(completed_versions(self._manifests()).items()):
+            if name in explicit or name not in catalog:
+                continue
+            dataset = catalog.get(name)
+            if _save_version(dataset) is None:
+                continue
+            pinned = catalog.get(name, version=Version(version, dataset.resolve_save_version()))
+            if pinned.exists():  # a version deleted since: the newest one, as Kedro would load
+                with quiet_replacement():
+                    catalog[name] = pinned
+
+    @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        """Pin the free versioned inputs of this run to the newest completed run's versions."""
+        """Finish what earlier runs left; pin the free versioned inputs; stage the unversioned outputs."""
         self._reset()
         self._catalog = catalog
+        run_id = str(run_params.get("run_id"))
         self._record = {
             "run_id": run_params.get("run_id"),
             "env": run_params.get("env"),
             "pipelines": run_params.get("pipeline_names"),
             "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
+        if self._data_root is not None:
+            recover_leftovers(self._data_root, run_id)  # may publish a completed run: before the pins
+        self._unpin_outputs(run_params, pipeline, catalog)
+        self._pin_inputs(run_params, pipeline, catalog)
+        if self._data_root is not None:
+            self._staging = RunStaging(self._data_root, run_id)
+            self._staging.stage(catalog, pipeline.all_outputs())
+
+    @staticmethod
+    def _unpin_outputs(run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """A dataset the run writes loads the run's own version, not the one ``after_catalog_created`` chose."""
+        explicit = set(run_params.get("load_versions") or {})
+        for name in sorted(pipeline.all_outputs() - explicit):
+            dataset = catalog.get(name)
+            version = getattr(dataset, "_version", None)
+            if _save_version(dataset) is None or version is None or version.load is None:
+                continue
+            with quiet_replacement():
+                catalog[name] = catalog.get(name, version=Version(None, version.save))
+
+    def _pin_inputs(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         explicit = set(run_params.get("load_versions") or {})
         chosen = completed_versions(self._manifests())
         for name in sorted(pipeline.inputs()):
@@ -172,39 +227,62 @@ class RunManifestHooks:
                     "%s: version %s of completed run %s is gone; loading the newest version", name, version, run_id
                 )
                 continue
-            catalog[name] = pinned
+            with quiet_replacement():
+                catalog[name] = pinned
             self._pinned[name] = version
             logger.info("%s: loading version %s, written by completed run %s", name, version, run_id)
 
     @hook_impl
-    def after_dataset_saved(self, dataset_name: str) -> None:
-        """Note what the run wrote."""
-        if self._catalog is None:
-            return
-        dataset = self._catalog.get(dataset_name)
-        version = _save_version(dataset)
-        if version is not None:
-            self._versioned[dataset_name] = version
-        elif dataset is not None and type(dataset).__name__ != "MemoryDataset":
-            self._replaced[dataset_name] = _content_hash(dataset)
-
-    @hook_impl
-    def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        """Commit the run: its manifest says ``completed``."""
-        self._write(run_params, "completed", None)
-
-    @hook_impl
-    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any]) -> None:
-        """Record a failed run, so its outputs are never picked as a completed run's."""
-        self._write(run_params, "failed", f"{type(error).__name__}: {error}"[:2000])
-
-    def _write(self, run_params: dict[str, Any], status: str, error: str | None) -> None:
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Commit the run: publish its staged outputs, then its manifest, which says ``completed``."""
         if self._folder is None or self._catalog is None:
             return
-        if not self._versioned and not self._replaced and status == "completed":
+        staging = self._staging
+        versioned = _versioned_outputs(pipeline, catalog)
+        written = staging.written() if staging is not None else []
+        if not versioned and not written:
+            if staging is not None:
+                staging.restore()
+                staging.remove()
             self._reset()
             return  # nothing written (e.g. an empty pipeline): nothing to record
-        manifest = {
+        replaced = {output.name: _file_hash(output.staged) for output in written}
+        manifest = self._manifest(run_params, "completed", None, versioned, replaced)
+        target = self._manifest_url(manifest)
+        if staging is not None:
+            staging.publish(manifest, target)
+        else:
+            _write_manifest(manifest, target)
+        logger.info("Run %s completed; manifest %s", manifest["run_id"], target)
+        self._reset()
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Record a failed run, so its outputs are never picked as a completed run's; publish none of them."""
+        if self._folder is None or self._catalog is None:
+            return
+        staging = self._staging
+        manifest = self._manifest(
+            run_params, "failed", f"{type(error).__name__}: {error}"[:2000], _versioned_outputs(pipeline, catalog), {}
+        )
+        if staging is not None:
+            manifest["unpublished_outputs"] = sorted(output.name for output in staging.written())
+            manifest["staging_folder"] = staging.folder if manifest["unpublished_outputs"] else None
+            staging.abandon(f"failed ({type(error).__name__})")
+        target = self._manifest_url(manifest)
+        _write_manifest(manifest, target)
+        logger.info("Run %s failed; manifest %s", manifest["run_id"], target)
+        self._reset()
+
+    def _manifest(
+        self,
+        run_params: dict[str, Any],
+        status: str,
+        error: str | None,
+        versioned: Mapping[str, str],
+        replaced: Mapping[str, str | None],
+    ) -> dict[str, Any]:
+        return {
             **self._record,
             "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "status": status,
@@ -213,15 +291,30 @@ class RunManifestHooks:
             "seed": self._seed,
             "runtime_params": run_params.get("runtime_params") or {},
             "load_versions": {**self._pinned, **(run_params.get("load_versions") or {})},
-            "versioned_outputs": dict(sorted(self._versioned.items())),
-            "replaced_outputs": dict(sorted(self._replaced.items())),
+            "versioned_outputs": dict(sorted(versioned.items())),
+            "replaced_outputs": dict(sorted(replaced.items())),
         }
-        fs, path = fsspec.core.url_to_fs(self._folder)
-        fs.makedirs(path, exist_ok=True)
-        target = f"{path}/{manifest['run_id']}.json"
-        partial = f"{target}.partial"
-        with fs.open(partial, "w") as stream:
-            json.dump(manifest, stream, indent=2, default=str)
-        fs.mv(partial, target)
-        logger.info("Run %s %s; manifest %s", manifest["run_id"], status, target)
-        self._reset()
+
+    def _manifest_url(self, manifest: Mapping[str, Any]) -> str:
+        return f"{self._folder}/{manifest['run_id']}.json"
+
+
+def _versioned_outputs(pipeline: Any, catalog: Any) -> dict[str, str]:
+    """name -> save version of every versioned output of ``pipeline`` that the run has written.
+
+    Read from the files, not from save hooks: ``ParallelRunner`` calls those in its
+    worker processes, where this hook's instance never sees them.
+    """
+    found = {}
+    for name in sorted(pipeline.all_outputs()):
+        dataset = catalog.get(name)
+        version = _save_version(dataset)
+        if version is not None and catalog.get(name, version=Version(version, version)).exists():
+            found[name] = version
+    return found
+
+
+def _write_manifest(manifest: Mapping[str, Any], url: str) -> None:
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    write_json_atomically(fs, path, manifest)

@@ -16,8 +16,10 @@ from orpr_kedro.hooks import (
 from orpr_kedro.manifest import RunManifestHooks
 
 # Parameters are validated against their pydantic models before any node runs.
-# Every run leaves a manifest in <data_root>/08_reporting/run_manifests and reads
-# versioned inputs from completed runs only (orpr_kedro.manifest).
+# Every run stages its unversioned tables in <data_root>/.staging/<run_id> and publishes
+# them when it completes, then its manifest in <data_root>/08_reporting/run_manifests
+# (orpr_kedro.staging); it reads versioned inputs from completed runs only (orpr_kedro.manifest).
+# RunManifestHooks puts the catalog's own datasets back before PlannerOutputsHooks names their files.
 # A raw table read only at the end of a run (the inventory snapshot) is checked first.
 # A failure to read a raw file gets a hint on the likely cause (encoding).
 # Experiment tracking only acts inside an MLflow run (kedro-mlflow, `make tracking`).
