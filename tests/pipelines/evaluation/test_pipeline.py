@@ -127,6 +127,7 @@ def evaluation_run(tiny_processed, fast_params, tmp_path_factory, one_torch_thre
     catalog["params:rl_alignment"] = rl_params(tmp_path).model_dump(mode="json")
     catalog["params:seed"] = SEED
     catalog["params:data_is_demo"] = True
+    catalog["params:currency"] = "EUR"
     outputs = SequentialRunner().run(create_pipeline(), catalog)
     result = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
     return catalog, result

@@ -293,18 +293,21 @@ def plot_report_figures(
     panel: pd.DataFrame,
     effects: pd.DataFrame,
     rl_curves: pd.DataFrame,
+    currency: str,
 ) -> tuple[dict[str, Figure], dict[str, str]]:
     """The report's figures, keyed by file name (``figures/<name>.png`` next to the report), and their PNGs.
+
+    Money axes are labelled with ``currency`` (``params:currency``).
 
     The second output holds each figure rendered to PNG in memory, base64-encoded, for
     the HTML report to embed: the figures' own dataset (a ``MatplotlibDataset``) can be
     written but not read back, so ``write_report`` reads the images from this one.
     """
     plots = {
-        "kpi_comparison.png": figures.kpi_comparison(kpis),
+        "kpi_comparison.png": figures.kpi_comparison(kpis, currency=currency),
         "tradeoff.png": figures.tradeoff(tradeoff, kpis),
         "trajectories.png": figures.trajectories(trajectories, lanes),
-        "field_test.png": figures.field_test(panel, effects),
+        "field_test.png": figures.field_test(panel, effects, currency=currency),
         "rl_curves.png": training_curves_figure(rl_curves),
     }
     return plots, {name: base64.b64encode(_png(figure)).decode("ascii") for name, figure in plots.items()}

@@ -86,6 +86,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "mo_field_test_panel",
                     "rpt_field_test_did",
                     "rpt_rl_training_curves",
+                    "params:currency",
                 ],
                 outputs=["rpt_report_figures", "rpt_report_images"],
                 name="plot_report_figures",
