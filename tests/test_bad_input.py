@@ -20,6 +20,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from orpr_kedro.cli import cli
+from orpr_kedro.hooks import MissingRunInputError
 
 RAW = Path("data/test/01_raw")
 OUTPUTS = Path("data/test")
@@ -269,5 +270,19 @@ def test_a_misspelt_category_in_the_bands_stops_or_labeling_before_it_starts(pro
         "Invalid parameters for this data; nothing was run:\n"
         "parameter 'or_labeling.bands' names categories that are not in raw_category_targets: ['diary'] "
         "(did you mean 'dairy'?); categories there: ['beverages', 'dairy', 'personal_care', 'snacks']"
+    )
+    assert _checksums(project) == before
+
+
+@pytest.mark.slow
+def test_the_evaluation_alone_stops_before_it_starts_when_no_run_wrote_the_orders(project: Path):
+    """The report summarises recommend's orders: without an earlier recommend run, evaluation says so up front."""
+    before = _checksums(project)
+    with pytest.raises(MissingRunInputError) as caught:
+        _run(project, pipeline="evaluation")
+    assert str(caught.value) == (
+        "the report summarises this run's orders (rpt_recommend_summary, rpt_recommend_by_dc_category), but no "
+        "earlier run wrote them and this run does not include recommend: run `kedro run --pipelines "
+        "evaluation,recommend` (or `kedro run --pipelines recommend` first)"
     )
     assert _checksums(project) == before

@@ -1,6 +1,7 @@
 """Conventions over the whole catalog and parameters, in every environment."""
 
-from pathlib import Path
+import posixpath
+from pathlib import Path, PurePosixPath
 
 import pytest
 from kedro.framework.project import pipelines
@@ -10,6 +11,7 @@ from kedro.io import MemoryDataset
 
 from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.params import PARAMETER_MODELS, parse_params
+from orpr_kedro.pipelines.evaluation.nodes import ORDER_LINKS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENVIRONMENTS = ["base", "test", "test-byof", "staging", "prod"]
@@ -59,6 +61,15 @@ def test_raw_files_in_messages_match_the_catalog(context):
     raw_files = context.params["data_processing"]["raw_files"]
     for name, path in raw_files.items():
         assert str(catalog.get(name)._filepath).endswith(path.lstrip("/")), name
+
+
+def test_the_report_links_the_order_files_where_the_catalog_writes_them(context):
+    """The report's links (relative to its folder) reach mo_orders and mo_recommendations in every environment."""
+    catalog = context.catalog
+    folder = PurePosixPath(str(catalog.get("rpt_report_markdown")._filepath)).parent
+    for key, name in (("orders", "mo_orders"), ("recommendations", "mo_recommendations")):
+        linked = posixpath.normpath(str(folder / ORDER_LINKS[key]))
+        assert linked == posixpath.normpath(str(catalog.get(name)._filepath)), (key, name)
 
 
 def test_no_parameter_is_unused(context):

@@ -2,8 +2,8 @@
 
 ``kedro run`` is Kedro's own command with friendlier errors (:func:`friendly_run`):
 an unknown pipeline name gets one line with the known names and the closest match,
-and a data-contract or parameter error prints its message without the traceback
-(``--verbose`` or ``ORPR_TRACEBACK=1`` shows it).
+and a data-contract or parameter error, or a report input no run has written yet,
+prints its message without the traceback (``--verbose`` or ``ORPR_TRACEBACK=1`` shows it).
 
 ``kedro demo-data [--env ENV] [--force]`` writes the generated demo raw data to
 the raw datasets of that environment's catalog, where a file is missing. It never
@@ -32,6 +32,7 @@ from orpr_kedro.core.data.contract import RAW_CONTRACTS, DataContractError
 from orpr_kedro.core.data.demo_data import generate_demo_data
 from orpr_kedro.core.params import DemoDataConfig, ParameterError
 from orpr_kedro.demo_settings import own_demo_settings
+from orpr_kedro.hooks import MissingRunInputError
 from orpr_kedro.pipeline_registry import pipeline_names
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def demo_data(env: str, force: bool) -> None:
 # --------------------------------------------------------------------------- kedro run, friendlier
 TRACEBACK_VARIABLE = "ORPR_TRACEBACK"
 # Errors whose message already says what is wrong and how to fix it: the traceback adds nothing.
-EXPLAINED_ERRORS = (DataContractError, ParameterError)
+EXPLAINED_ERRORS = (DataContractError, ParameterError, MissingRunInputError)
 
 
 def unknown_pipeline_message(requested: list[str], known: list[str]) -> str | None:
@@ -115,7 +116,8 @@ def friendly_run(command: click.Command) -> click.Command:
 
     Before the session starts, the requested pipeline names (``--pipelines`` or the
     deprecated ``--pipeline``) are checked against :func:`pipeline_names`. During the
-    run, a :class:`DataContractError` or :class:`ParameterError` becomes a one-message
+    run, a :class:`DataContractError`, :class:`ParameterError` or
+    :class:`~orpr_kedro.hooks.MissingRunInputError` becomes a one-message
     ``click`` error (exit code 1) unless ``--verbose`` or ``ORPR_TRACEBACK=1`` asks for
     the traceback. Every other error keeps Kedro's behaviour.
     """

@@ -28,6 +28,15 @@ logger = logging.getLogger(__name__)
 _RECOMMEND_NODES = {"validate_inventory_state", "recommend_orders", "summarise_recommendations"}
 
 
+# Inputs of the report that another pipeline writes: dataset -> the pipeline that writes it.
+# `kedro run` writes them before the report; a run without that pipeline reads an earlier run's.
+REPORT_INPUTS = {"rpt_recommend_summary": "recommend", "rpt_recommend_by_dc_category": "recommend"}
+
+
+class MissingRunInputError(RuntimeError):
+    """An input of the run that no earlier run wrote and this run does not write; the message says which run does."""
+
+
 # The runtime parameter that says the run's raw data came from the demo generator.
 DEMO_PARAMETER = "data_is_demo"
 
@@ -103,6 +112,12 @@ class RunInputHooks:
     snapshot would fail there, after every model of the run was written. When a run
     includes both, the snapshot's own rules (columns, types, at least one row) are
     checked here; its links to the lanes and sales follow in ``validate_inventory_state``.
+
+    The report summarises the orders of the recommend pipeline (:data:`REPORT_INPUTS`).
+    A run that writes the report without running recommend (``kedro run --pipelines
+    evaluation``) reads them from an earlier run; if none wrote them, it stops here
+    with a :class:`MissingRunInputError` that says which run writes them, rather than
+    in the report's node after the whole evaluation.
     """
 
     @hook_impl
@@ -110,6 +125,21 @@ class RunInputHooks:
         """Categories named in the parameters exist; the snapshot is valid if the run reads it late."""
         self._check_categories(pipeline, catalog)
         self._check_snapshot(pipeline, catalog)
+        self._check_report_inputs(pipeline, catalog)
+
+    @staticmethod
+    def _check_report_inputs(pipeline: Any, catalog: Any) -> None:
+        """The report's inputs from other pipelines exist when this run does not write them."""
+        missing = [
+            name for name in REPORT_INPUTS if name in pipeline.inputs() and name in catalog and not catalog.exists(name)
+        ]
+        if missing:
+            writers = sorted({REPORT_INPUTS[name] for name in missing})
+            raise MissingRunInputError(
+                f"the report summarises this run's orders ({', '.join(missing)}), but no earlier run wrote them and "
+                f"this run does not include {', '.join(writers)}: run `kedro run --pipelines evaluation,"
+                f"{','.join(writers)}` (or `kedro run --pipelines {','.join(writers)}` first)"
+            )
 
     @staticmethod
     def _check_categories(pipeline: Any, catalog: Any) -> None:

@@ -1,7 +1,9 @@
 """The evaluation pipeline on an in-memory catalog (tiny data, conf/test parameters)."""
 
 import base64
+import itertools
 import os
+import re
 import subprocess
 
 import matplotlib.pyplot as plt
@@ -11,13 +13,18 @@ import pytest
 import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
+from orpr_kedro.core.evaluation.report import POLICY_LABELS
+from orpr_kedro.core.figure_style import POLICY_COLOURS
 from orpr_kedro.core.learning.baseline import BaselineLearner
 from orpr_kedro.core.learning.samples import build_samples
 from orpr_kedro.core.optimization import GurobiLicence, labeling
 from orpr_kedro.core.params import EvaluationParams
 from orpr_kedro.pipelines.evaluation import create_pipeline
+from orpr_kedro.pipelines.evaluation.labels import text_boxes
 from tests.conftest import PROJECT_ROOT
 from tests.core.learning.test_pretraining import TINY as TINY_PRETRAINING
 from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
@@ -36,6 +43,45 @@ POLICIES = [
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# The recommend pipeline's summaries as the catalog reads them back (CSV: the values are text).
+RECOMMEND_SUMMARY = pd.DataFrame(
+    {
+        "metric": [
+            "as_of_date",
+            "review_date",
+            "currency",
+            "lanes",
+            "lanes_recommended",
+            "lanes_without_state",
+            "incumbent_fallback",
+            "orders",
+            "order_units",
+            "order_value",
+            "reason_order",
+            "reason_no_order_enough_stock",
+            "reason_no_order_zero_cover",
+            "reason_cold_start",
+            "reason_no_state",
+            "mean_stockout_risk",
+        ],
+        "value": ["2025-10-27", "2025-10-28", "EUR", "24", "23", "1", "1", "15", "1234", "15910.37"]
+        + ["15", "6", "1", "1", "1", "0.087"],
+    }
+)
+RECOMMEND_BY_DC = pd.DataFrame(
+    {
+        "dc_id": ["DC01", "DC01", "DC02", "DC02", "all"],
+        "category": ["beverages", "all", "dairy", "all", "all"],
+        "lanes": [12, 12, 12, 12, 24],
+        "orders": [8, 8, 7, 7, 15],
+        "order_units": [700, 700, 534, 534, 1234],
+        "order_value": [9000.12, 9000.12, 6910.25, 6910.25, 15910.37],
+        "currency": "EUR",
+        "mean_stockout_risk": [0.05, 0.05, 0.124, 0.124, 0.087],
+        "max_stockout_risk": [0.3, 0.3, 0.61, 0.61, 0.61],
+    }
+)
 
 
 class KeptDataset(MemoryDataset):
@@ -120,6 +166,8 @@ def evaluation_run(tiny_processed, fast_params, tmp_path_factory, one_torch_thre
             "time_splits": MemoryDataset(tiny_processed["splits"].to_dict()),
             "rpt_rl_alignment_summary": MemoryDataset(alignment),
             "rpt_rl_training_curves": MemoryDataset(curves),
+            "rpt_recommend_summary": MemoryDataset(RECOMMEND_SUMMARY),
+            "rpt_recommend_by_dc_category": MemoryDataset(RECOMMEND_BY_DC),
             **{name: KeptDataset() for name in kept},
         }
     )
@@ -128,6 +176,7 @@ def evaluation_run(tiny_processed, fast_params, tmp_path_factory, one_torch_thre
     catalog["params:rl_alignment"] = rl_params(tmp_path).model_dump(mode="json")
     catalog["params:seed"] = SEED
     catalog["params:data_is_demo"] = True
+    catalog["params:currency"] = "EUR"
     outputs = SequentialRunner().run(create_pipeline(), catalog)
     result = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
     return catalog, result
@@ -193,6 +242,45 @@ def test_evaluation_on_an_in_memory_catalog(evaluation_run):
     assert set(images) == set(figures)
     assert all(base64.b64decode(data).startswith(PNG_SIGNATURE) for data in images.values())
     assert '<div class="table-scroll"><table>' in page and page.count("<table>") == page.count('table-scroll"')
+
+
+def test_the_report_prints_numbers_in_their_units_and_summarises_the_orders(evaluation_run):
+    text = evaluation_run[1]["rpt_report_markdown"]
+    # no scientific notation, no four-decimal effects: money with separators and the currency, effects in units
+    assert not re.search(r"\de[+-]\d", text) and not re.search(r"\d\.\d{4}\b", text)
+    assert "| policy | total cost (EUR) | holding (EUR) | lost sales (EUR) | ordering (EUR) |" in text
+    assert "| outcome | estimated effect | 95% interval | p-value | true effect |" in text
+    assert "| days of stock (days) |" in text and "| in-stock rate (points) |" in text
+    assert "| holding cost (EUR per SKU-DC and day) |" in text
+    # this run's orders: totals, links to the files beside the report, per DC
+    assert "## This run's orders" in text
+    assert (
+        "For the review date 2025-10-28 (inventory snapshot of 2025-10-27): 15 orders for 1,234 units worth "
+        "15,910 EUR, over 23 SKU-DCs with a snapshot row (and 1 without one: no order was computed for it); 1 of "
+        "them, without enough sales history, ordered by the incumbent rule. Mean stock-out risk until the next "
+        "review: 8.7%."
+    ) in text
+    assert "[orders.csv](../07_model_output/orders.csv)" in text
+    assert "[recommendations.csv](../07_model_output/recommendations.csv)" in text
+    assert "| DC01 | 12 | 8 | 700 | 9,000 | 5.0% | 30.0% |" in text and "| **all DCs** | 24 | 15 |" in text
+    # right after the verdict, before the targets
+    assert text.index("**Verdict:") < text.index("## This run's orders") < text.index("## Targets")
+
+
+def test_the_report_figures_share_the_policy_colours_and_the_tradeoff_labels_do_not_overlap(evaluation_run):
+    plots = evaluation_run[1]["rpt_report_figures"]
+    bars = {p.get_label(): to_hex(p.get_facecolor()) for p in plots["kpi_comparison.png"].axes[1].patches}
+    lines = {line.get_label(): to_hex(line.get_color()) for line in plots["trajectories.png"].axes[0].get_lines()}
+    points = {c.get_label(): to_hex(c.get_facecolor()[0]) for c in plots["tradeoff.png"].axes[0].collections}
+    for policy in POLICIES:
+        label = POLICY_LABELS[policy]
+        assert bars[label] == lines[label] == points[label] == POLICY_COLOURS[policy].lower()
+    figure = plots["tradeoff.png"]
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    boxes = text_boxes(figure, canvas.get_renderer())
+    assert len(boxes) > 10
+    assert not [(a.get_text(), b.get_text()) for (a, x), (b, y) in itertools.combinations(boxes, 2) if x.overlaps(y)]
 
 
 @pytest.mark.browser

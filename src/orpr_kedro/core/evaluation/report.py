@@ -5,8 +5,11 @@ the measured value, and reads the field-test analysis in plain words. Figures ar
 referenced by relative path (``figures/<name>.png`` next to the report); the HTML page
 embeds them (:func:`render_html`), so it can be mailed on its own.
 
-The sections live in :mod:`~orpr_kedro.core.evaluation.report_sections`, labels and table
-formatting in :mod:`~orpr_kedro.core.evaluation.report_format`; this module puts them together.
+The sections live in :mod:`~orpr_kedro.core.evaluation.report_sections`,
+:mod:`~orpr_kedro.core.evaluation.report_field_test`,
+:mod:`~orpr_kedro.core.evaluation.report_alignment` and
+:mod:`~orpr_kedro.core.evaluation.report_orders`, labels and number formatting in
+:mod:`~orpr_kedro.core.evaluation.report_format`; this module puts them together.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from collections.abc import Mapping, Sequence
 import markdown
 import pandas as pd
 
+from orpr_kedro.core.evaluation.report_alignment import alignment_section
+from orpr_kedro.core.evaluation.report_field_test import field_test_section
 from orpr_kedro.core.evaluation.report_format import (
     KPI_COLUMNS,
     POLICY_DESCRIPTIONS,
@@ -26,10 +31,10 @@ from orpr_kedro.core.evaluation.report_format import (
     _label,
     markdown_table,
 )
+from orpr_kedro.core.evaluation.report_orders import orders_section
 from orpr_kedro.core.evaluation.report_sections import (
     _calibration_section,
     _category_section,
-    _field_test_section,
     _kpi_section,
     _target_notes,
     _targets_section,
@@ -75,6 +80,10 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
     scenario_calibration: pd.DataFrame | None = None,
     tuning: pd.DataFrame | None = None,
     demo_data: bool = False,
+    currency: str = "currency",
+    orders: pd.DataFrame | None = None,
+    orders_by_dc: pd.DataFrame | None = None,
+    order_links: Mapping[str, str] | None = None,
 ) -> str:
     """The Markdown report (see the module docstring).
 
@@ -84,7 +93,11 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
     cost; ``scenario_calibration``: the forecast-error table its scenarios carry;
     ``tuning``: the tuned base-stock's validation table (its chosen service level per
     group, and ``orpr_network``: the network ORPR deploys); ``demo_data``: the data came
-    from the demo generator (a banner says so).
+    from the demo generator (a banner says so); ``currency``: the unit of every money
+    column. ``orders`` and ``orders_by_dc``: the recommend pipeline's summaries
+    (``rpt_recommend_summary``, ``rpt_recommend_by_dc_category``) for the section on this
+    run's orders, which links the files in ``order_links`` (``orders``,
+    ``recommendations``: paths relative to the report).
     """
     policies = list(policies or kpis.loc[kpis["scope"] == "all", "policy"])
     overall = kpis[kpis["scope"] == "all"].set_index("policy")
@@ -121,42 +134,45 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
             "Alignment did not lower the validation cost below the pretrained network's, so ORPR here is the "
             "pretrained network (the aligned policy is not deployed)."
         )
-    extra = _tuning_section(tuning) if tuning is not None else []
+    extra = _tuning_section(tuning, currency) if tuning is not None else []
     if lane_kpis is not None and baseline is not None:
-        extra += _worst_lanes_section(lane_kpis, baseline)
+        extra += _worst_lanes_section(lane_kpis, baseline, currency=currency)
     if lane_kpis is not None:
         extra += _zero_cover_section(lane_kpis, policies)
-    extra += _calibration_section(calibration, scenario_calibration)
+    extra += _calibration_section(calibration, scenario_calibration, currency)
+    order_lines = []
+    if orders is not None:
+        verdict = deployment_verdict(kpis, baseline)[0] if baseline is not None else ""
+        order_lines = orders_section(
+            orders,
+            orders_by_dc if orders_by_dc is not None else pd.DataFrame(),
+            dict(order_links or {"orders": "orders.csv", "recommendations": "recommendations.csv"}),
+            do_not_deploy=verdict == "do not deploy",
+        )
     lines = [
         "# ORPR evaluation report",
         "",
         *headline,
         " ".join(comparisons),
         "",
+        *order_lines,
         f"Every policy ran in the same simulator on the same actual demand, the same lead-time draws and the same starting "
         f"stock; each decided every week from its own stock. A burn-in of {period['burn_in_weeks']} weeks before the test "
         "period was simulated but not scored.",
         "",
         *_targets_section(targets),
-        *_target_notes(targets, kpis, decision_time, tradeoff),
+        *_target_notes(targets, kpis, decision_time, tradeoff, currency),
         "## The policies",
         "",
         *[f"- **{_label(p)}**: {POLICY_DESCRIPTIONS.get(p, '')}" for p in policies],
         "",
-        *_kpi_section(kpis, bootstrap_level, baseline),
-        *_category_section(kpis, policies),
+        *_kpi_section(kpis, bootstrap_level, baseline, currency),
+        *_category_section(kpis, policies, currency),
         *extra,
-        *_tradeoff_section(tradeoff),
-        *_transfer_section(transfer),
-        *_field_test_section(effects, balance, units),
-        "## Alignment",
-        "",
-        "Facts of the RL alignment run (validation period, closed loop) and its training curves:",
-        "",
-        markdown_table(alignment, {"value": "{:,.4g}"}),
-        "",
-        "![RL curves](figures/rl_curves.png)",
-        "",
+        *_tradeoff_section(tradeoff, currency),
+        *_transfer_section(transfer, currency),
+        *field_test_section(effects, balance, units, currency),
+        *alignment_section(alignment, currency),
     ]
     return "\n".join(lines)
 

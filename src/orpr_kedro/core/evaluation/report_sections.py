@@ -2,8 +2,11 @@
 
 KPIs with their paired intervals, the deployment verdict, per category, the worst SKU-DCs, the
 SKU-DCs left without stock, the tuned base-stock, the OR policy's calibration, the acceptance
-targets, the transfer and trade-off checks and the field test. Costs are in the currency of
-``unit_cost``, shares print as percentages, turnover in days.
+targets, the transfer and trade-off checks (the field test:
+:mod:`~orpr_kedro.core.evaluation.report_field_test`, the alignment:
+:mod:`~orpr_kedro.core.evaluation.report_alignment`). Costs print in ``currency`` (the
+currency of ``unit_cost``, named in the column titles), shares as percentages, changes of a
+share in percentage points, turnover in days.
 """
 
 from __future__ import annotations
@@ -13,16 +16,28 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from orpr_kedro.core.evaluation.report_format import KPI_COLUMNS, _fmt, _label, _with_interval, markdown_table
+from orpr_kedro.core.evaluation.report_format import (
+    KPI_COLUMNS,
+    MONEY_COLUMNS,
+    _fmt,
+    _label,
+    _with_interval,
+    markdown_table,
+    money,
+    percentage_points,
+    with_unit,
+)
 
 
-def _kpi_section(kpis: pd.DataFrame, level: float, baseline: str | None = None) -> list[str]:
+def _kpi_section(
+    kpis: pd.DataFrame, level: float, baseline: str | None = None, currency: str = "currency"
+) -> list[str]:
     overall = kpis[kpis["scope"] == "all"]
     rows = []
     for _, row in overall.iterrows():
         cells = {"policy": _label(row["policy"])}
         for column, title, pattern in KPI_COLUMNS:
-            cells[title] = (
+            cells[with_unit(title, currency) if column in MONEY_COLUMNS else title] = (
                 _with_interval(row, column, pattern)
                 if column in ("total_cost", "turnover_days", "in_stock_rate")
                 else _fmt(row[column], pattern)
@@ -44,7 +59,8 @@ def _kpi_section(kpis: pd.DataFrame, level: float, baseline: str | None = None) 
         "## What each policy achieved",
         "",
         f"Test-period KPIs over all SKU-DCs, with {level:.0%} bootstrap intervals over SKU-DC pairs in brackets "
-        "(costs in currency over the scored days; turnover days = end-of-day stock / sales; in-stock = share of days starting with stock).",
+        f"(costs in {currency} over the scored days; turnover days = end-of-day stock / sales; in-stock = share of days "
+        "starting with stock).",
         "",
         markdown_table(pd.DataFrame(rows)),
         "",
@@ -83,7 +99,7 @@ def deployment_verdict(
         return (
             "deploy",
             f"total cost {change:+.1%} against {_label(baseline).lower()} (paired interval entirely below zero) "
-            f"with in-stock {_points(in_stock_gap)}",
+            f"with in-stock {percentage_points(in_stock_gap)}",
             [],
         )
     by_category = kpis[kpis["scope"] != "all"].pivot(index="scope", columns="policy")
@@ -103,15 +119,13 @@ def deployment_verdict(
     elif not significant:
         why.append(f"total cost {change:+.1%}, but its paired interval reaches zero")
     if in_stock_gap < -max_in_stock_drop:
-        why.append(f"in-stock {_points(in_stock_gap)} (at most {_points(-max_in_stock_drop)} allowed)")
+        why.append(
+            f"in-stock {percentage_points(in_stock_gap)} (at most {percentage_points(-max_in_stock_drop)} allowed)"
+        )
     reason = "; ".join(why)
     if winners:
         return "deploy for these categories", f"{reason}; it meets the bar in {', '.join(winners)}", winners
     return "do not deploy", reason, []
-
-
-def _points(share: float) -> str:
-    return f"{100 * share:+.2f} points"
 
 
 def _verdict_section(
@@ -154,13 +168,13 @@ def _verdict_section(
     return lines
 
 
-def _category_section(kpis: pd.DataFrame, policies: Sequence[str]) -> list[str]:
+def _category_section(kpis: pd.DataFrame, policies: Sequence[str], currency: str = "currency") -> list[str]:
     lines = ["## Per category", ""]
     frames = kpis[kpis["scope"] != "all"]
     for column, title, pattern in (
-        ("total_cost", "Total cost", "{:,.0f}"),
+        ("total_cost", with_unit("Total cost", currency), "{:,.0f}"),
         ("in_stock_rate", "In-stock", "{:.2%}"),
-        ("turnover_days", "Turnover days", "{:,.1f}"),
+        ("turnover_days", "Turnover (days)", "{:,.1f}"),
     ):
         table = frames.pivot(index="scope", columns="policy", values=column)
         table = table[[p for p in policies if p in table.columns]]
@@ -176,7 +190,7 @@ def _category_section(kpis: pd.DataFrame, policies: Sequence[str]) -> list[str]:
     return lines
 
 
-def _worst_lanes_section(lane_kpis: pd.DataFrame, baseline: str, n: int = 10) -> list[str]:
+def _worst_lanes_section(lane_kpis: pd.DataFrame, baseline: str, n: int = 10, currency: str = "currency") -> list[str]:
     wide = lane_kpis.pivot_table(
         index=["lane_id", "sku_id", "dc_id", "category"], columns="policy", values="total_cost"
     )
@@ -186,11 +200,20 @@ def _worst_lanes_section(lane_kpis: pd.DataFrame, baseline: str, n: int = 10) ->
     table = gap.reset_index()
     table["orpr_cost"] = wide.loc[gap.index, "orpr"].to_numpy()
     table["baseline_cost"] = wide.loc[gap.index, baseline].to_numpy()
-    table = table[["sku_id", "dc_id", "category", "orpr_cost", "baseline_cost", "extra_cost"]]
+    costs = {
+        "orpr_cost": with_unit("ORPR cost", currency),
+        "baseline_cost": with_unit(f"{_label(baseline)} cost", currency),
+        "extra_cost": with_unit("extra cost", currency),
+    }
+    table = table[["sku_id", "dc_id", "category", *costs]].rename(columns={"sku_id": "SKU", "dc_id": "DC", **costs})
     return [
         f"## The {n} SKU-DCs where ORPR does worst against {_label(baseline).lower()}",
         "",
-        markdown_table(table, {"orpr_cost": "{:,.0f}", "baseline_cost": "{:,.0f}", "extra_cost": "{:+,.0f}"}),
+        "Total cost on the test period; extra cost = ORPR's minus the baseline's.",
+        "",
+        markdown_table(
+            table, {costs["orpr_cost"]: "{:,.0f}", costs["baseline_cost"]: "{:,.0f}", costs["extra_cost"]: "{:+,.0f}"}
+        ),
         "",
     ]
 
@@ -223,24 +246,36 @@ def _zero_cover_section(lane_kpis: pd.DataFrame, policies: Sequence[str]) -> lis
     return lines
 
 
-def _tuning_section(tuning: pd.DataFrame) -> list[str]:
+def _tuning_section(tuning: pd.DataFrame, currency: str = "currency") -> list[str]:
     chosen = tuning[tuning["chosen"].astype(bool)]
     group = tuning.columns[0]
+    cost = with_unit("validation cost", currency)
     table = chosen[[group, "candidate", "total_cost", "in_stock_rate"]].rename(
-        columns={"candidate": "service level", "total_cost": "validation cost", "in_stock_rate": "validation in-stock"}
+        columns={"candidate": "service level", "total_cost": cost, "in_stock_rate": "validation in-stock"}
     )
+    table["service level"] = table["service level"].map(_service_level)
     return [
         "## How the tuned base-stock was tuned",
         "",
         "Per category, the base-stock service level with the lowest realised total cost on the validation period "
         "(the test period never took part); `newsvendor` is each SKU-DC's own fractile p / (p + h x review).",
         "",
-        markdown_table(table, {"validation cost": "{:,.0f}", "validation in-stock": "{:.2%}"}),
+        markdown_table(table, {cost: "{:,.0f}", "validation in-stock": "{:.2%}"}),
         "",
     ]
 
 
-def _calibration_section(calibration: pd.DataFrame | None, scenario_calibration: pd.DataFrame | None) -> list[str]:
+def _service_level(candidate: object) -> str:
+    """A candidate service level as a percentage (``0.9995`` -> ``99.95%``); a named one (``newsvendor``) as is."""
+    try:
+        return f"{100 * float(str(candidate)):g}%"
+    except ValueError:
+        return str(candidate)
+
+
+def _calibration_section(
+    calibration: pd.DataFrame | None, scenario_calibration: pd.DataFrame | None, currency: str = "currency"
+) -> list[str]:
     lines = ["## Is the OR teacher calibrated?", ""]
     if scenario_calibration is not None and len(scenario_calibration):
         table = scenario_calibration.rename(columns={scenario_calibration.columns[0]: "group"})
@@ -269,8 +304,17 @@ def _calibration_section(calibration: pd.DataFrame | None, scenario_calibration:
             "on the test period (a ratio below 1: the model is optimistic):",
             "",
             markdown_table(
-                calibration,
-                {"expected_cost": "{:,.0f}", "realised_cost": "{:,.0f}", "expected_over_realised": "{:.2f}"},
+                calibration.rename(
+                    columns={
+                        "expected_cost": with_unit("expected cost", f"{currency}/day"),
+                        "realised_cost": with_unit("realised cost", f"{currency}/day"),
+                    }
+                ),
+                {
+                    with_unit("expected cost", f"{currency}/day"): "{:,.0f}",
+                    with_unit("realised cost", f"{currency}/day"): "{:,.0f}",
+                    "expected_over_realised": "{:.2f}",
+                },
             ),
             "",
         ]
@@ -287,7 +331,11 @@ def _targets_section(targets: pd.DataFrame) -> list[str]:
 
 
 def _target_notes(
-    targets: pd.DataFrame, kpis: pd.DataFrame, decision_time: pd.DataFrame, tradeoff: pd.DataFrame
+    targets: pd.DataFrame,
+    kpis: pd.DataFrame,
+    decision_time: pd.DataFrame,
+    tradeoff: pd.DataFrame,
+    currency: str = "currency",
 ) -> list[str]:
     notes = []
     overall = kpis[kpis["scope"] == "all"].set_index("policy")
@@ -315,7 +363,8 @@ def _target_notes(
             first = reaching.iloc[0]
             note += (
                 f" The trade-off sweep shows the lever: with every category's alpha at {first['alpha']:g}, the OR policy reaches "
-                f"{first['in_stock_rate']:.2%} in-stock at a total cost of {first['total_cost']:,.0f} and {first['turnover_days']:.1f} "
+                f"{first['in_stock_rate']:.2%} in-stock at a total cost of {money(first['total_cost'], currency)} and "
+                f"{first['turnover_days']:.1f} "
                 "turnover days; labels and alignment at that service level would carry it over to ORPR."
             )
         notes.append(note)
@@ -336,7 +385,7 @@ def _target_notes(
     return ["Notes on missed targets:", "", *notes, ""] if notes else []
 
 
-def _transfer_section(transfer: pd.DataFrame) -> list[str]:
+def _transfer_section(transfer: pd.DataFrame, currency: str = "currency") -> list[str]:
     lines = ["## Transfer to held-out categories", ""]
     if transfer.empty:
         return [
@@ -344,9 +393,18 @@ def _transfer_section(transfer: pd.DataFrame) -> list[str]:
             "No category was held out of training (`data_processing.splits.holdout_categories` is empty).",
             "",
         ]
+    cost = with_unit("total cost", currency)
     table = transfer.assign(policy=transfer["policy"].map(_label))[
         ["policy", "group", "categories", "n_lanes", "total_cost", "in_stock_rate", "gap_to_teacher", "transfer_gap"]
-    ]
+    ].rename(
+        columns={
+            "n_lanes": "SKU-DCs",
+            "total_cost": cost,
+            "in_stock_rate": "in-stock",
+            "gap_to_teacher": "gap to OR",
+            "transfer_gap": "transfer gap",
+        }
+    )
     return [
         *lines,
         "The learned policies never saw the held-out categories in training. `gap to OR` compares each policy's total cost "
@@ -355,18 +413,22 @@ def _transfer_section(transfer: pd.DataFrame) -> list[str]:
         markdown_table(
             table,
             {
-                "total_cost": "{:,.0f}",
-                "in_stock_rate": "{:.2%}",
-                "gap_to_teacher": "{:+.1%}",
-                "transfer_gap": "{:+.1%}",
+                "SKU-DCs": "{:,.0f}",
+                cost: "{:,.0f}",
+                "in-stock": "{:.2%}",
+                "gap to OR": "{:+.1%}",
+                "transfer gap": "{:+.1%}",
             },
         ),
         "",
     ]
 
 
-def _tradeoff_section(sweep: pd.DataFrame) -> list[str]:
-    table = sweep[["alpha", "total_cost", "turnover_days", "in_stock_rate"]]
+def _tradeoff_section(sweep: pd.DataFrame, currency: str = "currency") -> list[str]:
+    cost = with_unit("total cost", currency)
+    table = sweep[["alpha", "total_cost", "turnover_days", "in_stock_rate"]].rename(
+        columns={"total_cost": cost, "turnover_days": "turnover (days)", "in_stock_rate": "in-stock"}
+    )
     return [
         "## Turnover versus in-stock",
         "",
@@ -375,70 +437,10 @@ def _tradeoff_section(sweep: pd.DataFrame) -> list[str]:
         "",
         "![Trade-off](figures/tradeoff.png)",
         "",
-        markdown_table(
-            table, {"alpha": "{:g}", "total_cost": "{:,.0f}", "turnover_days": "{:.2f}", "in_stock_rate": "{:.2%}"}
-        ),
+        markdown_table(table, {"alpha": "{:g}", cost: "{:,.0f}", "turnover (days)": "{:.2f}", "in-stock": "{:.2%}"}),
         "",
         "Inventory of sample SKU-DCs under each policy:",
         "",
         "![Trajectories](figures/trajectories.png)",
         "",
     ]
-
-
-def _field_test_section(effects: pd.DataFrame, balance: pd.DataFrame, units: pd.DataFrame) -> list[str]:
-    n_treated, n_control = int(units["treated"].sum()), int(units["control"].sum())
-    n_rule = int(units["selected_by_rule"].sum())
-    table = effects[
-        ["outcome", "effect", "ci_low", "ci_high", "p_value", "true_effect", "relative_effect", "pre_trend_p_value"]
-    ]
-    lines = [
-        "## Simulated field test (difference-in-differences)",
-        "",
-        f"As in the paper's field test: {n_rule} SKU-DCs were picked by a manager-like rule (high volume, stable supply) "
-        f"and {n_treated} of them were matched 1:1 to {n_control} controls by propensity score on pre-period turnover and "
-        "demand. Everyone runs the incumbent rule in the pre period; at the test start the treated pairs switch to ORPR. "
-        "The effect is estimated by a regression with SKU-DC and day fixed effects, standard errors clustered by SKU-DC. "
-        "Because this is a simulation, the same SKU-DCs were also run without the switch: the true effect is known.",
-        "",
-        markdown_table(
-            table,
-            {
-                "effect": "{:.4f}",
-                "ci_low": "{:.4f}",
-                "ci_high": "{:.4f}",
-                "p_value": "{:.3g}",
-                "true_effect": "{:.4f}",
-                "relative_effect": "{:+.1%}",
-                "pre_trend_p_value": "{:.3g}",
-            },
-        ),
-        "",
-        "![Field test](figures/field_test.png)",
-        "",
-        "Covariate balance (standardised mean differences; below 0.1 is the usual bar):",
-        "",
-        markdown_table(balance, {c: "{:.3f}" for c in balance.columns if balance[c].dtype.kind == "f"}),
-        "",
-    ]
-    unbalanced = balance.loc[~balance["balanced"].astype(bool), "covariate"].tolist() if "balanced" in balance else []
-    if unbalanced:
-        lines.append(
-            f"After matching, {', '.join(unbalanced)} is still not balanced (|SMD| >= 0.1): the rule picks the highest-volume "
-            "SKU-DCs and few controls are alike. The SKU-DC fixed effects absorb level differences, not different dynamics; "
-            "the true effect below shows what that costs here."
-        )
-        lines.append("")
-    for row in effects.itertuples():
-        inside = "inside" if row.truth_inside_interval else "outside"
-        if pd.isna(row.pre_trend_p_value):
-            trend = "the pre-trend could not be tested (the outcome does not vary in the pre period)"
-        elif row.parallel_trends_plausible:
-            trend = "no sign of different pre-trends"
-        else:
-            trend = "**different pre-trends: read this estimate with care**"
-        lines.append(
-            f"- {row.outcome.replace('_', ' ')}: estimated {row.effect:+.4f} ({row.relative_effect:+.1%} of the counterfactual), "
-            f"true {row.true_effect:+.4f}, which is {inside} the interval; {trend} (p = {row.pre_trend_p_value:.3g})."
-        )
-    return [*lines, ""]

@@ -38,7 +38,7 @@ def target_checks(kpis: pd.DataFrame, decision_time: pd.DataFrame, targets, poli
             ">= incumbent",
             me["in_stock_rate"] - incumbent["in_stock_rate"],
             me["in_stock_rate"] >= incumbent["in_stock_rate"],
-            f"{me['in_stock_rate']:.4f} vs {incumbent['in_stock_rate']:.4f}",
+            f"{me['in_stock_rate']:.2%} vs {incumbent['in_stock_rate']:.2%}",
         ),
         (
             "turnover days vs incumbent",
@@ -88,7 +88,7 @@ def _baseline_targets(overall: pd.DataFrame, policy: str, targets) -> list[tuple
             f">= {baseline} - {100 * targets.max_in_stock_drop_vs_baseline:.1f} points",
             in_stock_gap,
             bool(in_stock_gap >= -targets.max_in_stock_drop_vs_baseline),
-            f"{me['in_stock_rate']:.4f} vs {bar['in_stock_rate']:.4f}",
+            f"{me['in_stock_rate']:.2%} vs {bar['in_stock_rate']:.2%}",
         ),
         (
             f"OR teacher vs {baseline}",

@@ -303,6 +303,13 @@ def estimate_field_test(
 FIGURE_DPI = 110
 
 
+# Where the recommend pipeline's order files (mo_orders, mo_recommendations in
+# conf/base/catalog.yml) lie as seen from the report's folder (rpt_report_markdown): the
+# report links them. Both sit under the same data_root, so an environment that moves
+# data_root keeps the links; tests/test_conventions.py checks them against the catalog.
+ORDER_LINKS = {"orders": "../07_model_output/orders.csv", "recommendations": "../07_model_output/recommendations.csv"}
+
+
 def _png(figure: Figure) -> bytes:
     buffer = BytesIO()
     figure.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
@@ -317,18 +324,21 @@ def plot_report_figures(
     panel: pd.DataFrame,
     effects: pd.DataFrame,
     rl_curves: pd.DataFrame,
+    currency: str,
 ) -> tuple[dict[str, Figure], dict[str, str]]:
     """The report's figures, keyed by file name (``figures/<name>.png`` next to the report), and their PNGs.
+
+    Money axes are labelled with ``currency`` (``params:currency``).
 
     The second output holds each figure rendered to PNG in memory, base64-encoded, for
     the HTML report to embed: the figures' own dataset (a ``MatplotlibDataset``) can be
     written but not read back, so ``write_report`` reads the images from this one.
     """
     plots = {
-        "kpi_comparison.png": figures.kpi_comparison(kpis),
+        "kpi_comparison.png": figures.kpi_comparison(kpis, currency=currency),
         "tradeoff.png": figures.tradeoff(tradeoff, kpis),
         "trajectories.png": figures.trajectories(trajectories, lanes),
-        "field_test.png": figures.field_test(panel, effects),
+        "field_test.png": figures.field_test(panel, effects, currency=currency),
         "rl_curves.png": training_curves_figure(rl_curves),
     }
     return plots, {name: base64.b64encode(_png(figure)).decode("ascii") for name, figure in plots.items()}
@@ -350,7 +360,10 @@ def write_report(  # noqa: PLR0913 - one table per report section
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
     images: dict[str, str],
+    recommend_summary: pd.DataFrame,
+    recommend_by_dc_category: pd.DataFrame,
     data_is_demo: bool,
+    currency: str,
     params: dict[str, Any],
 ) -> tuple[str, str]:
     """The planner's report as Markdown and as HTML, led by the comparison with the strongest classic baseline.
@@ -362,6 +375,12 @@ def write_report(  # noqa: PLR0913 - one table per report section
     adds it at start-up, true when the environment's own ``conf/<env>/demo_data.yml``
     says ``enabled: true`` (the demo, test, staging), false otherwise (a client's
     environment, prod), since that file is what makes ``kedro demo-data`` write the data.
+
+    ``recommend_summary`` and ``recommend_by_dc_category`` (the recommend pipeline's
+    ``rpt_recommend_summary`` and ``rpt_recommend_by_dc_category``) give the section on
+    this run's orders, which links the order files (:data:`ORDER_LINKS`); reading them
+    makes ``kedro run`` write the orders before the report. Money is in ``currency``
+    (``params:currency``).
     """
     if not isinstance(data_is_demo, bool):
         raise ParameterError(f"data_is_demo: expected true or false, got {data_is_demo!r}")
@@ -390,6 +409,10 @@ def write_report(  # noqa: PLR0913 - one table per report section
         tuning=tuning,
         scenario_calibration=scenario_calibration,
         demo_data=data_is_demo,
+        currency=currency,
+        orders=recommend_summary,
+        orders_by_dc=recommend_by_dc_category,
+        order_links=ORDER_LINKS,
     )
     pngs = {name: base64.b64decode(data) for name, data in images.items()}
     return text, report.render_html(text, images=pngs)

@@ -10,7 +10,13 @@ _SETTINGS = [_PARAMS, "params:or_labeling", "params:rl_alignment", "params:seed"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """All policies on the test period -> KPI tables with intervals, transfer, trade-off, field test -> the report."""
+    """All policies on the test period -> KPI tables with intervals, transfer, trade-off, field test -> the report.
+
+    The report also summarises the recommend pipeline's orders (``rpt_recommend_summary``,
+    ``rpt_recommend_by_dc_category``): ``kedro run`` runs recommend before it, and this
+    pipeline alone reads them from an earlier run (``kedro run --pipelines
+    evaluation,recommend`` writes both).
+    """
     return Pipeline(
         [
             Node(
@@ -87,6 +93,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "mo_field_test_panel",
                     "rpt_field_test_did",
                     "rpt_rl_training_curves",
+                    "params:currency",
                 ],
                 outputs=["rpt_report_figures", "rpt_report_images"],
                 name="plot_report_figures",
@@ -109,7 +116,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "prm_lanes",
                     "time_splits",
                     "rpt_report_images",
+                    "rpt_recommend_summary",
+                    "rpt_recommend_by_dc_category",
                     "params:data_is_demo",
+                    "params:currency",
                     _PARAMS,
                 ],
                 outputs=["rpt_report_markdown", "rpt_report_html"],

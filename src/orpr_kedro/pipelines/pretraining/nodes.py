@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from orpr_kedro.core.data.splits import TimeSplits
+from orpr_kedro.core.figure_style import readable
 from orpr_kedro.core.learning import pretraining, reports
 from orpr_kedro.core.learning.baseline import BaselineLearner
 from orpr_kedro.core.learning.policy import FoundationPolicy
@@ -83,7 +84,7 @@ def plot_training_curves(history: pd.DataFrame) -> Figure:
         for axis in (top, bottom):
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     figure.suptitle("Foundation model: training curves")
-    return figure
+    return readable(figure)
 
 
 def decide_sample_dates(
