@@ -113,6 +113,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "mo_evaluation_lane_kpis",
                     "rpt_tuned_base_stock",
                     "mi_scenario_calibration",
+                    "rpt_or_calibration",
                     "prm_lanes",
                     "time_splits",
                     "rpt_report_images",
