@@ -41,16 +41,22 @@ def fast_params() -> DataProcessingParams:
     )
 
 
+def copy_project(folder: Path) -> Path:
+    """Copy the project's configuration (without ``conf/local``'s files) and sources into ``folder``."""
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", folder / "pyproject.toml")
+    shutil.copytree(PROJECT_ROOT / "conf", folder / "conf", ignore=shutil.ignore_patterns("local"))
+    (folder / "conf" / "local").mkdir()
+    shutil.copytree(PROJECT_ROOT / "src", folder / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return folder
+
+
 @pytest.fixture()
 def project_copy(tmp_path: Path) -> Path:
     """A copy of the project (configuration and sources) in a temporary folder.
 
     Data written by a session run lands under the copy, never in the repository.
     """
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    shutil.copytree(PROJECT_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
-    (tmp_path / "conf" / "local").mkdir()
-    shutil.copytree(PROJECT_ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    copy_project(tmp_path)
     shutil.copytree(PROJECT_ROOT / "notebooks", tmp_path / "notebooks")
     return tmp_path
 

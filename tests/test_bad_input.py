@@ -50,13 +50,9 @@ def _run(project: Path, pipeline: str = "data_processing", **kwargs) -> None:
 @pytest.fixture(scope="module")
 def processed_project(tmp_path_factory) -> Path:
     """A project copy with the test data and one completed data_processing run."""
-    from tests.conftest import PROJECT_ROOT
+    from tests.conftest import copy_project
 
-    project = tmp_path_factory.mktemp("bad_input")
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", project / "pyproject.toml")
-    shutil.copytree(PROJECT_ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-    (project / "conf" / "local").mkdir()
-    shutil.copytree(PROJECT_ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    project = copy_project(tmp_path_factory.mktemp("bad_input"))
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(project)
         result = CliRunner().invoke(cli, ["demo-data", "--env", "test"])

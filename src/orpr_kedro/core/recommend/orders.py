@@ -163,7 +163,7 @@ def _forecast_paths(
     splits: TimeSplits,
     lane_id: np.ndarray,
     coverage: np.ndarray,
-    days_to_review: int,
+    days_to_review: np.ndarray,
 ) -> np.ndarray:
     """Daily forecast from the origin ``[lane, forecaster horizon]`` (units/day), as the simulator reads it.
 

@@ -33,7 +33,14 @@ from scipy.special import ndtri
 from orpr_kedro.core.simulation.conventions import WEEK, daily_rate, days_of_cover
 from orpr_kedro.core.simulation.levels import coverage_levels
 from orpr_kedro.core.simulation.period import Lanes, Period
-from orpr_kedro.core.simulation.policies import CoverageSchedule, Decision, DecisionState, protection_moments
+from orpr_kedro.core.simulation.policies import (
+    CoverageSchedule,
+    Decision,
+    DecisionState,
+    protection_moments,
+    schedule_on,
+    wide_schedule,
+)
 
 __all__ = [
     "ACTION_KINDS",
@@ -228,17 +235,11 @@ class ActionSchedule:
         self.name = name
         self.actions = actions
         self.risk = risk
-        self.wide = table.pivot(index="lane_id", columns="decision_date", values="coverage_index").reindex(
-            index=np.asarray(lane_ids)
-        )
+        self.wide = wide_schedule(table, lane_ids, "coverage_index")
 
     def index(self, dates) -> np.ndarray:
         """Action indices ``[N, W]`` on ``dates``; raises where any lane has none."""
-        wide = self.wide.reindex(columns=pd.DatetimeIndex(dates))
-        if wide.isna().any().any():
-            missing = [str(d.date()) for d in wide.columns[wide.isna().any()]]
-            raise ValueError(f"{self.name}: actions are missing for some lanes on decision dates {missing}")
-        return wide.to_numpy(dtype="int64")
+        return schedule_on(self.wide, dates, f"{self.name}: actions are").astype("int64")
 
     def decide(self, lanes: Lanes, state: DecisionState) -> Decision:
         index = self.index([state.date])[:, 0]

@@ -322,6 +322,20 @@ def base_stock_for(lanes: Lanes, dispersion: np.ndarray) -> BaseStock:
     )
 
 
+def wide_schedule(table: pd.DataFrame, lane_ids: np.ndarray, column: str) -> pd.DataFrame:
+    """``column`` of a long (``lane_id``, ``decision_date``) table as lanes x dates, in ``lane_ids`` order."""
+    return table.pivot(index="lane_id", columns="decision_date", values=column).reindex(index=np.asarray(lane_ids))
+
+
+def schedule_on(wide: pd.DataFrame, dates, what: str) -> np.ndarray:
+    """Values ``[N, W]`` of a :func:`wide_schedule` on ``dates``; raises "<what> missing ..." where any lane has none."""
+    on_dates = wide.reindex(columns=pd.DatetimeIndex(dates))
+    if on_dates.isna().any().any():
+        missing = [str(d.date()) for d in on_dates.columns[on_dates.isna().any()]]
+        raise ValueError(f"{what} missing for some lanes on decision dates {missing}")
+    return on_dates.to_numpy()
+
+
 class CoverageSchedule:
     """Coverage days given per lane and decision date (OR labels, a learned policy's decisions, ...).
 
@@ -331,17 +345,11 @@ class CoverageSchedule:
 
     def __init__(self, table: pd.DataFrame, lane_ids: np.ndarray, name: str = "schedule") -> None:
         self.name = name
-        self.wide = table.pivot(index="lane_id", columns="decision_date", values="coverage_days").reindex(
-            index=np.asarray(lane_ids)
-        )
+        self.wide = wide_schedule(table, lane_ids, "coverage_days")
 
     def coverage(self, dates: pd.DatetimeIndex) -> np.ndarray:
         """Coverage ``[N, W]`` (days) on ``dates``; raises where any lane has none."""
-        wide = self.wide.reindex(columns=pd.DatetimeIndex(dates))
-        if wide.isna().any().any():
-            missing = [str(d.date()) for d in wide.columns[wide.isna().any()]]
-            raise ValueError(f"{self.name}: coverage is missing for some lanes on decision dates {missing}")
-        return wide.to_numpy(dtype="float64")
+        return schedule_on(self.wide, dates, f"{self.name}: coverage is").astype("float64")
 
     def decide(self, lanes: Lanes, state: DecisionState) -> Decision:
         return Decision(self.coverage(pd.DatetimeIndex([state.date]))[:, 0])
