@@ -103,3 +103,26 @@ def test_labeling_records_the_window_step(data):
     np.testing.assert_array_equal(labels["coverage_days"], [4.0, 0.0])
     np.testing.assert_array_equal(labels["expected_holding_cost"], [40.0, 150.0])
     assert labels["model_id"].tolist() == ["2025-01-06/a", "2025-01-06/b"]
+
+
+def test_the_in_stock_floor_buys_the_cover_that_keeps_stock(data):
+    # lane 0 starts the horizon's days with stock on 2, 2, 4 and 6 of 7 days (covers 0,
+    # 2, 4, 6); a floor of 0.8 for its category allows a stock-out share of 0.2, so only
+    # 6 days (1/7) meets it. Lane 1 runs out on day 6 whatever it covers: the default
+    # floor of 0.9 (share 0.1) cannot be met and is relaxed to the 1/7 it can reach.
+    params = PARAMS.model_copy(update={"in_stock_floor": {"a": 0.8, "default": 0.9}})
+    decision = _decide(data, params)
+    np.testing.assert_allclose(decision.costs.stockout_share[0], [5 / 7, 5 / 7, 3 / 7, 1 / 7])
+    np.testing.assert_allclose(decision.costs.stockout_share[1], [1 / 7] * 4)
+    np.testing.assert_array_equal(decision.choice, [3, 0])
+    assert [result.status for result in decision.results] == ["optimal", "infeasible_capacity_relaxed"]
+    assert decision.tasks[0].problem.capacity_labels == ("in-stock floor 0.8 of a",)
+    np.testing.assert_allclose(decision.tasks[0].problem.capacities, [0.2])
+
+
+def test_in_stock_floors_are_shares_and_not_with_dc_capacity():
+    with pytest.raises(ValueError, match=r"in_stock_floor values must lie in \[0, 1\)"):
+        ORLabelingParams.model_validate({"in_stock_floor": {"default": 1.0}})
+    with pytest.raises(ValueError, match="cannot be combined"):
+        ORLabelingParams.model_validate({"in_stock_floor": {"a": 0.9}, "dc_capacity": {"DC01": 100.0}})
+    assert ORLabelingParams.model_validate({"in_stock_floor": {"a": 0.9, "default": 0.5}}).floor_of("b") == 0.5

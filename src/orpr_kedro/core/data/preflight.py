@@ -62,6 +62,7 @@ def categories_named(params: Mapping[str, BaseModel]) -> dict[str, list[str]]:
     or_labeling = params.get("or_labeling")
     if isinstance(or_labeling, ORLabelingParams):
         named["or_labeling.bands"] = [key for key in or_labeling.bands if key != "default"]
+        named["or_labeling.in_stock_floor"] = [key for key in or_labeling.in_stock_floor if key != "default"]
     rl_alignment = params.get("rl_alignment")
     if isinstance(rl_alignment, RLAlignmentParams):
         named["rl_alignment.reward.bands"] = [key for key in rl_alignment.reward.bands if key != "default"]

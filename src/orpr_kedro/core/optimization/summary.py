@@ -133,7 +133,11 @@ def log_solve_summary(
         timing,
     )
     if summary.n_budgets_relaxed or summary.n_capacities_relaxed:
-        capacities = f" and {summary.n_capacities_relaxed} DC capacities" if summary.n_capacities_relaxed else ""
+        capacities = (
+            f" and {summary.n_capacities_relaxed} DC capacities or in-stock floors"
+            if summary.n_capacities_relaxed
+            else ""
+        )
         log.warning(
             "%s: %d lost-sales budgets%s could not be met by any choice and were relaxed to the "
             "least achievable loss (%s); the solver log's relaxed_groups names each model",

@@ -51,7 +51,8 @@ class CandidateCosts:
     grid value, or a service level's equivalent coverage). ``interval_total_cost``
     ``[N, C]``: expected total cost of the first decision interval (the week the
     decision is held before the next one): what the OR model predicts it will cost,
-    to hold against the cost the chosen plan then realises.
+    to hold against the cost the chosen plan then realises. ``stockout_share`` ``[N, C]``:
+    expected share of the horizon's days that start without stock (the in-stock floor's rows).
     """
 
     holding_cost: np.ndarray
@@ -63,6 +64,7 @@ class CandidateCosts:
     demand_value: np.ndarray  # [N]: expected revenue if nothing were lost
     cover_days: np.ndarray
     interval_total_cost: np.ndarray
+    stockout_share: np.ndarray
 
     @property
     def total_cost(self) -> np.ndarray:
@@ -150,6 +152,7 @@ def simulate_candidates(
         demand_value=result.demand_units[0].mean(axis=0) * price,
         cover_days=grid.candidate_cover_days(forecast, levels[:, :, 0]),
         interval_total_cost=expected(first.total_cost),
+        stockout_share=1.0 - expected(result.in_stock_days) / horizon,
     )
 
 
@@ -251,6 +254,19 @@ def build_tasks(
     tasks = []
     for category in category_names:
         rows = np.flatnonzero(categories == category)
+        floor = params.floor_of(category)
+        # the in-stock floor: the category's lanes' expected shares of stock-out days over
+        # the horizon sum to at most (1 - floor) x lanes (one capacity-style row)
+        in_stock = (
+            {}
+            if floor is None
+            else {
+                "volume": costs.stockout_share[rows],
+                "capacity_group": np.zeros(len(rows), dtype="int64"),
+                "capacities": np.array([(1.0 - floor) * len(rows)]),
+                "capacity_labels": (f"in-stock floor {floor:g} of {category}",),
+            }
+        )
         problem = MultipleChoiceProblem(
             cost=objective[rows],
             loss=costs.lost_value[rows],
@@ -259,6 +275,7 @@ def build_tasks(
             allowed=allowed[rows],
             model_id=f"{date}/{category}",
             group_labels=(category,),
+            **in_stock,
         )
         tasks.append(ModelTask(problem, rows, params.solver, seed, licence))
     return tasks

@@ -145,10 +145,32 @@ class ORLabelingParams(StrictModel):
     dc_capacity: dict[str, PositiveAmount] = Field(
         default_factory=dict, description="average inventory volume (litres) allowed per DC; empty = no capacity rows"
     )
+    in_stock_floor: dict[str, float] = Field(
+        default_factory=dict,
+        description="per category (key 'default' for all): the share of lane-days starting with stock that the "
+        "OR plan must reach in expectation over the horizon; empty = no floor",
+    )
     max_lead_time: int = Field(60, ge=1)
     save_candidates: bool = True
     solver: SolverParams = Field(default_factory=SolverParams)
     executor: ExecutorParams = Field(default_factory=ExecutorParams)
+
+    @model_validator(mode="after")
+    def _floors(self) -> ORLabelingParams:
+        bad = {key: value for key, value in self.in_stock_floor.items() if not 0 <= value < 1}
+        if bad:
+            raise ValueError(f"in_stock_floor values must lie in [0, 1) (a share of lane-days), got {bad}")
+        if self.in_stock_floor and self.dc_capacity:
+            raise ValueError(
+                "in_stock_floor and dc_capacity cannot be combined yet: the coupled DC-capacity model has no "
+                "in-stock rows; use bands (a minimum coverage) with dc_capacity"
+            )
+        return self
+
+    def floor_of(self, category: str) -> float | None:
+        """The category's in-stock floor (its own, else ``default``), or ``None`` without one."""
+        floor = self.in_stock_floor.get(category, self.in_stock_floor.get("default"))
+        return None if floor is None else float(floor)
 
     def action_grid(self) -> ActionGrid:
         """The candidates of the OR model and the network's decision head."""
