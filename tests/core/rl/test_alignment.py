@@ -20,16 +20,20 @@ from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.learning.pretraining import build_model, model_config
 from orpr_kedro.core.optimization import labeling
 from orpr_kedro.core.params import (
+    DeployParams,
     ExecutorParams,
     ORLabelingParams,
     PretrainingParams,
     RLAlignmentParams,
 )
 from orpr_kedro.core.rl import actor_critic, alignment, checkpoints, training
-from orpr_kedro.core.rl.actor_critic import torch_runtime
+from orpr_kedro.core.rl.actor_critic import FoundationActor, torch_runtime
+from orpr_kedro.core.rl.deploy import alignment_gate
 from orpr_kedro.core.rl.env import REWARD_TERMS, LaneEnv, LaneEpisodes, LaneVectorEnv
 from orpr_kedro.core.rl.policy import NetworkPolicy
+from orpr_kedro.core.rl.training import FixedEpisodes
 from orpr_kedro.core.simulation.backtest import compare_on_period, rule_policies
+from orpr_kedro.core.simulation.kpi import ACCUMULATED_COLUMNS
 from orpr_kedro.core.simulation.policies import CoverageSchedule
 from tests.conftest import PROJECT_ROOT
 
@@ -320,14 +324,21 @@ def test_resume_from_a_checkpoint_continues_the_same_run(tables, tmp_path):
 
 
 def test_the_same_seed_gives_the_same_aligned_weights(tables, tmp_path):
-    params = rl_params(tmp_path / "a", epochs=1, resume=False, freeze="none")
+    last = {"keep": "last"}  # the trained weights, not the fixed-episode selection (which may keep the pretrained)
+    params = rl_params(tmp_path / "a", epochs=1, resume=False, freeze="none", fixed_episodes=last)
     context = context_for(tables, params)
     one = alignment.train_alignment(tables["policy"], context, params, SEED).model.state_dict()
     two = alignment.train_alignment(
-        tables["policy"], context, rl_params(tmp_path / "b", epochs=1, resume=False, freeze="none"), SEED
+        tables["policy"],
+        context,
+        rl_params(tmp_path / "b", epochs=1, resume=False, freeze="none", fixed_episodes=last),
+        SEED,
     ).model.state_dict()
     other = alignment.train_alignment(
-        tables["policy"], context, rl_params(tmp_path / "c", epochs=1, resume=False, freeze="none"), SEED + 1
+        tables["policy"],
+        context,
+        rl_params(tmp_path / "c", epochs=1, resume=False, freeze="none", fixed_episodes=last),
+        SEED + 1,
     ).model.state_dict()
     assert all(torch.equal(one[name], two[name]) for name in one)
     assert any(not torch.equal(one[name], other[name]) for name in one)
@@ -421,3 +432,52 @@ def test_checkpoints_keep_the_newest_and_never_resume_a_foreign_run(tmp_path):
     # a run asking for fewer epochs never continues from a later one
     assert store.last(max_epoch=3)["epoch"] == 3
     assert store.last(max_epoch=2) is None
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "rloo"])
+def test_fixed_episodes_score_every_epoch_and_the_best_weights_are_kept(tables, tmp_path, algorithm):
+    params = rl_params(tmp_path, epochs=3, resume=False, algorithm=algorithm, fixed_episodes={"n_episodes": 64})
+    context = context_for(tables, params)
+    run = alignment.train_alignment(tables["policy"], context, params, SEED)
+    curves = run.curves
+    assert {"fixed_reward", "fixed_total_cost", "fixed_scaled_cost"} <= set(curves.columns)
+    scores = [run.summary["fixed_scaled_cost_pretrained"], *curves["fixed_scaled_cost"]]
+    kept = int(run.summary["kept_epoch"])
+    assert kept == int(np.argmin(scores)) and run.summary["fixed_scaled_cost_kept"] == min(scores)
+    # the same episodes and lead-time draws at every call: the kept weights score exactly their epoch's cost
+    fixed = FixedEpisodes(context, params, SEED)
+    actor = FoundationActor(run.model, context.layout, "none")
+    assert fixed.score(actor)["fixed_scaled_cost"] == pytest.approx(min(scores), rel=1e-6)
+    assert fixed.score(actor) == fixed.score(actor)
+
+
+def _gate_frame(aligned_costs):
+    """Per-lane validation KPIs of the pretrained network (cost 10 per lane) and the aligned policy."""
+    rows = []
+    for policy, costs in (("pretrained", [10.0] * len(aligned_costs)), ("aligned", aligned_costs)):
+        for lane, cost in enumerate(costs):
+            row = dict.fromkeys(ACCUMULATED_COLUMNS, 1.0)
+            row.update(
+                policy=policy, lane_id=lane, category="c", holding_cost=cost, lost_sales_cost=0.0, order_cost=0.0
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_the_gate_deploys_the_aligned_policy_only_when_its_interval_is_below_zero():
+    rule = DeployParams(rule="interval", level=0.9, n_resamples=500)
+    # every lane 1 cheaper: -10% with a degenerate interval, deployed
+    sure = alignment_gate(_gate_frame([9.0] * 20), rule, seed=1)
+    assert (sure.change, sure.low, sure.high, sure.deployed) == (
+        pytest.approx(-0.1),
+        pytest.approx(-0.1),
+        pytest.approx(-0.1),
+        "aligned",
+    )
+    # one lane 4 cheaper, one 3 dearer, the rest equal: -0.5% on the point, the interval straddles zero
+    mixed = alignment_gate(_gate_frame([6.0, 13.0] + [10.0] * 18), rule, seed=1)
+    assert mixed.change == pytest.approx(-0.005) and mixed.low < 0 < mixed.high
+    assert mixed.deployed == "pretrained" and "deploys the pretrained network" in mixed.reason()
+    assert (
+        alignment_gate(_gate_frame([6.0, 13.0] + [10.0] * 18), DeployParams(rule="point"), seed=1).deployed == "aligned"
+    )

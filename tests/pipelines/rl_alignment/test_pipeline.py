@@ -1,6 +1,7 @@
 """The rl_alignment pipeline on an in-memory catalog (tiny data, conf/test parameters)."""
 
 import pandas as pd
+import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
@@ -58,11 +59,14 @@ def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_p
     assert set(kpis["policy"]) == {"pretrained", "aligned", "or_policy", "incumbent", "base_stock"}
     overall = kpis[kpis["scope"] == "all"].set_index("policy")
     assert overall["demand_units"].nunique() == 1  # the same demand for every policy
-    # ORPR deploys the aligned policy only if it beat the pretrained network on validation
+    # ORPR deploys the aligned policy only if the paired interval of its validation cost
+    # change vs the pretrained network lies below zero
     deployed = catalog.load("mdl_orpr_policy")
-    expected = (
-        "aligned" if overall.loc["aligned", "total_cost"] < overall.loc["pretrained", "total_cost"] else "pretrained"
-    )
+    gate = deployed["metadata"]["alignment_gate"]
+    change = overall.loc["aligned", "total_cost"] / overall.loc["pretrained", "total_cost"] - 1
+    assert gate["rule"] == "interval" and gate["change"] == pytest.approx(change, rel=1e-9)
+    assert gate["low"] <= gate["change"] <= gate["high"]
+    expected = "aligned" if gate["high"] < 0 else "pretrained"
     assert deployed["metadata"]["orpr_network"] == expected
     source = catalog.load("mdl_aligned_policy" if expected == "aligned" else "mdl_foundation_model")
     assert all(deployed["state_dict"][name].equal(tensor) for name, tensor in source["state_dict"].items())

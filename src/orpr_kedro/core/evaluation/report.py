@@ -131,8 +131,9 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
         comparisons.append(f"The OR teacher itself was {gap:+.1%} against {_label(baseline).lower()}.")
     if tuning is not None and "orpr_network" in tuning.columns and (tuning["orpr_network"] == "pretrained").any():
         comparisons.append(
-            "Alignment did not lower the validation cost below the pretrained network's, so ORPR here is the "
-            "pretrained network (the aligned policy is not deployed)."
+            "Alignment's validation gain over the pretrained network was not clear of zero (the paired interval "
+            "of `rl_alignment.deploy`, in `rpt_rl_alignment_summary`), so ORPR here is the pretrained network "
+            "(the aligned policy is not deployed)."
         )
     extra = _tuning_section(tuning, currency) if tuning is not None else []
     if lane_kpis is not None and baseline is not None:

@@ -67,6 +67,8 @@ from orpr_kedro.core.params.registry import (
     validate_parameters,
 )
 from orpr_kedro.core.params.rl_alignment import (
+    DeployParams,
+    FixedEpisodesParams,
     PPOParams,
     RewardParams,
     RLAlignmentParams,
@@ -86,8 +88,10 @@ __all__ = [
     "DemoDataConfig",
     "EvaluationParams",
     "EvaluationTargets",
+    "DeployParams",
     "ExecutorParams",
     "FeatureParams",
+    "FixedEpisodesParams",
     "FieldTestParams",
     "ForecastBoundsParams",
     "ForecastHeadParams",

@@ -35,6 +35,12 @@ class RewardParams(StrictModel):
         default_factory=dict, description="per-category bands (days) of the band term; empty = or_labeling.bands"
     )
     min_scale: float = Field(1.0, gt=0, description="floor of a lane's reward scale (currency per week)")
+    scale: Literal["lane", "pooled"] = Field(
+        "lane",
+        description="lane: each lane's cost over its own weekly demand value (small and large SKUs weigh alike); "
+        "pooled: every lane's cost over the mean of those values, so the reward is proportional to the currency "
+        "cost the evaluation sums",
+    )
 
 
 class PPOParams(StrictModel):
@@ -74,6 +80,34 @@ class ValidationRunParams(StrictModel):
     )
 
 
+class FixedEpisodesParams(StrictModel):
+    """A fixed set of training-period episodes scored with the greedy policy after every epoch."""
+
+    n_episodes: int = Field(
+        512,
+        ge=0,
+        description="episodes (lane and start date) with the same lead-time draws at every epoch, so the curve "
+        "shows learning, not episode noise; 0 = off",
+    )
+    keep: Literal["best", "last"] = Field(
+        "best",
+        description="best: the weights of the epoch (0 = the pretrained network) with the lowest scaled cost on "
+        "the fixed episodes; last: the final epoch's",
+    )
+
+
+class DeployParams(StrictModel):
+    """When the aligned policy replaces the pretrained network as ORPR (validation, closed loop)."""
+
+    rule: Literal["interval", "point"] = Field(
+        "interval",
+        description="interval: only if the paired lane-bootstrap interval of the validation cost change vs the "
+        "pretrained network lies entirely below zero; point: if the change itself is below zero",
+    )
+    level: float = Field(0.9, gt=0, lt=1, description="two-sided level of that interval")
+    n_resamples: int = Field(1000, ge=100, description="bootstrap resamples of the SKU-DCs")
+
+
 class RLAlignmentParams(StrictModel):
     """Parameters of the rl_alignment pipeline."""
 
@@ -92,6 +126,8 @@ class RLAlignmentParams(StrictModel):
     ppo: PPOParams = Field(default_factory=PPOParams)
     rloo: RLOOParams = Field(default_factory=RLOOParams)
     validation: ValidationRunParams = Field(default_factory=ValidationRunParams)
+    fixed_episodes: FixedEpisodesParams = Field(default_factory=FixedEpisodesParams)
+    deploy: DeployParams = Field(default_factory=DeployParams)
     checkpoint_dir: str = Field("data/06_models/rl_checkpoints", description="folder of the per-epoch checkpoints")
     resume: bool = Field(True, description="continue from the last checkpoint of the same run when there is one")
     keep_checkpoints: int | None = Field(

@@ -1,21 +1,71 @@
 """Which network ORPR deploys: the aligned policy only where alignment earned its place.
 
-The alignment's own validation summary (``rpt_rl_validation_kpis``: every policy closed
-loop on the validation period) decides: the aligned policy replaces the pretrained
-network only if its total cost there is lower. Evaluation and recommend both read this,
-so the policy that is reported is the one that orders.
+The alignment's own closed-loop run on the validation period (every policy from the
+same state, on the same demand and lead-time draws) decides. With ``rule: interval``
+(the default) the aligned policy replaces the pretrained network only if the paired
+lane-bootstrap interval of its total-cost change lies entirely below zero: a gain a
+resampling of the SKU-DCs would not erase. ``rule: point`` deploys it whenever the
+change itself is negative. Evaluation and recommend both read the result (the
+``orpr_network`` of ``mdl_orpr_policy``), so the policy that is reported is the one
+that orders.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
-__all__ = ["deployed_network"]
+from orpr_kedro.core.evaluation.bootstrap import BootstrapSettings, bootstrap_kpis
+from orpr_kedro.core.params import DeployParams
+
+__all__ = ["AlignmentGate", "alignment_gate"]
+
+ALIGNED, PRETRAINED = "aligned", "pretrained"
 
 
-def deployed_network(rl_validation_kpis: pd.DataFrame) -> str:
-    """``aligned`` if alignment lowered the validation total cost below the pretrained network's, else ``pretrained``."""
-    overall = rl_validation_kpis[rl_validation_kpis["scope"] == "all"].set_index("policy")["total_cost"]
-    if {"aligned", "pretrained"} <= set(overall.index) and overall["aligned"] < overall["pretrained"]:
-        return "aligned"
-    return "pretrained"
+@dataclass(frozen=True)
+class AlignmentGate:
+    """The validation cost change of the aligned policy vs the pretrained one and the network deployed.
+
+    ``change``, ``low``, ``high``: shares (-0.02 = 2% cheaper), the interval at ``level``.
+    """
+
+    change: float
+    low: float
+    high: float
+    level: float
+    rule: str
+    deployed: str
+
+    def reason(self) -> str:
+        """One sentence for logs and the summary."""
+        interval = f"{self.change:+.2%} [{self.low:+.2%}, {self.high:+.2%}] ({self.level:.0%} paired interval)"
+        if self.deployed == ALIGNED:
+            return f"validation total cost change aligned vs pretrained {interval}: ORPR deploys the aligned policy"
+        needed = "the interval lies below zero" if self.rule == "interval" else "the change is below zero"
+        return (
+            f"validation total cost change aligned vs pretrained {interval}: ORPR deploys the pretrained network "
+            f"(rule {self.rule}: the aligned policy only where {needed})"
+        )
+
+
+def alignment_gate(lane_kpis: pd.DataFrame, params: DeployParams, seed: int) -> AlignmentGate:
+    """Decide from per-lane validation KPIs (``policy, lane_id, category`` and the accumulators).
+
+    Raises:
+        ValueError: when the frame lacks the aligned or the pretrained policy.
+    """
+    missing = {ALIGNED, PRETRAINED} - set(lane_kpis["policy"])
+    if missing:
+        raise ValueError(f"the validation lane KPIs lack the policies {sorted(missing)}")
+    frame = lane_kpis[lane_kpis["policy"].isin([PRETRAINED, ALIGNED])]
+    table = bootstrap_kpis(
+        frame, BootstrapSettings(n_resamples=params.n_resamples, level=params.level, seed=seed), reference=PRETRAINED
+    )
+    row = table[
+        (table["policy"] == ALIGNED) & (table["scope"] == "all") & (table["metric"] == "total_cost_change_vs_reference")
+    ].iloc[0]
+    change, low, high = float(row["value"]), float(row["ci_low"]), float(row["ci_high"])
+    better = high < 0 if params.rule == "interval" else change < 0
+    return AlignmentGate(change, low, high, params.level, params.rule, ALIGNED if better else PRETRAINED)

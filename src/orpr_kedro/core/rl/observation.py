@@ -227,12 +227,18 @@ def lane_context_from_rows(
     return context
 
 
-def reward_scale(period: Period, start: pd.Timestamp, end: pd.Timestamp, min_scale: float) -> np.ndarray:
-    """Mean weekly demand value ``[N]`` (currency per week) of each lane over ``[start, end)``, floored."""
+def reward_scale(
+    period: Period, start: pd.Timestamp, end: pd.Timestamp, min_scale: float, kind: str = "lane"
+) -> np.ndarray:
+    """Mean weekly demand value ``[N]`` (currency per week) of each lane over ``[start, end)``, floored.
+
+    ``kind="pooled"``: every lane gets the mean of those values (one scale for all).
+    """
     lanes = period.lane_arrays
     first, last = period.day(start), period.day(end)
     weekly_demand = period.demand[:, first:last].mean(axis=1) * WEEK if last > first else np.zeros(lanes.n_lanes)
-    return np.maximum(weekly_demand * lanes.unit_cost, min_scale)
+    scale = np.maximum(weekly_demand * lanes.unit_cost, min_scale)
+    return np.full_like(scale, scale.mean()) if kind == "pooled" and len(scale) else scale
 
 
 def build_lane_context(
@@ -285,7 +291,7 @@ def build_lane_context(
         max_lead_time=max_lead_time,
         horizon_days=horizon_days,
     )
-    scale = reward_scale(data, scale_start, scale_end, reward.min_scale)
+    scale = reward_scale(data, scale_start, scale_end, reward.min_scale, reward.scale)
     return lane_context_from_rows(rows, normalisation, grid, scale=scale, bands=bands)
 
 

@@ -49,7 +49,7 @@ from orpr_kedro.core.rl.env import (
     LaneVectorEnv,
     observation_space,
 )
-from orpr_kedro.core.rl.training import AlignmentRun, _actor_and_reference, _curve_row, _run_summary
+from orpr_kedro.core.rl.training import AlignmentRun, FixedEpisodes, _actor_and_reference, _curve_row, _run_summary
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +176,12 @@ def train_ppo(pretrained: FoundationPolicy, context: LaneContext, params: RLAlig
         state = store.last(params.epochs) if params.resume else None
         curves: list[dict[str, float]] = []
         restored = (0, 0, 0)
-        if state is not None:
+        fixed = FixedEpisodes(context, params, seed)
+        if state is None:
+            fixed.start(actor)
+        else:
             algorithm.load_state_dict(state["algorithm"])
+            fixed.load(state.get("fixed"))
             curves = list(state["curves"])
             restored = (int(state["epoch"]), int(state["env_step"]), int(state["update_step"]))
             logger.info(
@@ -198,6 +202,7 @@ def train_ppo(pretrained: FoundationPolicy, context: LaneContext, params: RLAlig
                 _curve_row(epoch, env_step, update_step, started, episodes.pop_stats(), algorithm.pop_update_log())
             )
             curves[-1]["wall_s"] += float(state["wall_s"]) if state is not None else 0.0
+            fixed.after_epoch(epoch, actor, curves[-1])
             return str(
                 store.save(
                     epoch,
@@ -207,6 +212,7 @@ def train_ppo(pretrained: FoundationPolicy, context: LaneContext, params: RLAlig
                         "algorithm": algorithm.state_dict(),
                         "curves": curves,
                         "wall_s": curves[-1]["wall_s"],
+                        "fixed": fixed.state(),
                     },
                 )
             )
@@ -227,4 +233,6 @@ def train_ppo(pretrained: FoundationPolicy, context: LaneContext, params: RLAlig
                 verbose=False,
             )
             algorithm.run_training(trainer_params)
-    return AlignmentRun(actor.model, pd.DataFrame(curves), _run_summary(params, curves, started, restored[0], store))
+        selection = fixed.finish(actor, curves)
+    summary = {**_run_summary(params, curves, started, restored[0], store), **selection}
+    return AlignmentRun(actor.model, pd.DataFrame(curves), summary)

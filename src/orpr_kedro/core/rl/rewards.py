@@ -4,7 +4,8 @@
 rule reward. Simulation reward = -(holding + lost-sale + ordering cost of the 7 days) /
 scale, with scale = the lane's mean weekly demand x unit cost on the training period
 (currency per week, floored at ``min_scale``), so a reward of -0.1 means "costs of 10% of
-the value of a week's demand" on every lane. Rule terms: ``band`` -(days outside the
+the value of a week's demand" on every lane; with ``scale: pooled`` every lane is divided
+by the mean of those scales, so the reward is proportional to the currency cost. Rule terms: ``band`` -(days outside the
 category's band) / (grid range), ``turnover`` -|v - target turnover days| / target,
 ``or_agreement`` -|index - OR label index| / (grid size - 1) where an OR label exists,
 ``promotion`` (on decision dates with ``min_promo_days`` promoted days ahead, replacing

@@ -37,7 +37,13 @@ from orpr_kedro.core.rl.env import (
     LaneContext,
     LaneEpisodes,
 )
-from orpr_kedro.core.rl.training import AlignmentRun, _actor_and_reference, _curve_row, _run_summary
+from orpr_kedro.core.rl.training import (
+    AlignmentRun,
+    FixedEpisodes,
+    _actor_and_reference,
+    _curve_row,
+    _run_summary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +142,11 @@ def train_rloo(
         state = store.last(params.epochs) if params.resume else None
         curves: list[dict[str, float]] = []
         start_epoch, env_step, update_step, previous_wall = 0, 0, 0, 0.0
-        if state is not None:
+        fixed = FixedEpisodes(context, params, seed)
+        if state is None:
+            fixed.start(actor)
+        else:
+            fixed.load(state.get("fixed"))
             actor.load_state_dict(state["actor"])
             optimizer.load_state_dict(state["optimizer"])
             curves = list(state["curves"])
@@ -172,6 +182,7 @@ def train_rloo(
             update_stats = {name: float(np.mean(values)) for name, values in log.items()}
             curves.append(_curve_row(epoch, env_step, update_step, started, episodes.pop_stats(), update_stats))
             curves[-1]["wall_s"] += previous_wall
+            fixed.after_epoch(epoch, actor, curves[-1])
             store.save(
                 epoch,
                 {
@@ -181,7 +192,10 @@ def train_rloo(
                     "optimizer": optimizer.state_dict(),
                     "curves": curves,
                     "wall_s": curves[-1]["wall_s"],
+                    "fixed": fixed.state(),
                 },
             )
             bar.set_postfix(reward=f"{curves[-1]['reward']:.3f}", kl=f"{update_stats.get('kl', 0.0):.4f}")
-    return AlignmentRun(actor.model, pd.DataFrame(curves), _run_summary(params, curves, started, start_epoch, store))
+        selection = fixed.finish(actor, curves)
+    summary = {**_run_summary(params, curves, started, start_epoch, store), **selection}
+    return AlignmentRun(actor.model, pd.DataFrame(curves), summary)

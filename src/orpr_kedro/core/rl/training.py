@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import torch
 
 from orpr_kedro.core.learning.network import FoundationModel
 from orpr_kedro.core.learning.policy import FoundationPolicy
@@ -17,10 +19,12 @@ from orpr_kedro.core.rl.actor_critic import (
     ContextCache,
     FoundationActor,
     check_cached_logits,
+    derived_seed,
 )
 from orpr_kedro.core.rl.checkpoints import CheckpointStore
 from orpr_kedro.core.rl.env import (
     LaneContext,
+    LaneEpisodes,
 )
 
 
@@ -89,3 +93,96 @@ def _run_summary(
         "kl_coef": params.kl_coef,
         "checkpoint_folder": str(store.folder),
     }
+
+
+class FixedEpisodes:
+    """The greedy actor scored on the same training-period episodes after every epoch.
+
+    ``n_episodes`` episodes (lane and start date) with their lead-time draws come from
+    one seed, so every call sees the same episodes: differences between epochs are the
+    policy's, not the sampling's. The epoch with the lowest mean scaled cost per
+    lane-week (epoch 0: the pretrained network) is tracked with its weights; with
+    ``keep: best`` :meth:`finish` loads them into the actor.
+    """
+
+    def __init__(self, context: LaneContext, params: RLAlignmentParams, seed: int) -> None:
+        self.settings = params.fixed_episodes
+        self.enabled = self.settings.n_episodes > 0
+        self.seed = derived_seed(seed, 7_000_001)
+        self.episodes = (
+            LaneEpisodes(context, self.settings.n_episodes, params.episode_weeks, params.reward, self.seed)
+            if self.enabled
+            else None
+        )
+        self.best_epoch = 0
+        self.best_cost = float("inf")
+        self.pretrained_cost = float("nan")
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def score(self, actor: FoundationActor) -> dict[str, float]:
+        """``fixed_reward``, ``fixed_total_cost`` (currency per lane-week) and ``fixed_scaled_cost`` of the greedy actor."""
+        if self.episodes is None:
+            return {}
+        episodes = self.episodes
+        episodes.seed(self.seed)
+        episodes.clear_stats()
+        slots = np.arange(episodes.n_envs)
+        episodes.reset(slots)
+        for _ in range(episodes.episode_weeks):
+            with torch.no_grad():
+                actions = actor.logits(episodes.observe(slots)).argmax(dim=-1).numpy()
+            episodes.advance(slots, actions)
+        stats = episodes.pop_stats()
+        return {
+            "fixed_reward": stats["reward"],
+            "fixed_total_cost": stats["total_cost"],
+            "fixed_scaled_cost": stats["scaled_cost"],
+        }
+
+    def start(self, actor: FoundationActor) -> None:
+        """Score the pretrained network (epoch 0) before the first epoch."""
+        if self.enabled:
+            cost = self.score(actor)["fixed_scaled_cost"]
+            self.pretrained_cost = cost
+            self.record(0, actor, cost)
+
+    def record(self, epoch: int, actor: FoundationActor, cost: float) -> None:
+        if self.enabled and cost < self.best_cost:
+            self.best_epoch, self.best_cost = int(epoch), float(cost)
+            self.best_state = copy.deepcopy(actor.model.state_dict())
+
+    def after_epoch(self, epoch: int, actor: FoundationActor, row: dict[str, float]) -> None:
+        """Add the epoch's fixed-episode scores to its curve row and track the best epoch."""
+        stats = self.score(actor)
+        row.update(stats)
+        if stats:
+            self.record(epoch, actor, stats["fixed_scaled_cost"])
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the selection."""
+        return {
+            "best_epoch": self.best_epoch,
+            "best_cost": self.best_cost,
+            "pretrained_cost": self.pretrained_cost,
+            "best_state": self.best_state,
+        }
+
+    def load(self, state: Mapping[str, Any] | None) -> None:
+        if state:
+            self.best_epoch, self.best_cost = int(state["best_epoch"]), float(state["best_cost"])
+            self.pretrained_cost, self.best_state = float(state["pretrained_cost"]), state["best_state"]
+
+    def finish(self, actor: FoundationActor, curves: list[dict[str, float]]) -> dict[str, float]:
+        """Load the kept weights (``keep: best``); returns the summary facts of the selection."""
+        last_epoch = int(curves[-1]["epoch"]) if curves else 0
+        if not self.enabled:
+            return {"kept_epoch": float(last_epoch)}
+        kept, cost = last_epoch, float(curves[-1].get("fixed_scaled_cost", np.nan)) if curves else self.pretrained_cost
+        if self.settings.keep == "best" and self.best_state is not None:
+            actor.model.load_state_dict(self.best_state)
+            kept, cost = self.best_epoch, self.best_cost
+        return {
+            "kept_epoch": float(kept),
+            "fixed_scaled_cost_pretrained": self.pretrained_cost,
+            "fixed_scaled_cost_kept": cost,
+        }

@@ -16,7 +16,7 @@ from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams, parse_pa
 from orpr_kedro.core.rl import alignment
 from orpr_kedro.core.rl.actor_critic import torch_runtime
 from orpr_kedro.core.rl.curves import training_curves_figure
-from orpr_kedro.core.rl.deploy import deployed_network
+from orpr_kedro.core.rl.deploy import alignment_gate
 from orpr_kedro.core.rl.policy import NetworkPolicy
 from orpr_kedro.core.simulation.actions import label_schedule
 from orpr_kedro.core.simulation.backtest import rule_policies
@@ -103,8 +103,10 @@ def validate_aligned_policy(
     share the demand, the lead-time draws and the initial state. Returns the decisions
     (with the aligned policy's KL to the pretrained one), the KPI table and the policy
     ORPR deploys (``mdl_orpr_policy``): the aligned one only if it beat the pretrained
-    network's validation total cost, otherwise the pretrained network; its payload's
-    metadata names which (``orpr_network``).
+    network's validation total cost by the deployment rule (``rl_alignment.deploy``:
+    by default the paired interval of the change lies below zero), otherwise the
+    pretrained network; its payload's metadata names which (``orpr_network``) and
+    carries the change with its interval (``alignment_gate``).
     """
     settings: RLAlignmentParams = parse_params("rl_alignment", params)
     or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
@@ -145,21 +147,34 @@ def validate_aligned_policy(
         overall.loc[PRETRAINED, "in_stock_rate"],
         overall.loc[ALIGNED, "in_stock_rate"],
     )
-    deployed = deployed_network(table)
-    if deployed == PRETRAINED:
-        logger.warning(
-            "Alignment did not lower the validation total cost below the pretrained network's: "
-            "ORPR deploys the pretrained network (mdl_orpr_policy)"
-        )
+    gate = alignment_gate(result.backtest.lane_kpis(result.lanes), settings.deploy, seed)
+    deployed = gate.deployed
+    (logger.info if deployed == ALIGNED else logger.warning)("RL alignment gate: %s", gate.reason())
     chosen = aligned_policy if deployed == ALIGNED else foundation_model
-    orpr_policy = {**chosen, "metadata": {**dict(chosen.get("metadata", {})), "orpr_network": deployed}}
+    metadata = {
+        **dict(chosen.get("metadata", {})),
+        "orpr_network": deployed,
+        "alignment_gate": {
+            "change": gate.change,
+            "low": gate.low,
+            "high": gate.high,
+            "level": gate.level,
+            "rule": gate.rule,
+        },
+    }
+    orpr_policy = {**chosen, "metadata": metadata}
     return result.decisions, table, orpr_policy
 
 
 def summarise_alignment(
-    decisions: pd.DataFrame, kpis: pd.DataFrame, curves: pd.DataFrame, aligned_policy: dict[str, Any]
+    decisions: pd.DataFrame,
+    kpis: pd.DataFrame,
+    curves: pd.DataFrame,
+    aligned_policy: dict[str, Any],
+    orpr_policy: dict[str, Any],
 ) -> pd.DataFrame:
-    """One table of the alignment's facts: cost and in-stock change, KL, promotion coverage shift, timings."""
+    """One table of the alignment's facts: cost and in-stock change, the deployment gate, KL, promotion coverage
+    shift, the fixed-episode selection, timings."""
     overall = kpis[kpis["scope"] == "all"].set_index("policy")
     aligned_rows = decisions[decisions["policy"] == ALIGNED]
     gaps = promotion_gaps(decisions).set_index("policy")
@@ -171,6 +186,20 @@ def summarise_alignment(
             "total_cost_change_pct",
             100 * (overall.loc[ALIGNED, "total_cost"] / overall.loc[PRETRAINED, "total_cost"] - 1),
             "aligned vs pretrained",
+        ),
+    ]
+    gate = dict(orpr_policy.get("metadata", {})).get("alignment_gate")
+    if gate:
+        interval = f"{float(gate['level']):.0%} paired lane-bootstrap interval"
+        rows += [
+            ("total_cost_change_ci_low_pct", 100 * float(gate["low"]), interval),
+            ("total_cost_change_ci_high_pct", 100 * float(gate["high"]), interval),
+        ]
+    rows += [
+        (
+            "deployed_aligned",
+            float(dict(orpr_policy.get("metadata", {})).get("orpr_network") == ALIGNED),
+            f"1: ORPR is the aligned policy, 0: the pretrained network (rule {gate['rule'] if gate else 'point'})",
         ),
         ("in_stock_rate_pretrained", overall.loc[PRETRAINED, "in_stock_rate"], "share of lane-days"),
         ("in_stock_rate_aligned", overall.loc[ALIGNED, "in_stock_rate"], "share of lane-days"),
@@ -208,6 +237,9 @@ def summarise_alignment(
         ("wall_s", "training_wall_s"),
         ("training_steps_per_s", "training_env_steps_per_s"),
         ("kl_coef", "kl_coef"),
+        ("kept_epoch", "kept_epoch"),
+        ("fixed_scaled_cost_pretrained", "fixed_episode_scaled_cost_pretrained"),
+        ("fixed_scaled_cost_kept", "fixed_episode_scaled_cost_kept"),
     ):
         if name in training:
             rows.append((metric, float(training[name]), described))

@@ -38,6 +38,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "rpt_rl_validation_kpis",
                     "rpt_rl_training_curves",
                     "mdl_aligned_policy",
+                    "mdl_orpr_policy",
                 ],
                 outputs="rpt_rl_alignment_summary",
                 name="summarise_alignment",
