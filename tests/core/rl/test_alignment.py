@@ -481,3 +481,15 @@ def test_the_gate_deploys_the_aligned_policy_only_when_its_interval_is_below_zer
     assert (
         alignment_gate(_gate_frame([6.0, 13.0] + [10.0] * 18), DeployParams(rule="point"), seed=1).deployed == "aligned"
     )
+
+
+def test_the_gate_keeps_the_pretrained_network_when_alignment_buys_its_gain_with_stock_outs():
+    frame = _gate_frame([9.0] * 20)
+    aligned = frame["policy"] == "aligned"
+    frame["n_days"] = 100.0
+    frame["in_stock_days"] = 100.0
+    frame.loc[aligned & (frame["lane_id"] == 0), "in_stock_days"] = 80.0  # 20 of 2,000 lane-days: -1 point
+    gate = alignment_gate(frame, DeployParams(level=0.9, n_resamples=200), seed=1)
+    assert gate.high < 0 and gate.in_stock_change == pytest.approx(-0.01)
+    assert gate.deployed == "pretrained" and "in-stock -1.00 points" in gate.reason()
+    assert alignment_gate(frame, DeployParams(max_in_stock_drop=0.02, n_resamples=200), seed=1).deployed == "aligned"

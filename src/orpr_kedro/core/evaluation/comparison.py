@@ -228,6 +228,11 @@ def service_level_sweep(
 ) -> pd.DataFrame:
     """The OR policy re-solved at each service level ``alpha`` (every category) on the scored period.
 
+    ``alpha`` is the whole service requirement of each point: every category's lost-value
+    budget is ``(1 - alpha)`` of its demand value and its in-stock floor is ``alpha``
+    (in place of ``or_labeling.in_stock_floor``; without a floor where ``dc_capacity``
+    couples the categories), so tightening it tightens both.
+
     ``or_data``: the period the OR policy reads (the window's with the measured forecast
     error attached, as :func:`evaluate_policies`); by default the window's own.
 
@@ -236,10 +241,17 @@ def service_level_sweep(
     overall KPIs: the turnover versus in-stock trade-off the OR model can buy.
     """
     scenario = or_params.model_copy(update={"mode": "scenario"})
+
+    def at(alpha: float) -> ORLabelingParams:
+        # alpha is the whole service requirement: the value budget and the in-stock floor
+        if or_params.dc_capacity:  # no in-stock rows in the coupled model
+            return scenario
+        return scenario.model_copy(update={"in_stock_floor": {"default": float(alpha)}})
+
     policies: dict[str, Policy] = {
         f"or_alpha_{alpha:g}": ORPolicy(
             alpha_override(window.data if or_data is None else or_data, alpha),
-            scenario,
+            at(alpha),
             seed,
             executor,
             f"or_alpha_{alpha:g}",

@@ -433,8 +433,9 @@ def _tradeoff_section(sweep: pd.DataFrame, currency: str = "currency") -> list[s
     return [
         "## Turnover versus in-stock",
         "",
-        "The OR model re-solved at several service levels alpha (the share of demand value each category must serve) traces "
-        "the stock a given in-stock rate costs; each policy is a point on the same axes.",
+        "The OR model re-solved at several service levels alpha (each category must serve that share of its demand "
+        "value and start that share of its lane-days with stock) traces the stock a given in-stock rate costs; each "
+        "policy is a point on the same axes.",
         "",
         "![Trade-off](figures/tradeoff.png)",
         "",

@@ -105,6 +105,13 @@ class DeployParams(StrictModel):
         "pretrained network lies entirely below zero; point: if the change itself is below zero",
     )
     level: float = Field(0.9, gt=0, lt=1, description="two-sided level of that interval")
+    max_in_stock_drop: float = Field(
+        0.005,
+        ge=0,
+        le=1,
+        description="and only if its validation in-stock rate is at most this share (0.005 = 0.5 points) below "
+        "the pretrained network's",
+    )
     n_resamples: int = Field(1000, ge=100, description="bootstrap resamples of the SKU-DCs")
 
 

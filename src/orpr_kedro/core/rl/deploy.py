@@ -5,7 +5,9 @@ same state, on the same demand and lead-time draws) decides. With ``rule: interv
 (the default) the aligned policy replaces the pretrained network only if the paired
 lane-bootstrap interval of its total-cost change lies entirely below zero: a gain a
 resampling of the SKU-DCs would not erase. ``rule: point`` deploys it whenever the
-change itself is negative. Evaluation and recommend both read the result (the
+change itself is negative. Either way its in-stock rate may not fall more than
+``max_in_stock_drop`` below the pretrained network's: a cost gain bought with
+stock-outs the planner did not ask for is not deployed. Evaluation and recommend both read the result (the
 ``orpr_network`` of ``mdl_orpr_policy``), so the policy that is reported is the one
 that orders.
 """
@@ -28,7 +30,9 @@ ALIGNED, PRETRAINED = "aligned", "pretrained"
 class AlignmentGate:
     """The validation cost change of the aligned policy vs the pretrained one and the network deployed.
 
-    ``change``, ``low``, ``high``: shares (-0.02 = 2% cheaper), the interval at ``level``.
+    ``change``, ``low``, ``high``: shares (-0.02 = 2% cheaper), the interval at ``level``;
+    ``in_stock_change``: the aligned policy's in-stock rate minus the pretrained one's
+    (share of lane-days), allowed down to ``-max_in_stock_drop``.
     """
 
     change: float
@@ -37,16 +41,22 @@ class AlignmentGate:
     level: float
     rule: str
     deployed: str
+    in_stock_change: float = 0.0
+    max_in_stock_drop: float = 1.0
 
     def reason(self) -> str:
         """One sentence for logs and the summary."""
-        interval = f"{self.change:+.2%} [{self.low:+.2%}, {self.high:+.2%}] ({self.level:.0%} paired interval)"
+        interval = (
+            f"{self.change:+.2%} [{self.low:+.2%}, {self.high:+.2%}] ({self.level:.0%} paired interval), "
+            f"in-stock {100 * self.in_stock_change:+.2f} points"
+        )
         if self.deployed == ALIGNED:
-            return f"validation total cost change aligned vs pretrained {interval}: ORPR deploys the aligned policy"
+            return f"validation change aligned vs pretrained: total cost {interval}: ORPR deploys the aligned policy"
         needed = "the interval lies below zero" if self.rule == "interval" else "the change is below zero"
         return (
-            f"validation total cost change aligned vs pretrained {interval}: ORPR deploys the pretrained network "
-            f"(rule {self.rule}: the aligned policy only where {needed})"
+            f"validation change aligned vs pretrained: total cost {interval}: ORPR deploys the pretrained network "
+            f"(rule {self.rule}: the aligned policy only where {needed} and in-stock falls at most "
+            f"{100 * self.max_in_stock_drop:.2f} points)"
         )
 
 
@@ -67,5 +77,11 @@ def alignment_gate(lane_kpis: pd.DataFrame, params: DeployParams, seed: int) -> 
         (table["policy"] == ALIGNED) & (table["scope"] == "all") & (table["metric"] == "total_cost_change_vs_reference")
     ].iloc[0]
     change, low, high = float(row["value"]), float(row["ci_low"]), float(row["ci_high"])
+    in_stock = table[(table["scope"] == "all") & (table["metric"] == "in_stock_rate")].set_index("policy")["value"]
+    in_stock_change = float(in_stock[ALIGNED] - in_stock[PRETRAINED])
     better = high < 0 if params.rule == "interval" else change < 0
-    return AlignmentGate(change, low, high, params.level, params.rule, ALIGNED if better else PRETRAINED)
+    kept_stock = in_stock_change >= -params.max_in_stock_drop - 1e-12
+    deployed = ALIGNED if better and kept_stock else PRETRAINED
+    return AlignmentGate(
+        change, low, high, params.level, params.rule, deployed, in_stock_change, params.max_in_stock_drop
+    )

@@ -160,6 +160,7 @@ def validate_aligned_policy(
             "high": gate.high,
             "level": gate.level,
             "rule": gate.rule,
+            "in_stock_change": gate.in_stock_change,
         },
     }
     orpr_policy = {**chosen, "metadata": metadata}
