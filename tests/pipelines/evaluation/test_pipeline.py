@@ -1,7 +1,6 @@
 """The evaluation pipeline on an in-memory catalog (tiny data, conf/test parameters)."""
 
 import base64
-import itertools
 import os
 import re
 import subprocess
@@ -24,7 +23,8 @@ from orpr_kedro.core.learning.samples import build_samples
 from orpr_kedro.core.optimization import GurobiLicence, labeling
 from orpr_kedro.core.params import EvaluationParams
 from orpr_kedro.pipelines.evaluation import create_pipeline
-from orpr_kedro.pipelines.evaluation.labels import text_boxes
+from orpr_kedro.pipelines.evaluation.labels import overlapping_texts, text_boxes
+from orpr_kedro.pipelines.evaluation.nodes import FIGURE_DPI
 from tests.conftest import PROJECT_ROOT
 from tests.core.learning.test_pretraining import TINY as TINY_PRETRAINING
 from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
@@ -281,15 +281,18 @@ def test_the_report_figures_share_the_policy_colours_and_the_tradeoff_labels_do_
         label = POLICY_LABELS[policy]
         assert bars[label] == lines[label] == points[label] == POLICY_COLOURS[policy].lower()
     figure = plots["tradeoff.png"]
-    canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    boxes = text_boxes(figure, canvas.get_renderer())
-    assert len(boxes) > 10
-    # Known gap: on this tiny case two sweep points lie so close that their alpha labels can still
-    # overlap after the figure is laid out again; label placement itself is checked in test_figures.
-    policy_texts = [(a, x) for a, x in boxes if not a.get_text().startswith("α")]
-    overlapping = itertools.combinations(policy_texts, 2)
-    assert not [(a.get_text(), b.get_text()) for (a, x), (b, y) in overlapping if x.overlaps(y)]
+    alphas = [text.get_text() for text in figure.axes[0].texts]
+    assert alphas == ["α 0.9", "α 0.99"]
+    # no two texts overlap, the alpha labels included, as drawn on screen and as saved (the catalog's dpi)
+    screen = figure.dpi
+    for dpi in (screen, FIGURE_DPI):
+        figure.set_dpi(dpi)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        boxes = text_boxes(figure, canvas.get_renderer())
+        assert len(boxes) > 10 and set(alphas) <= {text.get_text() for text, _ in boxes}
+        assert [(a.get_text(), b.get_text()) for a, b in overlapping_texts(figure, canvas.get_renderer())] == []
+    figure.set_dpi(screen)
 
 
 @pytest.mark.browser
