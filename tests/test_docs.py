@@ -1,5 +1,6 @@
 """Documentation stays in step with the code, and the site builds."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,3 +30,18 @@ def test_documentation_site_builds(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "site" / "data_contract" / "index.html").exists()
+
+
+def test_no_documented_command_uses_kedros_deprecated_pipeline_option():
+    """`kedro run --pipeline` warns that it is deprecated: the docs, the Makefile and the code's own texts say `--pipelines`."""
+    root = DOCS.parent
+    files = [root / "README.md", root / "Makefile", *DOCS.rglob("*.md"), *(root / "src").rglob("*.py")]
+    files += [*(root / "notebooks").glob("*.ipynb"), *(root / "conf").rglob("*.yml")]
+    found = []
+    for path in files:
+        # a command may wrap onto the next line: `kedro run` and its options are read as one text
+        text = re.sub(r"\s+", " ", path.read_text(encoding="utf-8"))
+        for command in re.findall(r"kedro run[^`\"\n]*", text):
+            if re.search(r"--pipeline(?![s\w-])", command):
+                found.append(f"{path.relative_to(root)}: {command[:80]}")
+    assert found == []
