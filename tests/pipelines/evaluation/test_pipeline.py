@@ -272,6 +272,35 @@ def test_the_report_prints_numbers_in_their_units_and_summarises_the_orders(eval
     assert text.index("**Verdict:") < text.index("## This run's orders") < text.index("## Targets")
 
 
+def test_the_report_opens_against_the_strongest_baseline_and_breaks_it_down(evaluation_run):
+    catalog, result = evaluation_run
+    text = result["rpt_report_markdown"]
+    kpis = catalog.load("rpt_evaluation_kpis")
+    baseline = kpis["reference_policy"].iloc[0]
+    label = POLICY_LABELS[baseline].lower()
+    # the first paragraphs: the demo banner, then ORPR against the strongest classic policy, then the verdict
+    paragraphs = [block for block in text.split("\n\n")[1:] if block.strip()]
+    assert paragraphs[0].startswith("> **Demo data.**")
+    assert paragraphs[1].startswith("On held-out demand") and f"against {label}, the strongest policy" in paragraphs[1]
+    assert paragraphs[2].startswith("**Verdict: ")
+    # per category: cost, in-stock and turnover, each for every policy and every category
+    section = text.split("## Per category")[1].split("\n## ")[0]
+    categories = sorted(set(kpis.loc[kpis["scope"] != "all", "scope"]))
+    header = "| category | " + " | ".join(POLICY_LABELS[p] for p in POLICIES) + " |"
+    for title in ("Total cost (EUR):", "In-stock:", "Turnover (days):"):
+        table = section.split(title)[1].strip().split("\n\n")[0].splitlines()
+        assert table[0] == header and [row.split(" | ")[0].lstrip("| ") for row in table[2:]] == categories
+    # the SKU-DCs where ORPR does worst: at most ten, the largest extra cost first
+    lane_kpis = catalog.load("mo_evaluation_lane_kpis")
+    n_worst = min(10, lane_kpis["lane_id"].nunique())
+    worst = text.split(f"## The {n_worst} SKU-DCs where ORPR does worst against {label}")[1].split("\n## ")[0]
+    rows = [row for row in worst.splitlines() if row.startswith("| ") and not row.startswith("| SKU |")]
+    extra = [float(row.split(" | ")[-1].rstrip(" |").replace(",", "")) for row in rows]
+    assert len(rows) == n_worst and extra == sorted(extra, reverse=True), worst
+    costs = lane_kpis.pivot_table(index="lane_id", columns="policy", values="total_cost")
+    assert extra[0] == pytest.approx((costs["orpr"] - costs[baseline]).max(), abs=0.5)
+
+
 def test_the_report_figures_share_the_policy_colours_and_the_tradeoff_labels_do_not_overlap(evaluation_run):
     plots = evaluation_run[1]["rpt_report_figures"]
     bars = {p.get_label(): to_hex(p.get_facecolor()) for p in plots["kpi_comparison.png"].axes[1].patches}
