@@ -1,6 +1,7 @@
 """The evaluation pipeline on an in-memory catalog (tiny data, conf/test parameters)."""
 
 import base64
+import logging
 import os
 import re
 import subprocess
@@ -22,7 +23,7 @@ from orpr_kedro.core.learning.baseline import BaselineLearner
 from orpr_kedro.core.learning.samples import build_samples
 from orpr_kedro.core.optimization import GurobiLicence, labeling
 from orpr_kedro.core.params import EvaluationParams
-from orpr_kedro.pipelines.evaluation import create_pipeline
+from orpr_kedro.pipelines.evaluation import create_pipeline, nodes
 from orpr_kedro.pipelines.evaluation.labels import overlapping_texts, text_boxes
 from orpr_kedro.pipelines.evaluation.nodes import FIGURE_DPI
 from tests.conftest import PROJECT_ROOT
@@ -299,6 +300,26 @@ def test_the_report_opens_against_the_strongest_baseline_and_breaks_it_down(eval
     assert len(rows) == n_worst and extra == sorted(extra, reverse=True), worst
     costs = lane_kpis.pivot_table(index="lane_id", columns="policy", values="total_cost")
     assert extra[0] == pytest.approx((costs["orpr"] - costs[baseline]).max(), abs=0.5)
+
+
+def test_targets_and_the_field_test_are_one_console_line_each(evaluation_run, caplog):
+    catalog, _ = evaluation_run
+    params = catalog.load("params:evaluation")
+    with caplog.at_level(logging.INFO, logger="orpr_kedro.pipelines.evaluation.nodes"):
+        targets = nodes.check_targets(
+            catalog.load("rpt_evaluation_kpis"), catalog.load("rpt_evaluation_decision_time"), params
+        )
+        nodes.estimate_field_test(
+            catalog.load("mo_field_test_daily"),
+            catalog.load("mo_field_test_units"),
+            catalog.load("time_splits"),
+            params,
+        )
+    lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.INFO]
+    assert len(lines) == 2
+    assert lines[0].startswith(f"Targets: {int(targets['met'].sum())} of {len(targets)} met")
+    assert lines[1].startswith("Field test (difference-in-differences, per SKU-DC and day): days of stock (days) ")
+    assert "in-stock rate (points)" in lines[1] and not re.search(r"\d\.\d{4}", lines[1])
 
 
 def test_the_report_figures_share_the_policy_colours_and_the_tradeoff_labels_do_not_overlap(evaluation_run):
