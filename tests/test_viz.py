@@ -1,9 +1,10 @@
-"""kedro-viz served for real and checked in headless Chromium.
+"""kedro-viz served for real: its API (stages collapsed, layers in order), and the page in headless Chromium.
 
 The server runs in its own process group (kedro viz leaves a child server behind
-when only its parent is killed), the page is rendered by Debian's Chromium, and
-the whole group is stopped at the end. Without Chromium the test is skipped on a
-workstation and fails in CI, where `.ci/run` installs it.
+when only its parent is killed), once for the module, and the whole group is stopped
+at the end. The API test needs no browser; the page is rendered by Debian's Chromium,
+and without it that test is skipped on a workstation and fails in CI, where
+`.ci/run` installs it.
 """
 
 from __future__ import annotations
@@ -48,8 +49,6 @@ CHROMIUM_FLAGS = [
     "--hide-scrollbars",
 ]
 
-pytestmark = pytest.mark.browser
-
 
 def _free_port() -> int:
     """A free loopback port below 49152: kedro viz refuses ports in the ephemeral range."""
@@ -76,11 +75,11 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180.0) -> by
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
-@pytest.fixture()
-def viz_server(tmp_path):
+@pytest.fixture(scope="module")
+def viz_server(tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
-    log = open(tmp_path / "viz.log", "w")  # noqa: SIM115 - closed below
+    log = open(tmp_path_factory.mktemp("viz") / "viz.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("kedro")),
@@ -129,11 +128,7 @@ def _stop_group(process: subprocess.Popen) -> None:
     assert not _group_alive(pgid), "a kedro-viz process outlived its group"
 
 
-def test_kedro_viz_shows_pipelines_and_layers(viz_server, tmp_path):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing; .ci/run installs Debian's chromium package")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
+def test_kedro_viz_collapses_the_stages_and_orders_the_layers(viz_server):
     url, process = viz_server
     main = json.loads(_wait_for(f"{url}/api/main", process))
     assert PIPELINES <= {pipeline["id"] for pipeline in main["pipelines"]}
@@ -144,6 +139,16 @@ def test_kedro_viz_shows_pipelines_and_layers(viz_server, tmp_path):
         child["id"] for child in main["modular_pipelines"]["__root__"]["children"] if child["type"] == "modularPipeline"
     }
     assert root == STAGES  # collapsed: the top level shows the stages, not their nodes
+
+
+@pytest.mark.browser
+def test_kedro_viz_shows_pipelines_and_layers(viz_server, tmp_path):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing; .ci/run installs Debian's chromium package")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    url, process = viz_server
+    _wait_for(f"{url}/api/main", process)
 
     screenshot = tmp_path / "kedro-viz.png"
     subprocess.run(

@@ -16,7 +16,7 @@ failed run leaves every earlier table as it was, never the early layers of the n
 run next to the later ones of the old.
 
 A run that reads a versioned dataset it does not write itself (``kedro run
---pipeline rl_alignment`` reads ``mdl_foundation_model``) loads, by default, the
+--pipelines rl_alignment`` reads ``mdl_foundation_model``) loads, by default, the
 version written by the newest *completed* run that wrote it, not the newest file:
 a run that was killed or failed after saving some models never hands a mix of its
 half-finished outputs and older ones to the next stage. ``--load-versions`` still

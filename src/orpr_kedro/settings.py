@@ -3,6 +3,8 @@
 See the Kedro documentation on configuration for the defaults this file changes.
 """
 
+import warnings
+
 from kedro.config import OmegaConfigLoader
 
 from orpr_kedro.hooks import (
@@ -37,6 +39,12 @@ HOOKS = (
 )
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
+# Kedro's own config loader registers its resolvers through an OmegaConf call that the
+# pinned OmegaConf calls deprecated: four UserWarnings of about ten lines each at the top
+# of every run, about Kedro's code, not the project's, and nothing a user can act on.
+warnings.filterwarnings(
+    "ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning, module=r"kedro\.config"
+)
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

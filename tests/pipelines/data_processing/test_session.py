@@ -35,9 +35,19 @@ def _demo_data(project: Path, env: str, monkeypatch) -> Path:
     return project / "data" / env / "01_raw"
 
 
+def _timed_run(project: Path) -> float:
+    """Seconds one data_processing run of the test environment takes."""
+    started = time.perf_counter()
+    with KedroSession.create(project_path=project, env="test") as session:
+        session.run(pipeline_name="data_processing")
+    return time.perf_counter() - started
+
+
 def test_a_zero_padded_lane_and_a_1e12_row_finish_with_bounded_forecasts(project_copy: Path, monkeypatch):
     """The two real-data hangs: a lane zero-padded for most of its history, one absurd sales row."""
     raw = _demo_data(project_copy, "test", monkeypatch)
+    bootstrap_project(project_copy)
+    normal = _timed_run(project_copy)  # the same data before the damage: the normal time
     sales = pd.read_parquet(raw / "sales.parquet")
     lanes = sales[["sku_id", "dc_id"]].drop_duplicates().reset_index(drop=True)
     padded, outlier = lanes.iloc[0], lanes.iloc[1]
@@ -48,11 +58,9 @@ def test_a_zero_padded_lane_and_a_1e12_row_finish_with_bounded_forecasts(project
     sales.loc[on_outlier[100], "sales_units"] = 10**12
     sales.to_parquet(raw / "sales.parquet", index=False)
 
-    bootstrap_project(project_copy)
-    started = time.perf_counter()
-    with KedroSession.create(project_path=project_copy, env="test") as session:
-        session.run(pipeline_name="data_processing")
-    assert time.perf_counter() - started < 300  # the hang ran past 27 minutes; normally well under one
+    damaged = _timed_run(project_copy)
+    # in its normal time (the hang ran past 27 minutes); the margin absorbs a busy machine
+    assert damaged < 3 * normal + 20, f"{damaged:.1f} s against {normal:.1f} s on the undamaged data"
 
     data = project_copy / "data/test"
     report = pd.read_csv(_latest(data / "08_reporting", "data_quality.csv"), dtype={"sku_id": str, "dc_id": str})

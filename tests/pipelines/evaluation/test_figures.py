@@ -11,12 +11,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from orpr_kedro.core.evaluation.report import POLICY_LABELS
 from orpr_kedro.core.figure_style import POLICY_COLOURS, TEXT_POINTS, policy_colour
 from orpr_kedro.core.rl.curves import training_curves_figure
 from orpr_kedro.pipelines.evaluation import figures
-from orpr_kedro.pipelines.evaluation.labels import text_boxes
+from orpr_kedro.pipelines.evaluation.labels import _crosses, text_boxes
+from orpr_kedro.pipelines.evaluation.nodes import FIGURE_DPI
 
 POLICIES = ["incumbent", "base_stock", "tuned_base_stock", "or_policy", "baseline_learner", "pretrained", "orpr"]
 
@@ -101,21 +103,56 @@ def _overlapping(figure: Figure) -> list[tuple[str, str]]:
     ]
 
 
+def _leaders_cross_no_label(figure: Figure) -> bool:
+    """Whether every leader line of the alpha labels keeps out of every other label's box."""
+    renderer = _drawn(figure)
+    axis = figure.axes[0]
+    labels = [t for t in axis.texts if t.get_text().startswith("α")]
+    for text in labels:
+        leader = getattr(text, "leader", None)
+        if leader is None:
+            continue
+        start, end = axis.transData.transform(np.column_stack(leader.get_data()))
+        for other in labels:
+            box = other.get_window_extent(renderer)
+            if other is not text and _crosses((*start, *end), box):
+                return False
+    return True
+
+
 @pytest.mark.parametrize("n_alphas", [2, 6, 10])
-def test_no_two_texts_of_the_tradeoff_plot_overlap(n_alphas: int) -> None:
-    # every point in one corner: alpha labels must make room for each other and the markers
+@pytest.mark.parametrize("spread", [1.0, 0.0], ids=["close", "identical"])
+def test_no_two_texts_of_the_tradeoff_plot_overlap(n_alphas: int, spread: float) -> None:
+    # every point in one corner (or the sweep's points all on one spot): alpha labels must make
+    # room for each other and the markers, in a column with leader lines where no place is free
     policies = [*POLICIES, "or_hindsight"]
     kpis = _kpis(policies, 9.0 + np.arange(8) * 0.08, 0.93 + np.arange(8) * 0.003)
-    figure = figures.tradeoff(_sweep(n_alphas), kpis)
+    sweep = _sweep(n_alphas)
+    sweep[["turnover_days", "in_stock_rate"]] = sweep[["turnover_days", "in_stock_rate"]].iloc[0] + spread * (
+        sweep[["turnover_days", "in_stock_rate"]] - sweep[["turnover_days", "in_stock_rate"]].iloc[0]
+    )
+    figure = figures.tradeoff(sweep, kpis)
     alpha_labels = [t for t in figure.axes[0].texts if t.get_text().startswith("α")]
     assert len(alpha_labels) == n_alphas
-    assert _overlapping(figure) == []
-    # the labels stay inside the axes
-    renderer = _drawn(figure)
-    frame = figure.axes[0].get_window_extent(renderer)
-    for text in alpha_labels:
-        box = text.get_window_extent(renderer)
-        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+    # as drawn, and as the catalog saves it (another dpi)
+    for dpi in (figure.dpi, FIGURE_DPI):
+        figure.set_dpi(dpi)
+        assert _overlapping(figure) == []
+        assert _leaders_cross_no_label(figure)
+        # the labels stay inside the axes
+        renderer = _drawn(figure)
+        frame = figure.axes[0].get_window_extent(renderer)
+        for text in alpha_labels:
+            box = text.get_window_extent(renderer)
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+    if spread == 0:  # one spot: no free place around it for two labels, so the column, each with its leader
+        assert all(getattr(text, "leader", None) is not None for text in alpha_labels)
+
+
+def test_the_leader_test_sees_a_crossing() -> None:
+    assert _crosses((0.0, 0.0, 10.0, 10.0), Bbox.from_extents(4, 4, 6, 6))
+    assert not _crosses((0.0, 0.0, 10.0, 0.0), Bbox.from_extents(4, 1, 6, 6))
+    assert not _crosses((0.0, 0.0, 3.0, 3.0), Bbox.from_extents(4, 4, 6, 6))
 
 
 def test_every_text_of_every_figure_is_at_least_ten_points() -> None:

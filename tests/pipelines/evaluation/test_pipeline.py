@@ -1,7 +1,7 @@
 """The evaluation pipeline on an in-memory catalog (tiny data, conf/test parameters)."""
 
 import base64
-import itertools
+import logging
 import os
 import re
 import subprocess
@@ -23,8 +23,9 @@ from orpr_kedro.core.learning.baseline import BaselineLearner
 from orpr_kedro.core.learning.samples import build_samples
 from orpr_kedro.core.optimization import GurobiLicence, labeling
 from orpr_kedro.core.params import EvaluationParams
-from orpr_kedro.pipelines.evaluation import create_pipeline
-from orpr_kedro.pipelines.evaluation.labels import text_boxes
+from orpr_kedro.pipelines.evaluation import create_pipeline, nodes
+from orpr_kedro.pipelines.evaluation.labels import overlapping_texts, text_boxes
+from orpr_kedro.pipelines.evaluation.nodes import FIGURE_DPI
 from tests.conftest import PROJECT_ROOT
 from tests.core.learning.test_pretraining import TINY as TINY_PRETRAINING
 from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
@@ -272,6 +273,55 @@ def test_the_report_prints_numbers_in_their_units_and_summarises_the_orders(eval
     assert text.index("**Verdict:") < text.index("## This run's orders") < text.index("## Targets")
 
 
+def test_the_report_opens_against_the_strongest_baseline_and_breaks_it_down(evaluation_run):
+    catalog, result = evaluation_run
+    text = result["rpt_report_markdown"]
+    kpis = catalog.load("rpt_evaluation_kpis")
+    baseline = kpis["reference_policy"].iloc[0]
+    label = POLICY_LABELS[baseline].lower()
+    # the first paragraphs: the demo banner, then ORPR against the strongest classic policy, then the verdict
+    paragraphs = [block for block in text.split("\n\n")[1:] if block.strip()]
+    assert paragraphs[0].startswith("> **Demo data.**")
+    assert paragraphs[1].startswith("On held-out demand") and f"against {label}, the strongest policy" in paragraphs[1]
+    assert paragraphs[2].startswith("**Verdict: ")
+    # per category: cost, in-stock and turnover, each for every policy and every category
+    section = text.split("## Per category")[1].split("\n## ")[0]
+    categories = sorted(set(kpis.loc[kpis["scope"] != "all", "scope"]))
+    header = "| category | " + " | ".join(POLICY_LABELS[p] for p in POLICIES) + " |"
+    for title in ("Total cost (EUR):", "In-stock:", "Turnover (days):"):
+        table = section.split(title)[1].strip().split("\n\n")[0].splitlines()
+        assert table[0] == header and [row.split(" | ")[0].lstrip("| ") for row in table[2:]] == categories
+    # the SKU-DCs where ORPR does worst: at most ten, the largest extra cost first
+    lane_kpis = catalog.load("mo_evaluation_lane_kpis")
+    n_worst = min(10, lane_kpis["lane_id"].nunique())
+    worst = text.split(f"## The {n_worst} SKU-DCs where ORPR does worst against {label}")[1].split("\n## ")[0]
+    rows = [row for row in worst.splitlines() if row.startswith("| ") and not row.startswith("| SKU |")]
+    extra = [float(row.split(" | ")[-1].rstrip(" |").replace(",", "")) for row in rows]
+    assert len(rows) == n_worst and extra == sorted(extra, reverse=True), worst
+    costs = lane_kpis.pivot_table(index="lane_id", columns="policy", values="total_cost")
+    assert extra[0] == pytest.approx((costs["orpr"] - costs[baseline]).max(), abs=0.5)
+
+
+def test_targets_and_the_field_test_are_one_console_line_each(evaluation_run, caplog):
+    catalog, _ = evaluation_run
+    params = catalog.load("params:evaluation")
+    with caplog.at_level(logging.INFO, logger="orpr_kedro.pipelines.evaluation.nodes"):
+        targets = nodes.check_targets(
+            catalog.load("rpt_evaluation_kpis"), catalog.load("rpt_evaluation_decision_time"), params
+        )
+        nodes.estimate_field_test(
+            catalog.load("mo_field_test_daily"),
+            catalog.load("mo_field_test_units"),
+            catalog.load("time_splits"),
+            params,
+        )
+    lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.INFO]
+    assert len(lines) == 2
+    assert lines[0].startswith(f"Targets: {int(targets['met'].sum())} of {len(targets)} met")
+    assert lines[1].startswith("Field test (difference-in-differences, per SKU-DC and day): days of stock (days) ")
+    assert "in-stock rate (points)" in lines[1] and not re.search(r"\d\.\d{4}", lines[1])
+
+
 def test_the_report_figures_share_the_policy_colours_and_the_tradeoff_labels_do_not_overlap(evaluation_run):
     plots = evaluation_run[1]["rpt_report_figures"]
     bars = {p.get_label(): to_hex(p.get_facecolor()) for p in plots["kpi_comparison.png"].axes[1].patches}
@@ -281,15 +331,18 @@ def test_the_report_figures_share_the_policy_colours_and_the_tradeoff_labels_do_
         label = POLICY_LABELS[policy]
         assert bars[label] == lines[label] == points[label] == POLICY_COLOURS[policy].lower()
     figure = plots["tradeoff.png"]
-    canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    boxes = text_boxes(figure, canvas.get_renderer())
-    assert len(boxes) > 10
-    # Known gap: on this tiny case two sweep points lie so close that their alpha labels can still
-    # overlap after the figure is laid out again; label placement itself is checked in test_figures.
-    policy_texts = [(a, x) for a, x in boxes if not a.get_text().startswith("α")]
-    overlapping = itertools.combinations(policy_texts, 2)
-    assert not [(a.get_text(), b.get_text()) for (a, x), (b, y) in overlapping if x.overlaps(y)]
+    alphas = [text.get_text() for text in figure.axes[0].texts]
+    assert alphas == ["α 0.9", "α 0.99"]
+    # no two texts overlap, the alpha labels included, as drawn on screen and as saved (the catalog's dpi)
+    screen = figure.dpi
+    for dpi in (screen, FIGURE_DPI):
+        figure.set_dpi(dpi)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        boxes = text_boxes(figure, canvas.get_renderer())
+        assert len(boxes) > 10 and set(alphas) <= {text.get_text() for text, _ in boxes}
+        assert [(a.get_text(), b.get_text()) for a, b in overlapping_texts(figure, canvas.get_renderer())] == []
+    figure.set_dpi(screen)
 
 
 @pytest.mark.browser

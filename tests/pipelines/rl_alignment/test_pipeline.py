@@ -1,5 +1,7 @@
 """The rl_alignment pipeline on an in-memory catalog (tiny data, conf/test parameters)."""
 
+import logging
+
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
@@ -18,7 +20,7 @@ class KeptDataset(MemoryDataset):
         pass
 
 
-def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_path):
+def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_path, caplog):
     tables = rl_tables(tiny_processed, fast_params)
     params = rl_params(tmp_path)
     catalog = DataCatalog(
@@ -40,7 +42,8 @@ def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_p
     catalog["params:rl_alignment"] = params.model_dump(mode="json")
     catalog["params:or_labeling"] = OR_PARAMS.model_dump(mode="json")
     catalog["params:seed"] = SEED
-    outputs = SequentialRunner().run(create_pipeline(), catalog)
+    with caplog.at_level(logging.INFO, logger="orpr_kedro.pipelines.rl_alignment.nodes"):
+        outputs = SequentialRunner().run(create_pipeline(), catalog)
     result = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
 
     assert isinstance(result["plt_rl_training_curves"], Figure)
@@ -77,3 +80,10 @@ def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_p
     assert {"total_cost_change_pct", "kl_aligned_to_pretrained_mean", "training_env_steps"} <= set(summary.index)
     assert summary["kl_aligned_to_pretrained_mean"] >= 0
     assert isinstance(result["rpt_rl_alignment_summary"], pd.DataFrame)
+    # the summary is one console line (every fact in the table, at DEBUG), not one line per metric
+    lines = [
+        r.getMessage() for r in caplog.records if r.name.endswith("rl_alignment.nodes") and r.levelno == logging.INFO
+    ]
+    assert [line for line in lines if "summary" in line] == []
+    [line] = [line for line in lines if line.startswith("rl_alignment: ")]
+    assert "pretrained ->" in line and "environment steps in" in line and "mean KL to pretrained" in line

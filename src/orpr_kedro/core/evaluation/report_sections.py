@@ -207,7 +207,7 @@ def _worst_lanes_section(lane_kpis: pd.DataFrame, baseline: str, n: int = 10, cu
     }
     table = table[["sku_id", "dc_id", "category", *costs]].rename(columns={"sku_id": "SKU", "dc_id": "DC", **costs})
     return [
-        f"## The {n} SKU-DCs where ORPR does worst against {_label(baseline).lower()}",
+        f"## The {len(table)} SKU-DCs where ORPR does worst against {_label(baseline).lower()}",
         "",
         "Total cost on the test period; extra cost = ORPR's minus the baseline's.",
         "",

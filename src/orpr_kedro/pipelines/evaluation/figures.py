@@ -128,7 +128,8 @@ def tradeoff(sweep: pd.DataFrame, kpis: pd.DataFrame) -> Figure:
         )
     axis.set_xlabel("turnover (days; lower: less stock)")
     axis.set_ylabel("in-stock rate (higher: fewer stock-outs)")
-    axis.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    # decimals as the tick spacing needs them: no two ticks of a narrow range read the same
+    axis.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
     axis.set_title("The turnover versus in-stock trade-off on the test period")
     axis.margins(0.12)
     axis.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, title="test period")

@@ -14,6 +14,7 @@ from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.evaluation import comparison, field_trial, learned, report
 from orpr_kedro.core.evaluation.baselines import tune_base_stock
 from orpr_kedro.core.evaluation.calibration import calibration_table
+from orpr_kedro.core.evaluation.report_field_test import effects_table
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.optimization import GurobiLicence
@@ -180,8 +181,15 @@ def check_targets(kpis: pd.DataFrame, decision_time: pd.DataFrame, params: dict[
     """The acceptance targets, each with the measured value and whether it is met."""
     settings: EvaluationParams = parse_params("evaluation", params)
     table = comparison.target_checks(kpis, decision_time, settings.targets)
+    missed = table.loc[~table["met"], "target"].tolist()
+    logger.info(
+        "Targets: %d of %d met%s (measured values: rpt_evaluation_targets and the report)",
+        len(table) - len(missed),
+        len(table),
+        f"; missed: {', '.join(missed)}" if missed else "",
+    )
     for row in table.itertuples():
-        logger.info("Target %s: %s (%s)", row.target, "met" if row.met else "MISSED", row.measured)
+        logger.debug("Target %s: %s (%s)", row.target, "met" if row.met else "MISSED", row.measured)
     return table
 
 
@@ -285,16 +293,12 @@ def estimate_field_test(
         splits.test_start,
     )
     effects = field_trial.estimate_effects(panel, alpha=settings.alpha)
-    for row in effects.itertuples():
-        logger.info(
-            "Field test DiD %s: %.4f [%.4f, %.4f], true effect %.4f, pre-trend p %.3f",
-            row.outcome,
-            row.effect,
-            row.ci_low,
-            row.ci_high,
-            row.true_effect,
-            row.pre_trend_p_value,
-        )
+    # as the report prints them: each effect in its unit, with its interval and the true effect
+    printed = effects_table(effects, "currency")
+    logger.info(
+        "Field test (difference-in-differences, per SKU-DC and day): %s",
+        "; ".join(f"{row[0]} {row[1]} {row[2]}, true {row[4]}" for row in printed.itertuples(index=False)),
+    )
     return panel, effects
 
 

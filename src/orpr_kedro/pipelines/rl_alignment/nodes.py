@@ -248,9 +248,27 @@ def summarise_alignment(
         rows.append(("training_reward_first_epoch", curves["reward"].iloc[0], "mean reward per lane-week"))
         rows.append(("training_reward_last_epoch", curves["reward"].iloc[-1], "mean reward per lane-week"))
     summary = pd.DataFrame(rows, columns=["metric", "value", "note"])
-    for row in summary.itertuples():
-        logger.info("RL alignment summary: %s = %.4f (%s)", row.metric, row.value, row.note)
+    logger.info("%s", _summary_line(summary.set_index("metric")["value"]))
+    for row in summary.itertuples():  # every fact is in rpt_rl_alignment_summary; here at DEBUG only
+        logger.debug("RL alignment summary: %s = %.4f (%s)", row.metric, row.value, row.note)
     return summary
+
+
+def _summary_line(value: pd.Series) -> str:
+    """The stage's one INFO line: cost and in-stock of aligned against pretrained on validation, KL, training."""
+    line = (
+        f"rl_alignment: validation total cost {value['total_cost_pretrained']:,.0f} pretrained -> "
+        f"{value['total_cost_aligned']:,.0f} aligned ({value['total_cost_change_pct']:+.1f}%), in-stock "
+        f"{value['in_stock_rate_pretrained']:.1%} -> {value['in_stock_rate_aligned']:.1%}, "
+        f"mean KL to pretrained {value['kl_aligned_to_pretrained_mean']:.3f} nats, "
+        f"{value['decisions_changed_share']:.0%} of decisions changed"
+    )
+    if {"training_epochs", "training_env_steps", "training_wall_s"} <= set(value.index):
+        line += (
+            f"; {value['training_epochs']:.0f} epochs, {value['training_env_steps']:,.0f} environment steps "
+            f"in {value['training_wall_s']:.1f} s"
+        )
+    return line
 
 
 def _changed_share(decisions: pd.DataFrame) -> float:
