@@ -88,7 +88,7 @@ def test_zero_cover_lanes_are_those_with_demand_never_in_stock() -> None:
     empty = report.zero_cover_lanes(lane_kpis)
     assert empty[["policy", "lane_id"]].values.tolist() == [["orpr", 0]]
     text = "\n".join(report._zero_cover_section(lane_kpis, ["tuned_base_stock", "orpr"]))
-    assert "| Tuned base-stock | 0 |" in text and "| ORPR (aligned) | 1 |" in text and "S0 @ D" in text
+    assert "| Tuned base-stock | 0 |" in text and "| ORPR | 1 |" in text and "S0 @ D" in text
     worst = "\n".join(report._worst_lanes_section(lane_kpis, "tuned_base_stock"))
     assert "| S0 | D | a | 50 | 4 | +46 |" in worst
 

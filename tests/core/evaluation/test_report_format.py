@@ -143,7 +143,7 @@ def test_kpi_table_names_the_currency_of_its_money_columns() -> None:
         "| turnover days | in-stock | orders | ms per 1,000 decisions |"
     )
     assert table.splitlines()[2] == (
-        "| ORPR (aligned) | 159,100 | 100,000 | 50,000 | 9,100 | 1,234 | 12.35 | 95.09% | 2,000 | - |"
+        "| ORPR | 159,100 | 100,000 | 50,000 | 9,100 | 1,234 | 12.35 | 95.09% | 2,000 | - |"
     )
 
 

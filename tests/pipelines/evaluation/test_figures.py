@@ -84,7 +84,7 @@ def test_a_policy_has_the_same_colour_in_every_figure() -> None:
         assert bar_colour[label] == point_colour[label] == POLICY_COLOURS[policy].lower()
     for policy in ("orpr", "incumbent", "or_policy"):
         assert line_colour[POLICY_LABELS[policy]] == bar_colour[POLICY_LABELS[policy]]
-    assert line_colour["ORPR (aligned)"] == "#d55e00" and bar_colour["Incumbent rule"] == "#595959"
+    assert line_colour["ORPR"] == "#d55e00" and bar_colour["Incumbent rule"] == "#595959"
     # eight policies, eight colours
     assert len(set(POLICY_COLOURS.values())) == len(POLICY_COLOURS) == 8
 

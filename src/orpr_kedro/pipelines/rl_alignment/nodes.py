@@ -268,6 +268,10 @@ def _summary_line(value: pd.Series) -> str:
             f"; {value['training_epochs']:.0f} epochs, {value['training_env_steps']:,.0f} environment steps "
             f"in {value['training_wall_s']:.1f} s"
         )
+        if "kept_epoch" in value.index:
+            line += f" (kept epoch {value['kept_epoch']:.0f})"
+    if "deployed_aligned" in value.index:
+        line += f"; ORPR is the {'aligned policy' if value['deployed_aligned'] else 'pretrained network'}"
     return line
 
 
