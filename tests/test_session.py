@@ -118,7 +118,7 @@ def test_default_run_on_the_test_environment(test_project: Path, monkeypatch, ca
     assert cold[["sku_id", "dc_id", "policy_used", "history_days"]].values.tolist() == [
         [*new_launch, "incumbent_fallback", 10]
     ]
-    assert (recommendations.loc[~recommendations["cold_start"], "policy_used"] == "aligned").all()
+    assert (recommendations.loc[~recommendations["cold_start"], "policy_used"] == "orpr").all()
     # the run's manifest: completed, one version (the run id) for every versioned output of every stage
     [manifest_file] = (data / "08_reporting/run_manifests").glob("*.json")
     manifest = json.loads(manifest_file.read_text())

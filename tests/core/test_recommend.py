@@ -320,7 +320,7 @@ def test_cold_start_falls_back_to_the_incumbent_rule_and_is_flagged(setting):
     assert empty.order_up_to_units == 0 and empty.order_units == 0
 
     warm = result[~result["cold_start"]]
-    assert (warm["policy_used"] == "aligned").all() and warm["history_days"].ge(14).all()
+    assert (warm["policy_used"] == "orpr").all() and warm["history_days"].ge(14).all()
     assert set(warm["coverage_days"]) <= set(GRID)
     assert warm["reason"].str.startswith("aligned policy: ").all()
     # the order follows from the printed level and position (rounded to cents in the file)
@@ -335,7 +335,7 @@ def test_cold_start_falls_back_to_the_incumbent_rule_and_is_flagged(setting):
     ).all()
 
     summary = summarise_recommendations(result, n_lanes=len(setting["lanes"]) + 2).set_index("metric")["value"]
-    assert summary["incumbent_fallback"] == "2" and summary["aligned"] == str(len(result) - 2)
+    assert summary["incumbent_fallback"] == "2" and summary["orpr"] == str(len(result) - 2)
     assert summary["lanes_without_state"] == "2"
 
 

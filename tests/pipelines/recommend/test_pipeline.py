@@ -85,7 +85,7 @@ def test_recommend_on_an_in_memory_catalog(tiny_processed, tiny_data, fast_param
     ]
     assert cold["coverage_days"].iloc[0] == lane["target_turnover_days"]
     stated = table[table["reason_code"] != "no_state"]
-    assert (stated.loc[~stated["cold_start"], "policy_used"] == "aligned").all()
+    assert (stated.loc[~stated["cold_start"], "policy_used"] == "orpr").all()
     # closing stock of Monday 27 October: a daily lane orders for Tuesday, a weekly lane for next Monday;
     # 2- and 3-day lanes review every 2 or 3 days from the first decision date
     splits = tiny_processed["splits"]

@@ -50,13 +50,13 @@ The modules: :mod:`~orpr_kedro.core.recommend.orders` (:func:`recommend_orders`)
 """
 
 from orpr_kedro.core.recommend.arithmetic import OrderArithmetic, next_review_date, next_review_days, order_arithmetic
-from orpr_kedro.core.recommend.columns import ALIGNED, INCUMBENT_FALLBACK, ORDER_COLUMNS, RECOMMENDATION_COLUMNS
+from orpr_kedro.core.recommend.columns import INCUMBENT_FALLBACK, ORDER_COLUMNS, ORPR, RECOMMENDATION_COLUMNS
 from orpr_kedro.core.recommend.orders import recommend_orders
 from orpr_kedro.core.recommend.summaries import orders_only, summarise_by_dc_category, summarise_recommendations
 
 __all__ = [
-    "ALIGNED",
     "INCUMBENT_FALLBACK",
+    "ORPR",
     "ORDER_COLUMNS",
     "RECOMMENDATION_COLUMNS",
     "OrderArithmetic",

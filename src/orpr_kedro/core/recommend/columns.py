@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-ALIGNED, INCUMBENT_FALLBACK = "aligned", "incumbent_fallback"
+# ORPR: the network rl_alignment deployed (mdl_orpr_policy: aligned or pretrained)
+ORPR, INCUMBENT_FALLBACK = "orpr", "incumbent_fallback"
 RECOMMENDATION_COLUMNS = (
     "sku_id",
     "dc_id",

@@ -30,7 +30,7 @@ from orpr_kedro.core.recommend.arithmetic import (
     next_review_days,
     order_arithmetic,
 )
-from orpr_kedro.core.recommend.columns import _DECIMALS, ALIGNED, INCUMBENT_FALLBACK, RECOMMENDATION_COLUMNS
+from orpr_kedro.core.recommend.columns import _DECIMALS, INCUMBENT_FALLBACK, ORPR, RECOMMENDATION_COLUMNS
 from orpr_kedro.core.recommend.reasons import _reasons
 from orpr_kedro.core.simulation.actions import LaneRisk
 from orpr_kedro.core.simulation.kernel import extend_forecast
@@ -340,7 +340,7 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
             "order_value": arithmetic.order_units * lanes["unit_cost"].to_numpy(float)[lane_id],
             "currency": currency,
             **outlook,
-            "policy_used": np.where(cold_start, INCUMBENT_FALLBACK, ALIGNED),
+            "policy_used": np.where(cold_start, INCUMBENT_FALLBACK, ORPR),
             "cold_start": cold_start,
             "history_days": history_days,
             "coverage_days": coverage,

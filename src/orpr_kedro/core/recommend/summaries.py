@@ -28,13 +28,13 @@ def summarise_recommendations(recommendations: pd.DataFrame, n_lanes: int) -> pd
         "lanes": n_lanes,
         "lanes_recommended": len(stated),
         "lanes_without_state": n_lanes - len(stated),
-        "aligned": int((~fallback).sum()),
+        "orpr": int((~fallback).sum()),
         "incumbent_fallback": int(fallback.sum()),
         "orders": int(orders.sum()),
         "order_units": int(recommendations["order_units"].sum()),
         "order_value": round(float(recommendations["order_value"].sum()), 2),
         **{f"reason_{code}": int(codes.get(code, 0)) for code in order_list.REASON_CODES},
-        "mean_coverage_days_aligned": round(float(stated.loc[~fallback, "coverage_days"].mean()), 2)
+        "mean_coverage_days_orpr": round(float(stated.loc[~fallback, "coverage_days"].mean()), 2)
         if (~fallback).any()
         else "",
         "mean_coverage_days_incumbent_fallback": round(float(stated.loc[fallback, "coverage_days"].mean()), 2)
