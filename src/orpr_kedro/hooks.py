@@ -29,7 +29,7 @@ from orpr_kedro.core.params import (
     validate_parameters,
 )
 from orpr_kedro.demo_settings import demo_generator_enabled
-from orpr_kedro.tracking import report_metrics
+from orpr_kedro.tracking import model_params, report_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +274,7 @@ class ExperimentTrackingHooks:
 
     kedro-mlflow (``make tracking``, docs/tracking.md) starts an MLflow run around
     ``kedro run`` and logs the parameters. While such a run is active this hook adds
+    the parameter models of each node one key path each (:func:`orpr_kedro.tracking.model_params`),
     the headline metrics of every reporting table (:func:`orpr_kedro.tracking.report_metrics`)
     and logs ``rpt_*`` tables, ``plt_*`` figures and ``mdl_*`` models as artifacts.
     Without mlflow installed, or without an active run, it returns at once, so the
@@ -282,6 +283,17 @@ class ExperimentTrackingHooks:
 
     def __init__(self) -> None:
         self._available = importlib.util.find_spec("mlflow") is not None
+
+    @hook_impl
+    def before_node_run(self, inputs: dict[str, Any]) -> None:
+        """Log the node's parameter models one key path each (kedro-mlflow logs a model as one string)."""
+        if not self._available:
+            return
+        import mlflow  # noqa: PLC0415 - optional: only with the tracking extra
+
+        params = model_params(inputs)
+        if params and mlflow.active_run() is not None:
+            mlflow.log_params(params)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
