@@ -34,6 +34,8 @@ import pandas as pd
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from orpr_kedro.core.params import RLAlignmentParams, as_params
+
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 PROJECT = Path(__file__).resolve().parents[1]
 KEDRO = str(Path(sys.executable).with_name("kedro"))
@@ -46,7 +48,7 @@ def _session_env(env: str) -> str | None:
 def configured_algorithm(env: str) -> str:
     bootstrap_project(PROJECT)
     with KedroSession.create(project_path=PROJECT, env=_session_env(env)) as session:
-        return str(session.load_context().params["rl_alignment"]["algorithm"])
+        return as_params(RLAlignmentParams, session.load_context().params["rl_alignment"]).algorithm
 
 
 def align(env: str, algorithm: str, overrides: list[str]) -> pd.Series:

@@ -1,6 +1,8 @@
 """Conventions over the whole catalog and parameters, in every environment."""
 
+import inspect
 import posixpath
+import typing
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -8,6 +10,7 @@ from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io import MemoryDataset
+from pydantic import BaseModel
 
 from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.params import PARAMETER_MODELS, parse_params
@@ -58,7 +61,7 @@ def test_every_dataset_is_declared_and_persisted_with_a_layer(context):
 
 def test_raw_files_in_messages_match_the_catalog(context):
     catalog = context.catalog
-    raw_files = context.params["data_processing"]["raw_files"]
+    raw_files = parse_params("data_processing", context.params["data_processing"]).raw_files
     for name, path in raw_files.items():
         assert str(catalog.get(name)._filepath).endswith(path.lstrip("/")), name
 
@@ -81,10 +84,35 @@ def test_no_parameter_is_unused(context):
 
 
 def test_every_parameter_block_has_a_model(context):
-    blocks = {key for key, value in context.params.items() if isinstance(value, dict)}
+    """Every block is a model: Kedro converted it (context.params), as the nodes reading it declare."""
+    blocks = {key for key, value in context.params.items() if isinstance(value, dict | BaseModel)}
     assert blocks <= set(PARAMETER_MODELS), (
         f"parameter blocks without a pydantic model: {sorted(blocks - set(PARAMETER_MODELS))}"
     )
+    unconverted = {
+        key: type(context.params[key]).__name__
+        for key in blocks
+        if not isinstance(context.params[key], PARAMETER_MODELS[key])
+    }
+    assert not unconverted, f"blocks Kedro did not convert to their model (no node declares it): {unconverted}"
+
+
+def test_every_node_declares_the_model_of_its_parameter_blocks():
+    """A node reading ``params:<block>`` types that input as the block's model, so Kedro validates and converts it."""
+    problems = []
+    for node in pipelines["__default__"].nodes:
+        hints = typing.get_type_hints(node.func)
+        for dataset, argument in zip(node.inputs, inspect.signature(node.func).parameters, strict=False):
+            block = dataset.removeprefix("params:")
+            if (
+                dataset.startswith("params:")
+                and block in PARAMETER_MODELS
+                and hints.get(argument) is not PARAMETER_MODELS[block]
+            ):
+                problems.append(
+                    f"{node.name}: {argument} ({dataset}) is {hints.get(argument)}, not {PARAMETER_MODELS[block].__name__}"
+                )
+    assert not problems, "\n".join(problems)
 
 
 # The planner's report lives at a fixed path a planner can bookmark (data/08_reporting/report.md
@@ -219,10 +247,13 @@ def test_every_parameter_input_exists_and_validates(context):
         value, path = context.params, []
         for key in name.removeprefix("params:").split("."):
             path.append(key)
-            if not isinstance(value, dict) or key not in value:
+            if isinstance(value, BaseModel) and key in type(value).model_fields:
+                value = getattr(value, key)
+            elif isinstance(value, dict) and key in value:
+                value = value[key]
+            else:
                 problems.append(f"{name}: no parameter {'.'.join(path)} in this environment")
                 break
-            value = value[key]
         else:
             block = name.removeprefix("params:").split(".")[0]
             if block in PARAMETER_MODELS:

@@ -11,8 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from orpr_kedro.core.params import ORLabelingParams  # noqa: E402
 from orpr_kedro.hooks import ExperimentTrackingHooks  # noqa: E402
-from orpr_kedro.tracking import MAX_SMALL_TABLE_ROWS, report_metrics  # noqa: E402
+from orpr_kedro.tracking import MAX_SMALL_TABLE_ROWS, model_params, report_metrics  # noqa: E402
 
 KPIS = pd.DataFrame(
     {
@@ -107,3 +108,14 @@ def test_the_hook_is_idle_without_a_run_or_without_mlflow(fake_mlflow, monkeypat
     assert mlflow.calls == []
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     assert ExperimentTrackingHooks()._available is False
+
+
+def test_the_hook_logs_parameter_models_one_key_path_each(fake_mlflow):
+    """Kedro hands the nodes models; kedro-mlflow would log each as one string."""
+    mlflow = fake_mlflow(active=True)
+    inputs = {"params:or_labeling": ORLabelingParams(), "params:seed": 3, "prm_lanes": KPIS}
+    ExperimentTrackingHooks().before_node_run(inputs)
+    [(name, (params,), _)] = mlflow.calls
+    assert name == "log_params" and params["or_labeling.solver.mip_gap"] == str(ORLabelingParams().solver.mip_gap)
+    assert "seed" not in params and all(key.startswith("or_labeling.") for key in params)
+    assert model_params({"params:seed": 3}) == {}

@@ -27,10 +27,11 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from kedro.validation import ParameterValidationError
 
 from orpr_kedro.core.data.contract import RAW_CONTRACTS, DataContractError
 from orpr_kedro.core.data.demo_data import generate_demo_data
-from orpr_kedro.core.params import DemoDataConfig, ParameterError
+from orpr_kedro.core.params import DemoDataConfig, ParameterError, parse_params
 from orpr_kedro.demo_settings import own_demo_settings
 from orpr_kedro.hooks import MissingRunInputError
 from orpr_kedro.pipeline_registry import pipeline_names
@@ -67,7 +68,7 @@ def demo_data(env: str, force: bool) -> None:
         catalog = context.catalog
         own = own_demo_settings(Path(context.config_loader.conf_source), env)
         if own.get("enabled") is not True:
-            files = context.params.get("data_processing", {}).get("raw_files", {})
+            files = parse_params("data_processing", context.params.get("data_processing")).raw_files
             missing = {name: files.get(name, name) for name in RAW_CONTRACTS if not catalog.exists(name)}
             if missing:
                 raise click.ClickException(_missing_files_message(env, missing))
@@ -92,7 +93,8 @@ def demo_data(env: str, force: bool) -> None:
 # --------------------------------------------------------------------------- kedro run, friendlier
 TRACEBACK_VARIABLE = "ORPR_TRACEBACK"
 # Errors whose message already says what is wrong and how to fix it: the traceback adds nothing.
-EXPLAINED_ERRORS = (DataContractError, ParameterError, MissingRunInputError)
+# Kedro's own ParameterValidationError reaches here only if no hook translated it into a ParameterError.
+EXPLAINED_ERRORS = (DataContractError, ParameterError, ParameterValidationError, MissingRunInputError)
 
 
 def unknown_pipeline_message(requested: list[str], known: list[str]) -> str | None:

@@ -14,13 +14,22 @@ import click
 import pandas as pd
 import yaml
 from kedro.framework.hooks import hook_impl
+from kedro.framework.project import pipelines
 from kedro.io.core import DatasetError
+from kedro.validation import ParameterValidationError, TypeExtractor
+from pydantic import BaseModel
 
 from orpr_kedro.core.data.contract import validate_table
 from orpr_kedro.core.data.preflight import unknown_categories
-from orpr_kedro.core.params import ParameterError, parse_params, unknown_blocks, validate_parameters
+from orpr_kedro.core.params import (
+    ParameterError,
+    parse_currency,
+    parse_params,
+    unknown_blocks,
+    validate_parameters,
+)
 from orpr_kedro.demo_settings import demo_generator_enabled
-from orpr_kedro.tracking import report_metrics
+from orpr_kedro.tracking import model_params, report_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -65,23 +74,31 @@ class DemoDataHooks:
 
 
 class ParameterValidationHooks:
-    """Validate every pipeline's parameters at start-up.
+    """At start-up, what Kedro's parameter validation leaves to the project, and its errors in one line per key.
 
-    A typo or a wrong value in ``conf/<env>/parameters_*.yml`` fails the run
-    before the first node, with a message that names the key, rather than
-    hours later in the node that reads it.
+    Kedro validates each parameter block against the pydantic model that the nodes
+    reading it declare (``params: ORLabelingParams``) when the context's parameters
+    are first read, which this hook does, so a wrong value fails before the first
+    node. Kedro's :class:`~kedro.validation.ParameterValidationError` gives pydantic's
+    multi-line report per block; it is re-raised as a :class:`ParameterError` with one
+    line per key path (``parameter 'or_labeling.solver.mip_gap': ...``), which
+    ``kedro run`` prints without a traceback. Kedro ignores a key that no node reads
+    and passes plain values through, so this hook also refuses a top-level block no
+    pipeline reads (a misspelt ``or_labelling:``), naming its file and the closest
+    known key, and checks ``currency``.
     """
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Validate the merged parameters of the active environment.
+        """Check the top-level keys, let Kedro validate the blocks, check ``currency``.
 
         Raises:
-            ParameterError: for a top-level block no pipeline reads (a misspelt
-                ``data_procesing:``), naming its file and the closest known key, and
-                for every invalid value of a known block.
+            ParameterError: for a top-level block no pipeline reads, naming its file and
+                the closest known key; for every invalid value of a block, naming its key
+                path; for a ``currency`` that is not an ISO 4217 code.
         """
-        unknown = unknown_blocks(context.params)
+        raw = context.config_loader["parameters"]
+        unknown = unknown_blocks(raw)
         if unknown:
             files = _files_defining(context.config_loader, set(unknown))
             lines = [
@@ -92,12 +109,35 @@ class ParameterValidationHooks:
             raise ParameterError(
                 "Invalid parameters (no block of that name is read by any pipeline):\n" + "\n".join(lines)
             )
-        validated = validate_parameters(context.params)
+        try:
+            params = context.params  # Kedro validates every typed params:<block> input here
+        except ParameterValidationError as error:
+            raise _key_path_error(raw, error) from error
+        if "currency" in params:
+            try:
+                parse_currency(params["currency"])
+            except ParameterError as error:
+                raise ParameterError(f"Invalid parameters:\n{error}") from None
         logger.info(
             "Parameters validated for environment '%s': %s",
             context.env or "local",
-            ", ".join(sorted(validated)),
+            ", ".join(sorted(key for key, value in params.items() if isinstance(value, BaseModel))),
         )
+
+
+def _key_path_error(raw: dict[str, Any], error: ParameterValidationError) -> ParameterError:
+    """Kedro's validation error as one line per offending key path.
+
+    The blocks are those Kedro validated (the typed ``params:`` inputs of the pipelines
+    this session loads: all of them, or those of ``kedro run --pipelines``), checked again
+    by :func:`validate_parameters`, whose messages name the key paths.
+    """
+    typed = TypeExtractor(dict(pipelines)).extract_types_from_pipelines()
+    try:
+        validate_parameters({key: value for key, value in raw.items() if key in typed})
+    except ParameterError as explained:
+        return explained
+    return ParameterError(f"Invalid parameters:\n{error}")  # a rule of Kedro's that the models do not state
 
 
 class RunInputHooks:
@@ -234,6 +274,7 @@ class ExperimentTrackingHooks:
 
     kedro-mlflow (``make tracking``, docs/tracking.md) starts an MLflow run around
     ``kedro run`` and logs the parameters. While such a run is active this hook adds
+    the parameter models of each node one key path each (:func:`orpr_kedro.tracking.model_params`),
     the headline metrics of every reporting table (:func:`orpr_kedro.tracking.report_metrics`)
     and logs ``rpt_*`` tables, ``plt_*`` figures and ``mdl_*`` models as artifacts.
     Without mlflow installed, or without an active run, it returns at once, so the
@@ -242,6 +283,17 @@ class ExperimentTrackingHooks:
 
     def __init__(self) -> None:
         self._available = importlib.util.find_spec("mlflow") is not None
+
+    @hook_impl
+    def before_node_run(self, inputs: dict[str, Any]) -> None:
+        """Log the node's parameter models one key path each (kedro-mlflow logs a model as one string)."""
+        if not self._available:
+            return
+        import mlflow  # noqa: PLC0415 - optional: only with the tracking extra
+
+        params = model_params(inputs)
+        if params and mlflow.active_run() is not None:
+            mlflow.log_params(params)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:

@@ -17,7 +17,8 @@ from orpr_kedro.hooks import (
 )
 from orpr_kedro.manifest import RunManifestHooks
 
-# Parameters are validated against their pydantic models before any node runs.
+# Kedro validates the parameter blocks against the pydantic models the nodes declare, before any
+# node runs; ParameterValidationHooks adds the top-level key and currency checks.
 # Every run stages its unversioned tables in <data_root>/.staging/<run_id> and publishes
 # them when it completes, then its manifest in <data_root>/08_reporting/run_manifests
 # (orpr_kedro.staging); it reads versioned inputs from completed runs only (orpr_kedro.manifest).
@@ -26,15 +27,17 @@ from orpr_kedro.manifest import RunManifestHooks
 # A failure to read a raw file gets a hint on the likely cause (encoding).
 # Experiment tracking only acts inside an MLflow run (kedro-mlflow, `make tracking`).
 # Whether the data is the demo generator's becomes the parameter data_is_demo (DemoDataHooks).
+# ParameterValidationHooks is the first to read context.params (where Kedro validates the
+# typed parameter blocks), so Kedro's error reaches the user as one line per key path.
 # pluggy calls the hooks of one event last-registered first: PlannerOutputsHooks comes
 # first so that its lines naming the report and the orders are the run's last.
 HOOKS = (
     PlannerOutputsHooks(),
-    ParameterValidationHooks(),
     RunManifestHooks(),
     RunInputHooks(),
     ErrorHintHooks(),
     ExperimentTrackingHooks(),
+    ParameterValidationHooks(),  # called second: validates before any other hook reads context.params
     DemoDataHooks(),  # last registered, first called: params:data_is_demo exists before any hook reads it
 )
 

@@ -5,6 +5,9 @@ starts an MLflow run around every ``kedro run`` and logs the parameters). The
 project hook :class:`~orpr_kedro.hooks.ExperimentTrackingHooks` adds, while such a
 run is active:
 
+* **parameters** of the typed blocks, one per key path (``or_labeling.solver.mip_gap``):
+  Kedro hands the nodes pydantic models, which kedro-mlflow's dictionary flattening
+  does not open (it logs each block as one string); see :func:`model_params`;
 * **metrics** from the reporting tables (``rpt_*``): see :func:`report_metrics`;
 * **artifacts**: every ``rpt_*`` table as CSV under ``reports/``, every ``plt_*``
   figure under ``figures/``, every ``mdl_*`` model under ``models/``.
@@ -15,10 +18,16 @@ Nothing here imports mlflow; the hook does, only when it is installed.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel
 
-__all__ = ["MAX_SMALL_TABLE_ROWS", "report_metrics"]
+__all__ = ["MAX_PARAM_LENGTH", "MAX_SMALL_TABLE_ROWS", "model_params", "report_metrics"]
+
+#: MLflow's limit on the length of a parameter's value; longer values are cut.
+MAX_PARAM_LENGTH = 6000
 
 #: A reporting table without a ``scope`` column or ``metric``/``value`` layout gives
 #: metrics only when it has at most this many rows (per-model logs and training
@@ -27,6 +36,28 @@ MAX_SMALL_TABLE_ROWS = 12
 
 _LABEL_SKIP = {"scope", "note", "unit", "units"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-./ ]+")
+
+
+def model_params(inputs: Mapping[str, Any]) -> dict[str, str]:
+    """The node's ``params:`` inputs that are parameter models, flattened for ``mlflow.log_params``.
+
+    >>> from orpr_kedro.core.params import RecommendParams
+    >>> model_params({"params:recommend": RecommendParams(batch_size=8), "prm_lanes": None})["recommend.batch_size"]
+    '8'
+    """
+    flat: dict[str, str] = {}
+
+    def add(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                add(f"{prefix}.{key}", item)
+        else:
+            flat[prefix] = str(value)[:MAX_PARAM_LENGTH]
+
+    for name, value in inputs.items():
+        if name.startswith("params:") and isinstance(value, BaseModel):
+            add(name.removeprefix("params:"), value.model_dump(mode="json"))
+    return flat
 
 
 def _metric_name(*parts: object) -> str:

@@ -4,7 +4,14 @@ import re
 
 import pytest
 
-from orpr_kedro.core.params import ParameterError, parse_params, unknown_blocks, validate_parameters
+from orpr_kedro.core.params import (
+    ORLabelingParams,
+    ParameterError,
+    as_params,
+    parse_params,
+    unknown_blocks,
+    validate_parameters,
+)
 
 
 def test_defaults_are_valid():
@@ -88,3 +95,16 @@ def test_date_formats_name_raw_tables_and_day_level_formats():
         parse_params("data_processing", {"date_formats": {"raw_promos": "%d/%m/%Y"}})
     with pytest.raises(ParameterError, match=r"date_formats.raw_sales = '%m/%Y' is not a day-level strftime format"):
         parse_params("data_processing", {"date_formats": {"raw_sales": "%m/%Y"}})
+
+
+def test_as_params_passes_a_model_through_and_validates_a_mapping():
+    model = as_params(ORLabelingParams, {})
+    assert as_params(ORLabelingParams, model) is model
+    assert as_params(ORLabelingParams, None) == model  # an empty block: the defaults
+    with pytest.raises(ParameterError, match=r"^parameter 'or_labeling\.solver\.mip_gap': Input should be greater"):
+        as_params(ORLabelingParams, {"solver": {"mip_gap": -1}})
+
+
+def test_a_null_block_is_an_error_at_start_up():
+    with pytest.raises(ParameterError, match=r"parameter 'recommend': the block is empty \(null\)"):
+        validate_parameters({"recommend": None})

@@ -1,9 +1,11 @@
 """Typed parameters of every pipeline (pydantic models).
 
-Each pipeline reads one top-level block of ``conf/<env>/parameters_<pipeline>.yml``;
-the block is validated against the model registered here, both at start-up (by a
-project hook, so a wrong value fails before the first node) and in the node that
-uses it. Unknown keys are errors at every level: a misspelt top-level block
+Each pipeline reads one top-level block of ``conf/<env>/parameters_<pipeline>.yml``.
+Its nodes declare the block's model as the type of their ``params:<block>`` input, so
+Kedro validates the block and hands the node the model before the first node runs
+(Kedro's parameter validation; a project hook turns its error into one line per key
+path). A node called with a mapping instead (a test on a plain catalog) validates it
+with :func:`as_params`. Unknown keys are errors at every level: a misspelt top-level block
 (``data_procesing:``) is caught by :func:`unknown_blocks`, a misspelt key inside a
 block by its model, so a typo never silently falls back to a default. Every number
 is finite (``.inf`` and ``.nan`` are refused) and every rate and cost is bounded
@@ -62,6 +64,7 @@ from orpr_kedro.core.params.recommend import RecommendParams, parse_currency
 from orpr_kedro.core.params.registry import (
     PARAMETER_MODELS,
     TOP_LEVEL_KEYS,
+    as_params,
     parse_params,
     unknown_blocks,
     validate_parameters,
@@ -118,6 +121,7 @@ __all__ = [
     "TunedBaseStockParams",
     "ValidationParams",
     "ValidationRunParams",
+    "as_params",
     "parse_currency",
     "parse_params",
     "unknown_blocks",

@@ -17,13 +17,9 @@ from orpr_kedro.core.forecasting.accuracy import forecast_errors
 from orpr_kedro.core.forecasting.provided import provided_forecaster
 from orpr_kedro.core.forecasting.quality import assess_sales
 from orpr_kedro.core.learning.features import build_decision_features
-from orpr_kedro.core.params import DataProcessingParams, parse_params
+from orpr_kedro.core.params import DataProcessingParams, as_params
 
 logger = logging.getLogger(__name__)
-
-
-def _params(values: dict[str, Any]) -> DataProcessingParams:
-    return parse_params("data_processing", values)
 
 
 def validate_raw_data(
@@ -32,7 +28,7 @@ def validate_raw_data(
     raw_sku_dc_master: pd.DataFrame,
     raw_promotions: pd.DataFrame,
     raw_category_targets: pd.DataFrame,
-    params: dict[str, Any],
+    params: DataProcessingParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Check all five raw tables against the data contract and return them typed.
 
@@ -41,7 +37,7 @@ def validate_raw_data(
     column, rule and example rows. The parameters are cross-checked against the
     data here too (categories they name, a history long enough for the splits).
     """
-    settings = _params(params)
+    settings = as_params(DataProcessingParams, params)
     tables = validate_raw_tables(
         {
             "raw_sales": raw_sales,
@@ -73,10 +69,11 @@ def create_lanes(
     sku_master: pd.DataFrame,
     sku_dc_master: pd.DataFrame,
     category_targets: pd.DataFrame,
-    params: dict[str, Any],
+    params: DataProcessingParams,
 ) -> pd.DataFrame:
     """One row per SKU-DC lane with attributes, targets and unit costs."""
-    return preparation.build_lanes(sku_master, sku_dc_master, category_targets, _params(params).costs)
+    settings = as_params(DataProcessingParams, params)
+    return preparation.build_lanes(sku_master, sku_dc_master, category_targets, settings.costs)
 
 
 def create_daily_sales(sales: pd.DataFrame, lanes: pd.DataFrame) -> pd.DataFrame:
@@ -89,10 +86,11 @@ def create_promotion_days(promotions: pd.DataFrame, lanes: pd.DataFrame) -> pd.D
     return preparation.build_promotion_days(promotions, lanes)
 
 
-def define_time_splits(daily_sales: pd.DataFrame, lanes: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+def define_time_splits(daily_sales: pd.DataFrame, lanes: pd.DataFrame, params: DataProcessingParams) -> dict[str, Any]:
     """Decision dates and train / validation / test boundaries."""
+    settings = as_params(DataProcessingParams, params)
     splits = make_time_splits(
-        daily_sales["date"].min(), daily_sales["date"].max(), _params(params).splits, sorted(lanes["category"].unique())
+        daily_sales["date"].min(), daily_sales["date"].max(), settings.splits, sorted(lanes["category"].unique())
     )
     logger.info(
         "Splits: train from %s, validation from %s, test %s to %s",
@@ -105,7 +103,7 @@ def define_time_splits(daily_sales: pd.DataFrame, lanes: pd.DataFrame, params: d
 
 
 def assess_data_quality(
-    daily_sales: pd.DataFrame, lanes: pd.DataFrame, time_splits: dict[str, Any], params: dict[str, Any]
+    daily_sales: pd.DataFrame, lanes: pd.DataFrame, time_splits: dict[str, Any], params: DataProcessingParams
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Data-quality findings of the daily sales and the sales the forecaster reads.
 
@@ -115,7 +113,7 @@ def assess_data_quality(
     falls in) and the counts one WARNING line. ``data_quality.fail: true`` stops the
     run instead.
     """
-    treated, report = assess_sales(daily_sales, lanes, _params(params).data_quality)
+    treated, report = assess_sales(daily_sales, lanes, as_params(DataProcessingParams, params).data_quality)
     splits = TimeSplits.from_dict(time_splits)
     first = report["first_date"]
     report["split"] = np.select(
@@ -138,14 +136,14 @@ def fit_demand_forecaster(
     promotion_days: pd.DataFrame,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
-    params: dict[str, Any],
+    params: DataProcessingParams,
     seed: int,
 ) -> forecasting.Forecaster:
     """Fit the global demand forecaster on the training period, or wrap the planners' ``raw_forecast``.
 
     A ``raw_forecast`` table (when the catalog points it at a file) replaces the model.
     """
-    settings, splits = _params(params), TimeSplits.from_dict(time_splits)
+    settings, splits = as_params(DataProcessingParams, params), TimeSplits.from_dict(time_splits)
     panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
     if provided_forecast is not None:
         return provided_forecaster(
@@ -167,14 +165,14 @@ def forecast_demand(
     promotion_days: pd.DataFrame,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
-    params: dict[str, Any],
+    params: DataProcessingParams,
 ) -> pd.DataFrame:
     """Daily demand forecasts with uncertainty from every decision date.
 
     Raises:
         NonFiniteForecastError: when a forecast is NaN or infinite.
     """
-    settings, splits = _params(params), TimeSplits.from_dict(time_splits)
+    settings, splits = as_params(DataProcessingParams, params), TimeSplits.from_dict(time_splits)
     panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
     return forecasting.forecast_table(forecaster, panels, splits)
 
@@ -185,10 +183,10 @@ def evaluate_forecast(
     promotion_days: pd.DataFrame,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
-    params: dict[str, Any],
+    params: DataProcessingParams,
 ) -> pd.DataFrame:
     """Forecast accuracy (WAPE, bias, pinball) on the test period versus seasonal naive."""
-    settings, splits = _params(params), TimeSplits.from_dict(time_splits)
+    settings, splits = as_params(DataProcessingParams, params), TimeSplits.from_dict(time_splits)
     panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
     accuracy = forecasting.forecast_accuracy(forecasts, panels, splits, lanes, settings.forecast.quantiles)
     overall = accuracy[accuracy["scope"] == "all"].set_index("model")["wape"]
@@ -206,10 +204,10 @@ def build_model_input(
     promotion_days: pd.DataFrame,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
-    params: dict[str, Any],
+    params: DataProcessingParams,
 ) -> pd.DataFrame:
     """Decision features per lane and decision date (history, forecast, attributes, targets)."""
-    settings, splits = _params(params), TimeSplits.from_dict(time_splits)
+    settings, splits = as_params(DataProcessingParams, params), TimeSplits.from_dict(time_splits)
     panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
     return build_decision_features(forecasts, panels, lanes, splits, settings.features)
 
@@ -220,9 +218,9 @@ def collect_forecast_errors(
     promotion_days: pd.DataFrame,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
-    params: dict[str, Any],
+    params: DataProcessingParams,
 ) -> pd.DataFrame:
     """Out-of-sample forecast errors on the validation period (lane, origin, horizon, mean, actual)."""
-    settings, splits = _params(params), TimeSplits.from_dict(time_splits)
+    settings, splits = as_params(DataProcessingParams, params), TimeSplits.from_dict(time_splits)
     panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
     return forecast_errors(forecasts, panels, splits, lanes)

@@ -20,7 +20,7 @@ from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.optimization.scenarios import ForecastErrors
 from orpr_kedro.core.optimization.summary import log_solve_summary
-from orpr_kedro.core.params import EvaluationParams, ORLabelingParams, ParameterError, parse_params
+from orpr_kedro.core.params import EvaluationParams, ORLabelingParams, ParameterError, RLAlignmentParams, as_params
 from orpr_kedro.core.rl.curves import training_curves_figure
 from orpr_kedro.core.simulation.period import Period
 
@@ -44,9 +44,9 @@ def _inputs(  # noqa: PLR0913 - the persisted tables every evaluation node reads
     daily_sales: pd.DataFrame,
     forecasts: pd.DataFrame,
     time_splits: dict[str, Any],
-    params: dict[str, Any],
-    or_labeling: dict[str, Any],
-    rl_alignment: dict[str, Any],
+    params: EvaluationParams,
+    or_labeling: ORLabelingParams,
+    rl_alignment: RLAlignmentParams,
 ) -> comparison.EvaluationInputs:
     """The tables and typed settings of the evaluation in one object (the period's arrays are built on first use)."""
     inputs = comparison.EvaluationInputs(
@@ -56,9 +56,9 @@ def _inputs(  # noqa: PLR0913 - the persisted tables every evaluation node reads
         daily_sales,
         forecasts,
         TimeSplits.from_dict(time_splits),
-        parse_params("evaluation", params),
-        parse_params("or_labeling", or_labeling),
-        parse_params("rl_alignment", rl_alignment),
+        as_params(EvaluationParams, params),
+        as_params(ORLabelingParams, or_labeling),
+        as_params(RLAlignmentParams, rl_alignment),
     )
     return inputs
 
@@ -75,9 +75,9 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     daily_sales: pd.DataFrame,
     forecasts: pd.DataFrame,
     time_splits: dict[str, Any],
-    params: dict[str, Any],
-    or_labeling: dict[str, Any],
-    rl_alignment: dict[str, Any],
+    params: EvaluationParams,
+    or_labeling: ORLabelingParams,
+    rl_alignment: RLAlignmentParams,
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every policy on the test period, closed loop, same demand and lead times.
@@ -161,10 +161,10 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
 
 
 def summarise_kpis(
-    lane_kpis: pd.DataFrame, decision_time: pd.DataFrame, params: dict[str, Any], seed: int
+    lane_kpis: pd.DataFrame, decision_time: pd.DataFrame, params: EvaluationParams, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """KPI table per policy and scope with bootstrap intervals (wide), and the intervals (long)."""
-    settings: EvaluationParams = parse_params("evaluation", params)
+    settings = as_params(EvaluationParams, params)
     bootstrap = comparison.BootstrapSettings(settings.bootstrap.n_resamples, settings.bootstrap.level, int(seed))
     baseline = comparison.strongest_baseline(lane_kpis)
     intervals = comparison.bootstrap_kpis(lane_kpis, bootstrap, reference=baseline)
@@ -177,9 +177,9 @@ def summarise_kpis(
     return table, intervals
 
 
-def check_targets(kpis: pd.DataFrame, decision_time: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def check_targets(kpis: pd.DataFrame, decision_time: pd.DataFrame, params: EvaluationParams) -> pd.DataFrame:
     """The acceptance targets, each with the measured value and whether it is met."""
-    settings: EvaluationParams = parse_params("evaluation", params)
+    settings = as_params(EvaluationParams, params)
     table = comparison.target_checks(kpis, decision_time, settings.targets)
     missed = table.loc[~table["met"], "target"].tolist()
     logger.info(
@@ -213,9 +213,9 @@ def sweep_service_level(  # noqa: PLR0913
     daily_sales: pd.DataFrame,
     forecasts: pd.DataFrame,
     time_splits: dict[str, Any],
-    params: dict[str, Any],
-    or_labeling: dict[str, Any],
-    rl_alignment: dict[str, Any],
+    params: EvaluationParams,
+    or_labeling: ORLabelingParams,
+    rl_alignment: RLAlignmentParams,
     seed: int,
 ) -> pd.DataFrame:
     """The OR policy re-solved at each service level alpha on the test period: turnover versus in-stock.
@@ -246,9 +246,9 @@ def simulate_field_test(  # noqa: PLR0913
     daily_sales: pd.DataFrame,
     forecasts: pd.DataFrame,
     time_splits: dict[str, Any],
-    params: dict[str, Any],
-    or_labeling: dict[str, Any],
-    rl_alignment: dict[str, Any],
+    params: EvaluationParams,
+    or_labeling: ORLabelingParams,
+    rl_alignment: RLAlignmentParams,
     seed: int,
 ) -> pd.DataFrame:
     """Daily trajectories of every SKU-DC in the incumbent world and the ORPR world (switch at the test start)."""
@@ -264,10 +264,10 @@ def simulate_field_test(  # noqa: PLR0913
 
 
 def match_field_test_units(
-    daily: pd.DataFrame, lanes: pd.DataFrame, time_splits: dict[str, Any], params: dict[str, Any], seed: int
+    daily: pd.DataFrame, lanes: pd.DataFrame, time_splits: dict[str, Any], params: EvaluationParams, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Treated SKU-DCs by the manager's rule, controls by propensity score; the covariate balance."""
-    settings: EvaluationParams = parse_params("evaluation", params)
+    settings = as_params(EvaluationParams, params)
     units, balance = field_trial.match_units(
         daily, lanes, TimeSplits.from_dict(time_splits).test_start, settings.field_test, int(seed)
     )
@@ -280,10 +280,10 @@ def match_field_test_units(
 
 
 def estimate_field_test(
-    daily: pd.DataFrame, units: pd.DataFrame, time_splits: dict[str, Any], params: dict[str, Any]
+    daily: pd.DataFrame, units: pd.DataFrame, time_splits: dict[str, Any], params: EvaluationParams
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The observed panel and the DiD estimates with the true effects."""
-    settings = parse_params("evaluation", params).field_test
+    settings = as_params(EvaluationParams, params).field_test
     splits = TimeSplits.from_dict(time_splits)
     panel = field_trial.field_test_panel(
         daily,
@@ -369,7 +369,7 @@ def write_report(  # noqa: PLR0913 - one table per report section
     recommend_by_dc_category: pd.DataFrame,
     data_is_demo: bool,
     currency: str,
-    params: dict[str, Any],
+    params: EvaluationParams,
 ) -> tuple[str, str]:
     """The planner's report as Markdown and as HTML, led by the comparison with the strongest classic baseline.
 
@@ -389,7 +389,7 @@ def write_report(  # noqa: PLR0913 - one table per report section
     """
     if not isinstance(data_is_demo, bool):
         raise ParameterError(f"data_is_demo: expected true or false, got {data_is_demo!r}")
-    settings: EvaluationParams = parse_params("evaluation", params)
+    settings = as_params(EvaluationParams, params)
     splits = TimeSplits.from_dict(time_splits)
     period = {
         "start": str(splits.test_start.date()),

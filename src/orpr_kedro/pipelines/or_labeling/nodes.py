@@ -13,7 +13,7 @@ from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.optimization import GurobiLicence, labeling
 from orpr_kedro.core.optimization.scenarios import ForecastErrors
 from orpr_kedro.core.optimization.summary import log_solve_summary
-from orpr_kedro.core.params import ORLabelingParams, parse_params
+from orpr_kedro.core.params import ORLabelingParams, as_params
 from orpr_kedro.core.simulation.backtest import compare_on_period
 
 logger = logging.getLogger(__name__)
@@ -30,10 +30,10 @@ def calibrate_scenarios(
     daily_sales: pd.DataFrame,
     forecasts: pd.DataFrame,
     time_splits: dict[str, Any],
-    params: dict[str, Any],
+    params: ORLabelingParams,
 ) -> pd.DataFrame:
     """Out-of-sample error of the forecast's horizon totals per lane group (the scenarios' calibration)."""
-    settings: ORLabelingParams = parse_params("or_labeling", params)
+    settings = as_params(ORLabelingParams, params)
     splits = TimeSplits.from_dict(time_splits)
     errors = labeling.forecast_errors(
         _data(lanes, daily_sales, forecasts, splits),
@@ -64,7 +64,7 @@ def create_or_labels(
     time_splits: dict[str, Any],
     scenario_calibration: pd.DataFrame,
     gurobi_licence: GurobiLicence,
-    params: dict[str, Any],
+    params: ORLabelingParams,
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Label the decision dates of the configured periods; return labels, solver log, candidates.
@@ -74,7 +74,7 @@ def create_or_labels(
     ``gurobi_licence`` comes from the ``gurobi`` credentials (``GurobiLicenceDataset``);
     only its kind is logged and written (solver log column ``gurobi_licence``).
     """
-    settings: ORLabelingParams = parse_params("or_labeling", params)
+    settings = as_params(ORLabelingParams, params)
     if not isinstance(gurobi_licence, GurobiLicence):
         raise TypeError(
             f"gurobi_licence must be a GurobiLicence (the gurobi_licence dataset), got {type(gurobi_licence).__name__}"
@@ -114,11 +114,11 @@ def check_or_policy(
     daily_sales: pd.DataFrame,
     forecasts: pd.DataFrame,
     time_splits: dict[str, Any],
-    params: dict[str, Any],
+    params: ORLabelingParams,
     seed: int,
 ) -> pd.DataFrame:
     """KPIs of the OR policy, the incumbent rule and base-stock on the validation period."""
-    settings: ORLabelingParams = parse_params("or_labeling", params)
+    settings = as_params(ORLabelingParams, params)
     splits = TimeSplits.from_dict(time_splits)
     data = _data(lanes, daily_sales, forecasts, splits)
     result = compare_on_period(

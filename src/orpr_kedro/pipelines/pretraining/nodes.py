@@ -16,7 +16,7 @@ from orpr_kedro.core.learning.baseline import BaselineLearner
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.learning.samples import build_samples
 from orpr_kedro.core.optimization import labeling
-from orpr_kedro.core.params import ORLabelingParams, PretrainingParams, parse_params
+from orpr_kedro.core.params import ORLabelingParams, PretrainingParams, as_params
 from orpr_kedro.core.simulation.actions import ActionGrid
 from orpr_kedro.core.simulation.backtest import compare_on_period
 
@@ -25,39 +25,38 @@ logger = logging.getLogger(__name__)
 POLICIES = ["pretrained", "baseline_learner"]
 
 
-def _grid(or_labeling: dict[str, Any]) -> ActionGrid:
-    settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
-    return settings.action_grid()
+def _grid(or_labeling: ORLabelingParams) -> ActionGrid:
+    return as_params(ORLabelingParams, or_labeling).action_grid()
 
 
 def build_pretraining_samples(
     features: pd.DataFrame,
     labels: pd.DataFrame,
     daily_sales: pd.DataFrame,
-    params: dict[str, Any],
-    or_labeling: dict[str, Any],
+    params: PretrainingParams,
+    or_labeling: ORLabelingParams,
 ) -> pd.DataFrame:
     """One sample per labelled lane and decision date: features, OR state and label, demand targets."""
-    settings: PretrainingParams = parse_params("pretraining", params)
+    settings = as_params(PretrainingParams, params)
     samples = build_samples(features, labels, daily_sales, _grid(or_labeling), settings.forecast_head.horizon_days)
     logger.info("Pretraining samples: %s", samples["split"].value_counts().to_dict())
     return samples
 
 
 def train_foundation_model(
-    samples: pd.DataFrame, params: dict[str, Any], or_labeling: dict[str, Any], seed: int
+    samples: pd.DataFrame, params: PretrainingParams, or_labeling: ORLabelingParams, seed: int
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Staged training; returns the model payload (weights, configuration, normalisation) and the curves."""
-    settings: PretrainingParams = parse_params("pretraining", params)
+    settings = as_params(PretrainingParams, params)
     result = pretraining.train_foundation_model(samples, _grid(or_labeling), settings, seed)
     return result.payload(), result.history
 
 
 def train_baseline_learner(
-    samples: pd.DataFrame, params: dict[str, Any], or_labeling: dict[str, Any], seed: int
+    samples: pd.DataFrame, params: PretrainingParams, or_labeling: ORLabelingParams, seed: int
 ) -> BaselineLearner:
     """Gradient-boosting classifier on flattened features and the same labels."""
-    settings: PretrainingParams = parse_params("pretraining", params)
+    settings = as_params(PretrainingParams, params)
     return BaselineLearner.fit(samples, _grid(or_labeling), settings, seed)
 
 
@@ -88,7 +87,7 @@ def plot_training_curves(history: pd.DataFrame) -> Figure:
 
 
 def decide_sample_dates(
-    model: dict[str, Any], baseline: BaselineLearner, samples: pd.DataFrame, params: dict[str, Any]
+    model: dict[str, Any], baseline: BaselineLearner, samples: pd.DataFrame, params: PretrainingParams
 ) -> pd.DataFrame:
     """Label and decisions of both learners on every sample row.
 
@@ -96,7 +95,7 @@ def decide_sample_dates(
     that date (from ``mi_or_labels``): what is known at decision time, on the OR
     trajectory.
     """
-    settings: PretrainingParams = parse_params("pretraining", params)
+    settings = as_params(PretrainingParams, params)
     policy = FoundationPolicy.from_payload(model, batch_size=settings.inference_batch_size)
     return reports.decision_table(samples, {"pretrained": policy, "baseline_learner": baseline})
 
@@ -115,9 +114,9 @@ def report_decision_accuracy(decisions: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def report_forecast_accuracy(model: dict[str, Any], samples: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def report_forecast_accuracy(model: dict[str, Any], samples: pd.DataFrame, params: PretrainingParams) -> pd.DataFrame:
     """WAPE of the forecast head against the data_processing forecast on the validation rows."""
-    settings: PretrainingParams = parse_params("pretraining", params)
+    settings = as_params(PretrainingParams, params)
     policy = FoundationPolicy.from_payload(model, batch_size=settings.inference_batch_size)
     return reports.forecast_accuracy_table(policy, samples)
 
@@ -128,11 +127,11 @@ def simulate_validation_kpis(
     daily_sales: pd.DataFrame,
     forecasts: pd.DataFrame,
     time_splits: dict[str, Any],
-    or_labeling: dict[str, Any],
+    or_labeling: ORLabelingParams,
     seed: int,
 ) -> pd.DataFrame:
     """KPIs of the OR labels, both learners, the incumbent and base-stock on the validation period."""
-    settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
+    settings = as_params(ORLabelingParams, or_labeling)
     splits = TimeSplits.from_dict(time_splits)
     data = labeling.labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
     actions = settings.action_grid()

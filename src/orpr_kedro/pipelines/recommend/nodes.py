@@ -11,21 +11,21 @@ from orpr_kedro.core.data import contract
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.forecasting.model import DemandForecaster
 from orpr_kedro.core.learning.policy import FoundationPolicy
-from orpr_kedro.core.params import DataProcessingParams, RecommendParams, parse_currency, parse_params
+from orpr_kedro.core.params import DataProcessingParams, RecommendParams, as_params, parse_currency
 
 
 def validate_inventory_state(
     raw_inventory_state: pd.DataFrame,
     lanes: pd.DataFrame,
     daily_sales: pd.DataFrame,
-    data_processing: dict[str, Any],
+    data_processing: DataProcessingParams,
 ) -> pd.DataFrame:
     """Check the inventory snapshot against the data contract, the lanes and the sales; return it typed.
 
     A breach stops the run before any recommendation is written; the error names
     the file, column, rule and example rows.
     """
-    settings: DataProcessingParams = parse_params("data_processing", data_processing)
+    settings = as_params(DataProcessingParams, data_processing)
     return contract.validate_inventory_state(
         raw_inventory_state,
         lanes,
@@ -45,8 +45,8 @@ def recommend_orders(
     orpr_policy: dict[str, Any],
     or_labels: pd.DataFrame,
     time_splits: dict[str, Any],
-    data_processing: dict[str, Any],
-    params: dict[str, Any],
+    data_processing: DataProcessingParams,
+    params: RecommendParams,
     currency: str,
 ) -> pd.DataFrame:
     """Every lane's order for the next review (units, value), its arrival, projected stock, stock-out risk and reason.
@@ -57,8 +57,8 @@ def recommend_orders(
     review (every ``review_period`` days from the training data's first decision date):
     a daily lane for the next day.
     """
-    settings: RecommendParams = parse_params("recommend", params)
-    processing: DataProcessingParams = parse_params("data_processing", data_processing)
+    settings = as_params(RecommendParams, params)
+    processing = as_params(DataProcessingParams, data_processing)
     return recommend.recommend_orders(
         inventory_state,
         lanes,

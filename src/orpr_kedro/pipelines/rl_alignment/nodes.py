@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.evaluation.closed_loop import closed_loop_validation, promotion_gaps
 from orpr_kedro.core.learning.policy import FoundationPolicy
-from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams, parse_params
+from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams, as_params
 from orpr_kedro.core.rl import alignment
 from orpr_kedro.core.rl.actor_critic import torch_runtime
 from orpr_kedro.core.rl.curves import training_curves_figure
@@ -35,8 +35,8 @@ def train_aligned_policy(
     daily_sales: pd.DataFrame,
     forecasts: pd.DataFrame,
     time_splits: dict[str, Any],
-    params: dict[str, Any],
-    or_labeling: dict[str, Any],
+    params: RLAlignmentParams,
+    or_labeling: ORLabelingParams,
     seed: int,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Fine-tune the pretrained policy in the simulator on the training period.
@@ -46,8 +46,8 @@ def train_aligned_policy(
     Checkpoints go to ``rl_alignment.checkpoint_dir`` (one per epoch; a rerun of the
     same configuration resumes from the last one when ``resume`` is true).
     """
-    settings: RLAlignmentParams = parse_params("rl_alignment", params)
-    or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
+    settings = as_params(RLAlignmentParams, params)
+    or_settings = as_params(ORLabelingParams, or_labeling)
     pretrained = FoundationPolicy.from_payload(foundation_model)
     context = alignment.alignment_context(
         features,
@@ -93,8 +93,8 @@ def validate_aligned_policy(
     daily_sales: pd.DataFrame,
     forecasts: pd.DataFrame,
     time_splits: dict[str, Any],
-    params: dict[str, Any],
-    or_labeling: dict[str, Any],
+    params: RLAlignmentParams,
+    or_labeling: ORLabelingParams,
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Closed loop on the validation period: OR labels, pretrained, aligned, incumbent, base-stock.
@@ -108,8 +108,8 @@ def validate_aligned_policy(
     pretrained network; its payload's metadata names which (``orpr_network``) and
     carries the change with its interval (``alignment_gate``).
     """
-    settings: RLAlignmentParams = parse_params("rl_alignment", params)
-    or_settings: ORLabelingParams = parse_params("or_labeling", or_labeling)
+    settings = as_params(RLAlignmentParams, params)
+    or_settings = as_params(ORLabelingParams, or_labeling)
     splits = TimeSplits.from_dict(time_splits)
     pretrained = FoundationPolicy.from_payload(foundation_model)
     aligned = FoundationPolicy.from_payload(aligned_policy)
