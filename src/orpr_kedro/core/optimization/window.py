@@ -257,25 +257,19 @@ def build_tasks(
         floor = params.floor_of(category)
         # the in-stock floor: the category's lanes' expected shares of stock-out days over
         # the horizon sum to at most (1 - floor) x lanes (one capacity-style row)
-        in_stock = (
-            {}
-            if floor is None
-            else {
-                "volume": costs.stockout_share[rows],
-                "capacity_group": np.zeros(len(rows), dtype="int64"),
-                "capacities": np.array([(1.0 - floor) * len(rows)]),
-                "capacity_labels": (f"in-stock floor {floor:g} of {category}",),
-            }
-        )
+        floored = floor is not None
         problem = MultipleChoiceProblem(
             cost=objective[rows],
             loss=costs.lost_value[rows],
             group=np.zeros(len(rows), dtype="int64"),
             budgets=np.array([budgets[category]]),
             allowed=allowed[rows],
+            volume=costs.stockout_share[rows] if floored else None,
+            capacity_group=np.zeros(len(rows), dtype="int64") if floored else None,
+            capacities=np.array([(1.0 - (floor or 0.0)) * len(rows)]) if floored else None,
             model_id=f"{date}/{category}",
             group_labels=(category,),
-            **in_stock,
+            capacity_labels=(f"in-stock floor {floor:g} of {category}",) if floored else None,
         )
         tasks.append(ModelTask(problem, rows, params.solver, seed, licence))
     return tasks
