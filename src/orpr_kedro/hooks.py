@@ -29,6 +29,7 @@ from orpr_kedro.core.params import (
     validate_parameters,
 )
 from orpr_kedro.demo_settings import demo_generator_enabled
+from orpr_kedro.log_filters import quiet_node_lines
 from orpr_kedro.tracking import model_params, report_metrics
 
 logger = logging.getLogger(__name__)
@@ -344,6 +345,14 @@ def _figures(dataset_name: str, data: Any) -> dict[str, Any]:
     else:
         return {}
     return {f"{dataset_name}/{key}": figure for key, figure in items if hasattr(figure, "savefig")}
+
+
+class QuietConsoleHooks:
+    """Leave Kedro's two per-node INFO lines out of the console (:mod:`orpr_kedro.log_filters`)."""
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        quiet_node_lines()
 
 
 class PlannerOutputsHooks:

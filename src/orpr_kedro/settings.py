@@ -13,6 +13,7 @@ from orpr_kedro.hooks import (
     ExperimentTrackingHooks,
     ParameterValidationHooks,
     PlannerOutputsHooks,
+    QuietConsoleHooks,
     RunInputHooks,
 )
 from orpr_kedro.manifest import RunManifestHooks
@@ -27,6 +28,7 @@ from orpr_kedro.manifest import RunManifestHooks
 # A failure to read a raw file gets a hint on the likely cause (encoding).
 # Experiment tracking only acts inside an MLflow run (kedro-mlflow, `make tracking`).
 # Whether the data is the demo generator's becomes the parameter data_is_demo (DemoDataHooks).
+# Kedro's per-node "Running node"/"Completed node" lines stay off the console (QuietConsoleHooks).
 # ParameterValidationHooks is the first to read context.params (where Kedro validates the
 # typed parameter blocks), so Kedro's error reaches the user as one line per key path.
 # pluggy calls the hooks of one event last-registered first: PlannerOutputsHooks comes
@@ -38,6 +40,7 @@ HOOKS = (
     ErrorHintHooks(),
     ExperimentTrackingHooks(),
     ParameterValidationHooks(),  # called second: validates before any other hook reads context.params
+    QuietConsoleHooks(),
     DemoDataHooks(),  # last registered, first called: params:data_is_demo exists before any hook reads it
 )
 
