@@ -104,9 +104,9 @@ def validate_aligned_policy(
     (with the aligned policy's KL to the pretrained one), the KPI table and the policy
     ORPR deploys (``mdl_orpr_policy``): the aligned one only if it beat the pretrained
     network's validation total cost by the deployment rule (``rl_alignment.deploy``:
-    by default the paired interval of the change lies below zero), otherwise the
-    pretrained network; its payload's metadata names which (``orpr_network``) and
-    carries the change with its interval (``alignment_gate``).
+    by default the paired interval of the change lies below zero and in-stock falls at
+    most 0.5 points), otherwise the pretrained network; its payload's metadata names
+    which (``orpr_network``) and carries the change with its interval (``alignment_gate``).
     """
     settings = as_params(RLAlignmentParams, params)
     or_settings = as_params(ORLabelingParams, or_labeling)
