@@ -10,19 +10,15 @@ then runs the pipeline once and prints the wall time of each node and of the run
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import time
 from collections import defaultdict
-from pathlib import Path
 
-from click.testing import CliRunner
+from _project import PROJECT, prepare_project
 from kedro.framework.hooks import hook_impl
 from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
-PROJECT = Path(__file__).resolve().parents[1]
 
 
 class NodeTimer:
@@ -46,14 +42,7 @@ def main() -> None:
     parser.add_argument("--env", default="base")
     parser.add_argument("--pipeline", default="data_processing")
     args = parser.parse_args()
-    os.chdir(PROJECT)
-    from orpr_kedro.cli import cli
-
-    result = CliRunner().invoke(cli, ["demo-data", "--env", args.env])
-    if result.exit_code != 0:
-        raise SystemExit(result.output)
-    logging.getLogger("kedro").setLevel(logging.WARNING)
-    bootstrap_project(PROJECT)
+    prepare_project(args.env, quiet=("kedro",))
     timer = NodeTimer()
     env = None if args.env == "base" else args.env
     with KedroSession.create(project_path=PROJECT, env=env) as session:

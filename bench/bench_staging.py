@@ -22,19 +22,15 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import os
 import statistics
 import time
 from collections import defaultdict
-from pathlib import Path
 
-from click.testing import CliRunner
+from _project import PROJECT, prepare_project
 from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
-PROJECT = Path(__file__).resolve().parents[1]
 
 MODE = ["warm-up"]  # the kind of run in progress
 SPENT: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))  # mode -> step -> seconds
@@ -70,16 +66,9 @@ def main() -> None:
     parser.add_argument("--pipeline", default="data_processing")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    os.chdir(PROJECT)
-    from orpr_kedro import manifest, staging
-    from orpr_kedro.cli import cli
+    prepare_project(args.env, quiet=("kedro", "orpr_kedro"))
+    from orpr_kedro import manifest, staging  # noqa: PLC0415 - after the project is bootstrapped
 
-    result = CliRunner().invoke(cli, ["demo-data", "--env", args.env])
-    if result.exit_code != 0:
-        raise SystemExit(result.output)
-    logging.getLogger("kedro").setLevel(logging.WARNING)
-    logging.getLogger("orpr_kedro").setLevel(logging.WARNING)
-    bootstrap_project(PROJECT)
     env = None if args.env == "base" else args.env
 
     _timed(staging.RunStaging, "stage", "stage the outputs")

@@ -50,6 +50,14 @@ CHROMIUM_FLAGS = [
 ]
 
 
+def require_chromium() -> None:
+    """Skip a browser test where Chromium is missing; on CI (where .ci/run installs it) fail instead."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing; .ci/run installs Debian's chromium package")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+
+
 def _free_port() -> int:
     """A free loopback port below 49152: kedro viz refuses ports in the ephemeral range."""
     for port in range(41_000 + os.getpid() % 4_000, 49_000):
@@ -143,10 +151,7 @@ def test_kedro_viz_collapses_the_stages_and_orders_the_layers(viz_server):
 
 @pytest.mark.browser
 def test_kedro_viz_shows_pipelines_and_layers(viz_server, tmp_path):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing; .ci/run installs Debian's chromium package")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    require_chromium()
     url, process = viz_server
     _wait_for(f"{url}/api/main", process)
 

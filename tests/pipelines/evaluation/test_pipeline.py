@@ -2,7 +2,6 @@
 
 import base64
 import logging
-import os
 import re
 import subprocess
 
@@ -29,7 +28,7 @@ from orpr_kedro.pipelines.evaluation.nodes import FIGURE_DPI
 from tests.conftest import PROJECT_ROOT
 from tests.core.learning.test_pretraining import TINY as TINY_PRETRAINING
 from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
-from tests.test_viz import CHROMIUM, CHROMIUM_FLAGS
+from tests.test_viz import CHROMIUM, CHROMIUM_FLAGS, require_chromium
 
 POLICIES = [
     "incumbent",
@@ -348,10 +347,7 @@ def test_the_report_figures_share_the_policy_colours_and_the_tradeoff_labels_do_
 @pytest.mark.browser
 def test_the_html_report_renders_in_headless_chromium(evaluation_run, tmp_path):
     """The self-contained report, alone in a folder, renders in Chromium with its images and no overflow."""
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing; .ci/run installs Debian's chromium package")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    require_chromium()
     page = evaluation_run[1]["rpt_report_html"]
     assert 'src="figures/' not in page and 'src="data:image/png;base64,' in page
     (tmp_path / "report.html").write_text(page, encoding="utf-8")  # no figures/ folder beside it

@@ -11,13 +11,13 @@ from orpr_kedro.core.params.base import ParameterError, StrictModel
 
 
 class RecommendParams(StrictModel):
-    """Parameters of the recommend pipeline (today's orders from the aligned policy)."""
+    """Parameters of the recommend pipeline (today's orders from ORPR, the network the alignment gate deployed)."""
 
     min_history_days: int = Field(
         28,
         ge=1,
         le=364,
-        description="days of sales history up to the snapshot a lane needs for the aligned policy; "
+        description="days of sales history up to the snapshot a lane needs for ORPR; "
         "fewer = cold start: the incumbent rule decides and the row is flagged",
     )
     batch_size: int = Field(4096, ge=1, description="lanes per forward pass of the policy network")
