@@ -313,11 +313,13 @@ def test_targets_and_the_field_test_are_one_console_line_each(evaluation_run, ca
             catalog.load("mo_field_test_units"),
             catalog.load("time_splits"),
             params,
+            "EUR",
         )
     lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.INFO]
     assert len(lines) == 2
     assert lines[0].startswith(f"Targets: {int(targets['met'].sum())} of {len(targets)} met")
     assert lines[1].startswith("Field test (difference-in-differences, per SKU-DC and day): days of stock (days) ")
+    assert "EUR" in lines[1] and "currency" not in lines[1]
     assert "in-stock rate (points)" in lines[1] and not re.search(r"\d\.\d{4}", lines[1])
 
 

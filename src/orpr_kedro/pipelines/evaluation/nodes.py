@@ -280,9 +280,13 @@ def match_field_test_units(
 
 
 def estimate_field_test(
-    daily: pd.DataFrame, units: pd.DataFrame, time_splits: dict[str, Any], params: EvaluationParams
+    daily: pd.DataFrame,
+    units: pd.DataFrame,
+    time_splits: dict[str, Any],
+    params: EvaluationParams,
+    currency: str = "currency",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The observed panel and the DiD estimates with the true effects."""
+    """The observed panel and the DiD estimates with the true effects (money in ``currency``)."""
     settings = as_params(EvaluationParams, params).field_test
     splits = TimeSplits.from_dict(time_splits)
     panel = field_trial.field_test_panel(
@@ -294,7 +298,7 @@ def estimate_field_test(
     )
     effects = field_trial.estimate_effects(panel, alpha=settings.alpha)
     # as the report prints them: each effect in its unit, with its interval and the true effect
-    printed = effects_table(effects, "currency")
+    printed = effects_table(effects, currency)
     logger.info(
         "Field test (difference-in-differences, per SKU-DC and day): %s",
         "; ".join(f"{row[0]} {row[1]} {row[2]}, true {row[4]}" for row in printed.itertuples(index=False)),

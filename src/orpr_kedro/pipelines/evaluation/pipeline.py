@@ -79,7 +79,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.estimate_field_test,
-                inputs=["mo_field_test_daily", "mo_field_test_units", "time_splits", _PARAMS],
+                inputs=["mo_field_test_daily", "mo_field_test_units", "time_splits", _PARAMS, "params:currency"],
                 outputs=["mo_field_test_panel", "rpt_field_test_did"],
                 name="estimate_field_test",
             ),
