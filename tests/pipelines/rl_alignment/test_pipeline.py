@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.pipelines.rl_alignment import create_pipeline
+from orpr_kedro.pipelines.rl_alignment.nodes import _rule_weights
 from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
 
 
@@ -87,3 +88,15 @@ def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_p
     assert [line for line in lines if "summary" in line] == []
     [line] = [line for line in lines if line.startswith("rl_alignment: ")]
     assert "pretrained ->" in line and "environment steps in" in line and "mean KL to pretrained" in line
+
+
+def test_a_rule_term_that_outweighs_cost_is_named(caplog):
+    curves = pd.DataFrame(
+        {"sim": [-0.10, -0.10], "band": [0.0, 0.0], "turnover": [-0.30, -0.10], "or_agreement": [-0.01, -0.01]}
+    )
+    with caplog.at_level("WARNING"):
+        rows = dict((name, value) for name, value, _ in _rule_weights(curves))
+    assert rows == pytest.approx(
+        {"reward_band_vs_cost": 0.0, "reward_turnover_vs_cost": 2.0, "reward_or_agreement_vs_cost": 0.1}
+    )
+    assert [r.getMessage().split(":")[1].split(" term")[0] for r in caplog.records] == [" the reward's turnover"]

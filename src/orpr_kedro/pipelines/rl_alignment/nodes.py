@@ -247,11 +247,34 @@ def summarise_alignment(
     if len(curves):
         rows.append(("training_reward_first_epoch", curves["reward"].iloc[0], "mean reward per lane-week"))
         rows.append(("training_reward_last_epoch", curves["reward"].iloc[-1], "mean reward per lane-week"))
+        rows += _rule_weights(curves)
     summary = pd.DataFrame(rows, columns=["metric", "value", "note"])
     logger.info("%s", _summary_line(summary.set_index("metric")["value"]))
     for row in summary.itertuples():  # every fact is in rpt_rl_alignment_summary; here at DEBUG only
         logger.debug("RL alignment summary: %s = %.4f (%s)", row.metric, row.value, row.note)
     return summary
+
+
+RULE_TERMS = ("band", "turnover", "or_agreement", "promotion")
+
+
+def _rule_weights(curves: pd.DataFrame) -> list[tuple[str, float, str]]:
+    """Each rule term's mean size against the cost term's over training; a WARNING where one outweighs cost."""
+    sim = float(curves["sim"].abs().mean()) if "sim" in curves else 0.0
+    rows = []
+    for term in RULE_TERMS:
+        if term in curves and sim > 0:
+            ratio = float(curves[term].abs().mean()) / sim
+            rows.append((f"reward_{term}_vs_cost", ratio, "mean |weighted rule term| / mean |cost term| in training"))
+            if ratio > 1:
+                logger.warning(
+                    "RL alignment: the reward's %s term weighed %.1f x the cost term in training: the policy "
+                    "follows that rule more than cost; lower rl_alignment.reward.%s or w_rule",
+                    term,
+                    ratio,
+                    term,
+                )
+    return rows
 
 
 def _summary_line(value: pd.Series) -> str:
