@@ -493,3 +493,34 @@ def test_the_gate_keeps_the_pretrained_network_when_alignment_buys_its_gain_with
     assert gate.high < 0 and gate.in_stock_change == pytest.approx(-0.01)
     assert gate.deployed == "pretrained" and "in-stock -1.00 points" in gate.reason()
     assert alignment_gate(frame, DeployParams(max_in_stock_drop=0.02, n_resamples=200), seed=1).deployed == "aligned"
+
+
+def test_scenario_episodes_draw_demand_around_the_forecast_with_the_measured_error(context):
+    """Scenario demand: the forecast times the episode's level factor, negative-binomial days, reproducible."""
+    period = context.rows.period
+    n = 4000
+    plain = LaneEpisodes(context, n, 1, RLAlignmentParams().reward, seed=3, demand="scenarios")
+    plain.reset(np.arange(n))
+    np.testing.assert_array_equal(plain.level, 1.0)  # no measured error: bias 1, no level noise
+    rows = plain.row.copy()
+    draws = plain.demand(np.arange(n), rows, 7)
+    forecast = context.rows.forecast(rows)[:, :7]
+    assert draws.shape == (n, 7) and (draws == np.round(draws)).all() and (draws >= 0).all()
+    assert draws.sum() == pytest.approx(forecast.sum(), rel=0.03)
+    assert not np.array_equal(draws, context.rows.demand(rows, 7))  # not the history
+    again = LaneEpisodes(context, n, 1, RLAlignmentParams().reward, seed=3, demand="scenarios")
+    again.reset(np.arange(n))
+    np.testing.assert_array_equal(again.demand(np.arange(n), rows, 7), draws)
+
+    # a measured error: bias 1.5 and a level error of 0.2 on the log scale
+    n_lanes = period.n_lanes
+    context.rows.period = period.with_forecast_errors(np.full(n_lanes, 1.5), np.full(n_lanes, 0.2))
+    try:
+        biased = LaneEpisodes(context, n, 1, RLAlignmentParams().reward, seed=3, demand="scenarios")
+        biased.reset(np.arange(n))
+        assert biased.level.mean() == pytest.approx(1.5, rel=0.02)
+        assert np.log(biased.level).std() == pytest.approx(0.2, rel=0.05)
+    finally:
+        context.rows.period = period
+    with pytest.raises(ValueError, match="actual or scenarios"):
+        LaneEpisodes(context, 2, 1, RLAlignmentParams().reward, demand="history")

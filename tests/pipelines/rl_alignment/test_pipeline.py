@@ -9,6 +9,7 @@ from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
 from orpr_kedro.core.learning.policy import FoundationPolicy
+from orpr_kedro.core.optimization import labeling
 from orpr_kedro.pipelines.rl_alignment import create_pipeline
 from orpr_kedro.pipelines.rl_alignment.nodes import _rule_weights
 from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
@@ -24,8 +25,18 @@ class KeptDataset(MemoryDataset):
 def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_path, caplog):
     tables = rl_tables(tiny_processed, fast_params)
     params = rl_params(tmp_path)
+    splits = tiny_processed["splits"]
+    period = labeling.labeling_data(
+        tiny_processed["lanes"],
+        tiny_processed["daily_sales"],
+        tiny_processed["forecasts"],
+        splits.decision_dates(),
+        splits.first_decision_date,
+    )
+    calibration = labeling.forecast_errors(period, splits, OR_PARAMS.horizon_days, min_rows=5).table
     catalog = DataCatalog(
         datasets={
+            "mi_scenario_calibration": MemoryDataset(calibration),
             "mdl_foundation_model": MemoryDataset(tables["policy"].to_payload()),
             "mi_decision_features": MemoryDataset(tables["features"]),
             "mi_or_labels": MemoryDataset(tables["labels"]),

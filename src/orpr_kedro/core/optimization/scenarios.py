@@ -28,13 +28,15 @@ Units: demand in units per day; ``bias`` and ``level_sd`` are dimensionless.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from orpr_kedro.core.forecasting.uncertainty import sample_demand
+from orpr_kedro.core.params import ORLabelingParams
 
-__all__ = ["ForecastErrors", "fit_forecast_errors", "sample_calibrated_demand"]
+__all__ = ["ForecastErrors", "calibrated_period", "fit_forecast_errors", "sample_calibrated_demand"]
 
 _Z80 = 1.2815515655446004  # standard normal quantile of 0.9: central 80% interval
 
@@ -185,3 +187,15 @@ def sample_calibrated_demand(
     # the forecast's own gamma-Poisson draw, around each scenario's mean
     phi = np.asarray(dispersion, dtype=np.float64)[None, :, None]
     return sample_demand(scenario_mean, phi, 1, rng)[0]
+
+
+def calibrated_period(period: Any, table: pd.DataFrame, params: ORLabelingParams) -> Any:
+    """``period`` (a :class:`~orpr_kedro.core.simulation.period.Period`) with the measured forecast error attached.
+
+    ``table``: the persisted :meth:`ForecastErrors.table` (``mi_scenario_calibration``);
+    unchanged when ``params.scenarios.calibrate`` is off.
+    """
+    if not params.scenarios.calibrate:
+        return period
+    errors = ForecastErrors.from_table(table, params.scenarios.group)
+    return period.with_forecast_errors(*errors.lane_arrays(period.lanes))

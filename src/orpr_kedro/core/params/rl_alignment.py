@@ -124,6 +124,11 @@ class RLAlignmentParams(StrictModel):
     epochs: int = Field(30, ge=0, le=1000, description="0 returns the pretrained policy unchanged")
     collects_per_epoch: int = Field(1, ge=1, description="rollouts of n_envs x episode_weeks steps per epoch")
     kl_coef: float = Field(0.05, ge=0, description="weight of KL(policy || pretrained policy) in the actor loss")
+    demand: Literal["actual", "scenarios"] = Field(
+        "actual",
+        description="demand of the training episodes: actual (the training period's history) or scenarios "
+        "(drawn around each week's forecast with the forecast's measured error, as the OR teacher's)",
+    )
     freeze: Literal["none", "context", "encoders"] = Field(
         "context",
         description="none: train everything; context: keep the sequence and target encoders frozen (their output is "

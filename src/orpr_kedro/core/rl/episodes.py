@@ -8,7 +8,10 @@ seeded generator, carrying on-hand and the pipeline of open orders into the next
 An **episode** is ``episode_weeks`` consecutive decision dates of one lane, starting at
 a (lane, date) sampled from the period's decision dates, from the state the OR policy
 had reached there (``mi_or_labels``: ``on_hand``; ``on_order`` is put in the pipeline to
-arrive after the lane's mean lead time).
+arrive after the lane's mean lead time). With ``demand="scenarios"`` the days' demand is
+drawn instead of replayed: negative-binomial days around the forecast made on each
+decision date, times one level factor per episode from the forecast's measured error
+(the OR teacher's scenario model), so the policy cannot learn the history by heart.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import cast
 
 import numpy as np
 
+from orpr_kedro.core.forecasting.uncertainty import sample_demand
 from orpr_kedro.core.params import RewardParams
 from orpr_kedro.core.rl.observation import LaneContext
 from orpr_kedro.core.rl.rewards import COST_FIELDS, REWARD_TERMS, RuleTargets, reward_terms
@@ -39,9 +43,18 @@ class LaneEpisodes:
     """
 
     def __init__(
-        self, context: LaneContext, n_envs: int, episode_weeks: int, reward: RewardParams, seed: int | None = None
+        self,
+        context: LaneContext,
+        n_envs: int,
+        episode_weeks: int,
+        reward: RewardParams,
+        seed: int | None = None,
+        demand: str = "actual",
     ) -> None:
+        if demand not in ("actual", "scenarios"):
+            raise ValueError(f"demand must be actual or scenarios, got {demand!r}")
         self.context = context
+        self.demand_kind = demand
         self.n_envs = int(n_envs)
         self.episode_weeks = int(episode_weeks)
         self.reward = reward
@@ -58,6 +71,7 @@ class LaneEpisodes:
         self.on_hand = np.zeros(self.n_envs)
         self.pipeline = np.zeros((self.n_envs, context.rows.pipeline_days))
         self.step_count = np.zeros(self.n_envs, dtype=np.int64)
+        self.level = np.ones(self.n_envs)  # scenario demand: each episode's level factor
         self.totals: dict[str, float] = {}
         self.clear_stats()
 
@@ -105,7 +119,28 @@ class LaneEpisodes:
         self.on_hand[ids] = on_hand
         self.pipeline[ids] = context.rows.initial_pipeline(rows, np.nan_to_num(on_order))
         self.step_count[ids] = 0
+        if self.demand_kind == "scenarios":
+            period = context.rows.period
+            lane = context.rows.row_lane[rows]
+            bias = np.ones(len(ids)) if period.forecast_bias is None else period.forecast_bias[lane]
+            sd = np.zeros(len(ids)) if period.level_sd is None else period.level_sd[lane]
+            self.level[ids] = bias * np.exp(self.rng.standard_normal(len(ids)) * sd - 0.5 * sd**2)
         return self.observe(ids)
+
+    def demand(self, ids: np.ndarray, rows: np.ndarray, n_days: int) -> np.ndarray:
+        """Demand ``[n, n_days]`` of the slots from their rows' decision dates.
+
+        ``actual``: the period's history. ``scenarios``: daily negative-binomial draws
+        around the row's forecast times the episode's level factor (the calibrated
+        scenarios of :mod:`~orpr_kedro.core.optimization.scenarios`, one path per slot).
+        """
+        if self.demand_kind == "actual":
+            return self.context.rows.demand(rows, n_days)
+        mean = self.context.rows.forecast(rows)[:, :n_days] * self.level[ids][:, None]
+        if mean.shape[1] < n_days:
+            raise ValueError(f"the forecast covers {mean.shape[1]} days, the step needs {n_days}")
+        dispersion = self.context.rows.period.dispersion[self.context.rows.row_lane[rows]]
+        return sample_demand(mean, dispersion[:, None], 1, self.rng)[0]
 
     def observe(self, ids) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
@@ -145,7 +180,7 @@ class LaneEpisodes:
         lead_times = context.rows.lead_times(rows, horizon_days, self.rng)
         with serial_simulation():
             result = simulate_order_up_to(
-                context.rows.demand(rows, horizon_days)[None],
+                self.demand(ids, rows, horizon_days)[None],
                 levels,
                 lead_times[None],
                 context.rows.lane_params_for(rows),
@@ -184,7 +219,7 @@ class LaneEpisodes:
         )
         with serial_simulation():
             result = simulate_order_up_to(
-                context.rows.demand(rows, WEEK)[None],
+                self.demand(ids, rows, WEEK)[None],
                 levels,
                 draws[None],
                 context.rows.lane_params_for(rows),

@@ -164,7 +164,7 @@ def train_ppo(pretrained: FoundationPolicy, context: LaneContext, params: RLAlig
             max_batchsize=4096,
             advantage_normalization=True,
         )
-        episodes = LaneEpisodes(context, params.n_envs, params.episode_weeks, params.reward, seed)
+        episodes = LaneEpisodes(context, params.n_envs, params.episode_weeks, params.reward, seed, params.demand)
         env = LaneVectorEnv(episodes)
         collector: Collector[CollectStats] = Collector(
             algorithm, env, VectorReplayBuffer(steps_per_collect * params.collects_per_epoch, params.n_envs)

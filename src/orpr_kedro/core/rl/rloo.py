@@ -135,7 +135,7 @@ def train_rloo(
         torch.manual_seed(derived_seed(seed, 0))
         actor, reference = _actor_and_reference(pretrained, context, params.freeze)
         optimizer = torch.optim.Adam([p for p in actor.parameters() if p.requires_grad], lr=rloo.learning_rate)
-        episodes = LaneEpisodes(context, params.n_envs, params.episode_weeks, params.reward, seed)
+        episodes = LaneEpisodes(context, params.n_envs, params.episode_weeks, params.reward, seed, params.demand)
         store = CheckpointStore(
             params.checkpoint_dir, run_fingerprint(params, seed, actor.model, context), params.keep_checkpoints
         )

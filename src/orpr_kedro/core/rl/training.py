@@ -98,6 +98,9 @@ def _run_summary(
 class FixedEpisodes:
     """The greedy actor scored on the same training-period episodes after every epoch.
 
+    The episodes' demand is the training's (``rl_alignment.demand``: the history, or
+    scenario draws, the same draws at every call).
+
     ``n_episodes`` episodes (lane and start date) with their lead-time draws come from
     one seed, so every call sees the same episodes: differences between epochs are the
     policy's, not the sampling's. The epoch with the lowest mean scaled cost per
@@ -110,7 +113,9 @@ class FixedEpisodes:
         self.enabled = self.settings.n_episodes > 0
         self.seed = derived_seed(seed, 7_000_001)
         self.episodes = (
-            LaneEpisodes(context, self.settings.n_episodes, params.episode_weeks, params.reward, self.seed)
+            LaneEpisodes(
+                context, self.settings.n_episodes, params.episode_weeks, params.reward, self.seed, params.demand
+            )
             if self.enabled
             else None
         )

@@ -18,7 +18,7 @@ from orpr_kedro.core.evaluation.report_field_test import effects_table
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.optimization import GurobiLicence
-from orpr_kedro.core.optimization.scenarios import ForecastErrors
+from orpr_kedro.core.optimization.scenarios import calibrated_period
 from orpr_kedro.core.optimization.summary import log_solve_summary
 from orpr_kedro.core.params import EvaluationParams, ORLabelingParams, ParameterError, RLAlignmentParams, as_params
 from orpr_kedro.core.rl.curves import training_curves_figure
@@ -31,10 +31,7 @@ logger = logging.getLogger(__name__)
 
 def _calibrated(period: Period, scenario_calibration: pd.DataFrame, or_settings: ORLabelingParams) -> Period:
     """The period the OR policy reads: with the measured forecast error unless calibration is off."""
-    if not or_settings.scenarios.calibrate:
-        return period
-    errors = ForecastErrors.from_table(scenario_calibration, or_settings.scenarios.group)
-    return period.with_forecast_errors(*errors.lane_arrays(period.lanes))
+    return calibrated_period(period, scenario_calibration, or_settings)
 
 
 def _inputs(  # noqa: PLR0913 - the persisted tables every evaluation node reads

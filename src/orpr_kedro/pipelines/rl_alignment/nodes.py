@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.evaluation.closed_loop import closed_loop_validation, promotion_gaps
 from orpr_kedro.core.learning.policy import FoundationPolicy
+from orpr_kedro.core.optimization.scenarios import calibrated_period
 from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams, as_params
 from orpr_kedro.core.rl import alignment
 from orpr_kedro.core.rl.actor_critic import torch_runtime
@@ -38,11 +39,14 @@ def train_aligned_policy(
     params: RLAlignmentParams,
     or_labeling: ORLabelingParams,
     seed: int,
+    scenario_calibration: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Fine-tune the pretrained policy in the simulator on the training period.
 
     Returns the aligned policy (same payload format as ``mdl_foundation_model``) and
     one curve row per epoch (reward, each reward term, costs, KL, entropy).
+    With ``rl_alignment.demand: scenarios`` the episodes draw their demand around each
+    week's forecast with the measured forecast error (``mi_scenario_calibration``).
     Checkpoints go to ``rl_alignment.checkpoint_dir`` (one per epoch; a rerun of the
     same configuration resumes from the last one when ``resume`` is true).
     """
@@ -61,6 +65,10 @@ def train_aligned_policy(
         or_settings,
         "train",
     )
+    if settings.demand == "scenarios":
+        if scenario_calibration is None:
+            raise ValueError("rl_alignment.demand: scenarios needs mi_scenario_calibration (run or_labeling)")
+        context.rows.period = calibrated_period(context.rows.period, scenario_calibration, or_settings)
     run = alignment.train_alignment(pretrained, context, settings, seed)
     if len(run.curves):
         first, last = run.curves.iloc[0], run.curves.iloc[-1]

@@ -15,7 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=nodes.train_aligned_policy,
-                inputs=["mdl_foundation_model", *_TABLES, _PARAMS, _OR, "params:seed"],
+                inputs=["mdl_foundation_model", *_TABLES, _PARAMS, _OR, "params:seed", "mi_scenario_calibration"],
                 outputs=["mdl_aligned_policy", "rpt_rl_training_curves"],
                 name="train_aligned_policy",
             ),
