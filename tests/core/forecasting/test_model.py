@@ -183,3 +183,32 @@ def test_lightgbm_forecaster_beats_seasonal_naive_and_is_deterministic(prepared,
     assert accuracy.loc[("forecast", "all"), "wape"] < accuracy.loc[("seasonal_naive", "all"), "wape"]
     again = fc.forecast_table(fc.fit_forecaster(panels, splits, params, seed=3), panels, splits)
     pd.testing.assert_frame_equal(table, again)
+
+
+def test_averaged_regressor_is_the_mean_of_its_members():
+    from sklearn.dummy import DummyRegressor
+
+    features = np.zeros((3, 2))
+    members = [DummyRegressor(strategy="constant", constant=c).fit(features, [0.0, 0.0, 0.0]) for c in (1.0, 2.0, 6.0)]
+    np.testing.assert_array_equal(fc.AveragedRegressor(members).predict(features), np.array([3.0, 3.0, 3.0]))
+    np.testing.assert_array_equal(fc.AveragedRegressor(members[:1]).predict(features), np.array([1.0, 1.0, 1.0]))
+
+
+def test_an_ensemble_averages_models_on_their_own_row_samples(prepared, fast_params):
+    """ensemble_size k: k models (seeds seed .. seed + k - 1), the first one the single model of ensemble_size 1."""
+    _, panels, splits = prepared
+    # fewer rows than the panel has, so that each model gets its own sample (with every row, the models coincide)
+    params = fast_params.forecast.model_copy(update={"model": "lightgbm", "max_training_rows": 5_000})
+    single = fc.fit_forecaster(panels, splits, params, seed=3)
+    assert params.ensemble_size == 1 and not isinstance(single.model, fc.AveragedRegressor)
+    ensemble = fc.fit_forecaster(panels, splits, params.model_copy(update={"ensemble_size": 2}), seed=3)
+    assert isinstance(ensemble.model, fc.AveragedRegressor) and len(ensemble.model.members) == 2
+    origins = panels.day_index(splits.decision_dates())
+    features, _, _ = fc.build_features(panels, np.arange(panels.n_lanes), origins, params.horizon_days)
+    features[:, ensemble.unobserved_features] = 0.0
+    first, second = (member.predict(features) for member in ensemble.model.members)
+    np.testing.assert_array_equal(first, single.model.predict(features))
+    assert not np.array_equal(first, second)  # another row sample, another model
+    np.testing.assert_allclose(ensemble.model.predict(features), (first + second) / 2, rtol=1e-12)
+    again = fc.fit_forecaster(panels, splits, params.model_copy(update={"ensemble_size": 2}), seed=3)
+    pd.testing.assert_frame_equal(fc.forecast_table(ensemble, panels, splits), fc.forecast_table(again, panels, splits))

@@ -47,6 +47,7 @@ from orpr_kedro.core.forecasting.uncertainty import (
 from orpr_kedro.core.params import ForecastParams
 
 __all__ = [
+    "AveragedRegressor",
     "FEATURE_NAMES",
     "LOOKBACK_DAYS",
     "DemandForecaster",
@@ -233,6 +234,20 @@ class DemandForecaster(NegativeBinomialSpread):
         return out
 
 
+@dataclass
+class AveragedRegressor:
+    """Mean prediction of several fitted regressors (seed bagging: each fitted on its own row sample)."""
+
+    members: list[Any]
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Average of the members' public ``predict``, in member order."""
+        total = np.asarray(self.members[0].predict(features), dtype="float64")
+        for member in self.members[1:]:
+            total = total + member.predict(features)
+        return total / len(self.members)
+
+
 def _regressor(params: ForecastParams, seed: int) -> Any:
     """The unfitted global model named by ``params.model``."""
     if params.model == "lightgbm":
@@ -272,14 +287,17 @@ def fit_forecaster(panels: DemandPanels, splits: TimeSplits, params: ForecastPar
     """Fit the global model (``params.model``) on training origins whose targets fall before validation.
 
     At most ``max_training_rows`` (lane, origin, horizon) rows are sampled, evenly
-    over lane chunks. Dispersion is then estimated per lane from the residuals on
-    the same rows.
+    over lane chunks. With ``ensemble_size`` k > 1, k models are fitted, each on its
+    own row sample (seeds ``seed``, ``seed + 1``, ...), and their predictions are
+    averaged (:class:`AveragedRegressor`). Dispersion is then estimated per lane
+    from the residuals on the first model's rows.
     """
-    rng = np.random.default_rng(seed)
+    # member k samples its rows with seed + k; member 0 is the single model of ensemble_size 1
+    rngs = [np.random.default_rng(seed + k) for k in range(params.ensemble_size)]
     train_dates = splits.decision_dates(end=splits.validation_start - pd.Timedelta(days=1))
     origins = panels.day_index(train_dates)
     cutoff = int(panels.day_index(pd.DatetimeIndex([splits.validation_start]))[0])
-    matrices, targets, scales, row_lanes = [], [], [], []
+    samples: list[list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in rngs]
     per_chunk = max(params.max_training_rows // max(1, -(-panels.n_lanes // _LANE_CHUNK)), 1)
     for start in range(0, panels.n_lanes, _LANE_CHUNK):
         chunk = np.arange(start, min(start + _LANE_CHUNK, panels.n_lanes))
@@ -287,35 +305,43 @@ def fit_forecaster(panels: DemandPanels, splits: TimeSplits, params: ForecastPar
         lane_of_row = np.repeat(chunk, len(origins) * params.horizon_days)
         y = panels.sales[lane_of_row, np.clip(day, 0, panels.sales.shape[1] - 1)]
         keep = (day < cutoff) & ~np.isnan(y) & (features[:, FEATURE_NAMES.index("history_days")] > 0)
-        rows = np.flatnonzero(keep)
-        if len(rows) > per_chunk:
-            rows = np.sort(rng.choice(rows, per_chunk, replace=False))
-        matrices.append(features[rows])
-        targets.append(y[rows])
-        scales.append(scale[rows])
-        row_lanes.append(lane_of_row[rows])
-    features, actual = np.concatenate(matrices), np.concatenate(targets)
-    scale, lane_of_row = np.concatenate(scales), np.concatenate(row_lanes)
+        candidates = np.flatnonzero(keep)
+        for rng, sample in zip(rngs, samples, strict=True):
+            rows = candidates
+            if len(rows) > per_chunk:
+                rows = np.sort(rng.choice(rows, per_chunk, replace=False))
+            sample.append((features[rows], y[rows], scale[rows], lane_of_row[rows]))
+    members_data = [tuple(np.concatenate(part) for part in zip(*sample, strict=True)) for sample in samples]
+    features, actual, scale, lane_of_row = members_data[0]
     if not len(actual):
         raise ValueError(
             "no training rows for the demand forecaster: no lane has sales before the validation period "
             f"({splits.validation_start.date()})"
         )
     logger.info(
-        "Fitting the %s demand forecaster on %s rows x %s features",
+        "Fitting the %s demand forecaster on %s rows x %s features%s",
         params.model,
         f"{len(actual):,}",
         features.shape[1],
+        f" ({params.ensemble_size} models averaged)" if params.ensemble_size > 1 else "",
     )
-    model = _regressor(params, seed)
     # A feature with no observed value (e.g. last year's sales in a short history)
     # carries no information; it is zeroed in training and prediction alike.
     unobserved = np.isnan(features).all(axis=0)
-    features[:, unobserved] = 0.0
-    if params.model == "lightgbm":
-        model.fit(features, actual / scale, categorical_feature=[FEATURE_NAMES.index("category_code")])
-    else:
-        model.fit(features, actual / scale)
+    members = []
+    for k, (member_features, member_actual, member_scale, _) in enumerate(members_data):
+        member_features[:, unobserved] = 0.0
+        member = _regressor(params, seed + k)
+        if params.model == "lightgbm":
+            member.fit(
+                member_features,
+                member_actual / member_scale,
+                categorical_feature=[FEATURE_NAMES.index("category_code")],
+            )
+        else:
+            member.fit(member_features, member_actual / member_scale)
+        members.append(member)
+    model = members[0] if len(members) == 1 else AveragedRegressor(members)
     fitted = model.predict(features) * scale
     if not np.isfinite(fitted).all():
         raise NonFiniteForecastError(

@@ -69,6 +69,13 @@ class ForecastParams(StrictModel):
     dispersion_prior_weight: float = Field(
         30.0, ge=0, description="pseudo-observations pulling each lane's dispersion to the global one"
     )
+    ensemble_size: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="global models averaged, each fitted on its own sample of max_training_rows rows "
+        "(seeds seed + k); 1: one model. Only a panel with more rows than max_training_rows gives different models",
+    )
 
     @model_validator(mode="after")
     def _quantiles_in_unit_interval(self) -> ForecastParams:
