@@ -80,6 +80,19 @@ def one_torch_thread():
 _TABLES: dict[int, dict] = {}
 
 
+def tiny_calibration(tiny_processed) -> pd.DataFrame:
+    """The measured forecast error of the tiny data (``mi_scenario_calibration``), as or_labeling writes it."""
+    splits = tiny_processed["splits"]
+    period = labeling.labeling_data(
+        tiny_processed["lanes"],
+        tiny_processed["daily_sales"],
+        tiny_processed["forecasts"],
+        splits.decision_dates(),
+        splits.first_decision_date,
+    )
+    return labeling.forecast_errors(period, splits, OR_PARAMS.horizon_days, min_rows=5).table
+
+
 def rl_tables(tiny_processed, fast_params) -> dict:
     """Features, OR labels and a freshly initialised foundation model for the tiny data (built once)."""
     key = id(tiny_processed)

@@ -20,14 +20,14 @@ from orpr_kedro.core.evaluation.report import POLICY_LABELS
 from orpr_kedro.core.figure_style import POLICY_COLOURS
 from orpr_kedro.core.learning.baseline import BaselineLearner
 from orpr_kedro.core.learning.samples import build_samples
-from orpr_kedro.core.optimization import GurobiLicence, labeling
+from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.params import EvaluationParams
 from orpr_kedro.pipelines.evaluation import create_pipeline, nodes
 from orpr_kedro.pipelines.evaluation.labels import overlapping_texts, text_boxes
 from orpr_kedro.pipelines.evaluation.nodes import FIGURE_DPI
 from tests.conftest import PROJECT_ROOT
 from tests.core.learning.test_pretraining import TINY as TINY_PRETRAINING
-from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
+from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables, tiny_calibration  # noqa: F401 (autouse fixture)
 from tests.test_viz import CHROMIUM, CHROMIUM_FLAGS, require_chromium
 
 POLICIES = [
@@ -109,15 +109,7 @@ def evaluation_run(tiny_processed, fast_params, tmp_path_factory, one_torch_thre
     samples = build_samples(tables["features"], tables["labels"], tiny_processed["daily_sales"], grid, 7)
     baseline = BaselineLearner.fit(samples, grid, TINY_PRETRAINING, seed=1)
     payload = tables["policy"].to_payload()
-    splits = tiny_processed["splits"]
-    period = labeling.labeling_data(
-        tiny_processed["lanes"],
-        tiny_processed["daily_sales"],
-        tiny_processed["forecasts"],
-        splits.decision_dates(),
-        splits.first_decision_date,
-    )
-    calibration = labeling.forecast_errors(period, splits, OR_PARAMS.horizon_days, min_rows=5).table
+    calibration = tiny_calibration(tiny_processed)
     alignment = pd.DataFrame({"metric": ["total_cost_change_pct"], "value": [-1.0], "note": ["validation"]})
     curves = pd.DataFrame(
         {

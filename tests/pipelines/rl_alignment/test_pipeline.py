@@ -9,10 +9,9 @@ from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
 from orpr_kedro.core.learning.policy import FoundationPolicy
-from orpr_kedro.core.optimization import labeling
 from orpr_kedro.pipelines.rl_alignment import create_pipeline
 from orpr_kedro.pipelines.rl_alignment.nodes import _rule_weights
-from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables  # noqa: F401 (autouse fixture)
+from tests.core.rl.test_alignment import OR_PARAMS, SEED, one_torch_thread, rl_params, rl_tables, tiny_calibration  # noqa: F401 (autouse fixture)
 
 
 class KeptDataset(MemoryDataset):
@@ -25,15 +24,7 @@ class KeptDataset(MemoryDataset):
 def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_path, caplog):
     tables = rl_tables(tiny_processed, fast_params)
     params = rl_params(tmp_path)
-    splits = tiny_processed["splits"]
-    period = labeling.labeling_data(
-        tiny_processed["lanes"],
-        tiny_processed["daily_sales"],
-        tiny_processed["forecasts"],
-        splits.decision_dates(),
-        splits.first_decision_date,
-    )
-    calibration = labeling.forecast_errors(period, splits, OR_PARAMS.horizon_days, min_rows=5).table
+    calibration = tiny_calibration(tiny_processed)
     catalog = DataCatalog(
         datasets={
             "mi_scenario_calibration": MemoryDataset(calibration),
