@@ -28,13 +28,16 @@ Units: demand in units per day; ``bias`` and ``level_sd`` are dimensionless.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from orpr_kedro.core.forecasting.uncertainty import sample_demand
 from orpr_kedro.core.params import ORLabelingParams
+
+if TYPE_CHECKING:
+    from orpr_kedro.core.simulation.period import Period
 
 __all__ = ["ForecastErrors", "calibrated_period", "fit_forecast_errors", "sample_calibrated_demand"]
 
@@ -189,8 +192,8 @@ def sample_calibrated_demand(
     return sample_demand(scenario_mean, phi, 1, rng)[0]
 
 
-def calibrated_period(period: Any, table: pd.DataFrame, params: ORLabelingParams) -> Any:
-    """``period`` (a :class:`~orpr_kedro.core.simulation.period.Period`) with the measured forecast error attached.
+def calibrated_period(period: Period, table: pd.DataFrame, params: ORLabelingParams) -> Period:
+    """``period`` with the measured forecast error attached (what the OR policy and scenario RL read).
 
     ``table``: the persisted :meth:`ForecastErrors.table` (``mi_scenario_calibration``);
     unchanged when ``params.scenarios.calibrate`` is off.

@@ -7,9 +7,9 @@ lane-bootstrap interval of its total-cost change lies entirely below zero: a gai
 resampling of the SKU-DCs would not erase. ``rule: point`` deploys it whenever the
 change itself is negative. Either way its in-stock rate may not fall more than
 ``max_in_stock_drop`` below the pretrained network's: a cost gain bought with
-stock-outs the planner did not ask for is not deployed. Evaluation and recommend both read the result (the
-``orpr_network`` of ``mdl_orpr_policy``), so the policy that is reported is the one
-that orders.
+stock-outs the planner did not ask for is not deployed. Evaluation and recommend both
+read the result (the ``orpr_network`` of ``mdl_orpr_policy``), so the policy that is
+reported is the one that orders.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pandas as pd
 from orpr_kedro.core.evaluation.bootstrap import BootstrapSettings, bootstrap_kpis
 from orpr_kedro.core.params import DeployParams
 
-__all__ = ["AlignmentGate", "alignment_gate"]
+__all__ = ["ALIGNED", "PRETRAINED", "AlignmentGate", "alignment_gate"]
 
 ALIGNED, PRETRAINED = "aligned", "pretrained"
 

@@ -22,16 +22,10 @@ from orpr_kedro.core.optimization.scenarios import calibrated_period
 from orpr_kedro.core.optimization.summary import log_solve_summary
 from orpr_kedro.core.params import EvaluationParams, ORLabelingParams, ParameterError, RLAlignmentParams, as_params
 from orpr_kedro.core.rl.curves import training_curves_figure
-from orpr_kedro.core.simulation.period import Period
 
 from . import figures
 
 logger = logging.getLogger(__name__)
-
-
-def _calibrated(period: Period, scenario_calibration: pd.DataFrame, or_settings: ORLabelingParams) -> Period:
-    """The period the OR policy reads: with the measured forecast error unless calibration is off."""
-    return calibrated_period(period, scenario_calibration, or_settings)
 
 
 def _inputs(  # noqa: PLR0913 - the persisted tables every evaluation node reads
@@ -108,7 +102,7 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
         ", ".join(f"{row[tuning_settings.group]} {row['candidate']}" for _, row in chosen.iterrows()),
     )
     window = inputs.window(splits.test_start, settings.burn_in_weeks)
-    or_data = _calibrated(window.data, scenario_calibration, or_settings)
+    or_data = calibrated_period(window.data, scenario_calibration, or_settings)
     pretrained = FoundationPolicy.from_payload(foundation_model)
     orpr = FoundationPolicy.from_payload(orpr_policy)
     deployed = str(dict(orpr_policy.get("metadata", {})).get("orpr_network", "aligned"))
@@ -231,7 +225,7 @@ def sweep_service_level(  # noqa: PLR0913
             seed=seed,
             executor=executor,
             licence=gurobi_licence,
-            or_data=_calibrated(window.data, scenario_calibration, or_settings),
+            or_data=calibrated_period(window.data, scenario_calibration, or_settings),
         )
 
 

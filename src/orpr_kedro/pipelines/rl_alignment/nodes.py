@@ -17,15 +17,13 @@ from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams, as_param
 from orpr_kedro.core.rl import alignment
 from orpr_kedro.core.rl.actor_critic import torch_runtime
 from orpr_kedro.core.rl.curves import training_curves_figure
-from orpr_kedro.core.rl.deploy import alignment_gate
+from orpr_kedro.core.rl.deploy import ALIGNED, PRETRAINED, alignment_gate
 from orpr_kedro.core.rl.policy import NetworkPolicy
 from orpr_kedro.core.simulation.actions import label_schedule
 from orpr_kedro.core.simulation.backtest import rule_policies
 from orpr_kedro.core.simulation.policies import Policy
 
 logger = logging.getLogger(__name__)
-
-PRETRAINED, ALIGNED = "pretrained", "aligned"
 
 
 def train_aligned_policy(
