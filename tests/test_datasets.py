@@ -149,3 +149,38 @@ def test_torch_model_saves_write_then_rename(tmp_path: Path):
         dataset.save({"policy": object()})
     assert torch.equal(dataset.load()["state_dict"]["w"], torch.ones(2))
     assert [path.name for path in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_lane_block_dataset_round_trip_moves_spilled_blocks(tmp_path):
+    from orpr_kedro.core.data.blocks import LaneBlocks, map_blocks, spill_folder
+    from orpr_kedro.core.executor import TaskExecutor
+    from orpr_kedro.core.params import ExecutorParams
+    from orpr_kedro.datasets import LaneBlockDataset
+
+    frame = pd.DataFrame({"lane_id": [0, 1, 2, 3, 4], "units": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    with TaskExecutor(ExecutorParams(kind="serial"), progress=False) as executor:
+        result = map_blocks(
+            _identity_block,
+            blocked={"sales": LaneBlocks.from_frame(frame, 2, 3)},
+            outputs=("sales",),
+            executor=executor,
+            spill=spill_folder(str(tmp_path / "spill")),
+        )
+    spilled = result.tables["sales"]
+    dataset = LaneBlockDataset(filepath=str(tmp_path / "table"))
+    dataset.save(spilled)
+    # moved, not copied: the spill folder no longer holds the blocks
+    assert not any(Path(url).exists() for url in spilled.parts.values())
+    loaded = dataset.load()
+    assert loaded.lanes_per_block == 2 and loaded.n_blocks == 3
+    assert loaded.concat().equals(frame)
+    # a second save over it (from a loaded table: copied) replaces the folder whole
+    LaneBlockDataset(filepath=str(tmp_path / "copy")).save(loaded)
+    dataset.save(LaneBlocks.from_frame(frame.head(2), 2, 1))
+    assert dataset.load().n_blocks == 1
+    assert sorted(p.name for p in (tmp_path / "table").iterdir()) == ["_blocks.json", "block-00000.parquet"]
+    assert LaneBlockDataset(filepath=str(tmp_path / "copy")).load().concat().equals(frame)
+
+
+def _identity_block(sales):
+    return {"sales": sales}

@@ -21,6 +21,7 @@ The models live one pipeline per module; every name is importable from here:
 * :mod:`~orpr_kedro.core.params.evaluation`
 * :mod:`~orpr_kedro.core.params.recommend`
 * :mod:`~orpr_kedro.core.params.demo_data`
+* :mod:`~orpr_kedro.core.params.execution`
 * :mod:`~orpr_kedro.core.params.registry`
 """
 
@@ -36,6 +37,7 @@ from orpr_kedro.core.params.data_processing import (
     ValidationParams,
 )
 from orpr_kedro.core.params.demo_data import DemoDataConfig
+from orpr_kedro.core.params.execution import ExecutionParams
 from orpr_kedro.core.params.evaluation import (
     BootstrapParams,
     EvaluationParams,
@@ -92,6 +94,7 @@ __all__ = [
     "EvaluationParams",
     "EvaluationTargets",
     "DeployParams",
+    "ExecutionParams",
     "ExecutorParams",
     "FeatureParams",
     "FixedEpisodesParams",

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from orpr_kedro.core.params.base import ParameterError, StrictModel
 from orpr_kedro.core.params.data_processing import DataProcessingParams
 from orpr_kedro.core.params.evaluation import EvaluationParams
+from orpr_kedro.core.params.execution import ExecutionParams
 from orpr_kedro.core.params.or_labeling import ORLabelingParams
 from orpr_kedro.core.params.pretraining import PretrainingParams
 from orpr_kedro.core.params.recommend import RecommendParams, parse_currency
@@ -31,6 +32,7 @@ PARAMETER_MODELS: dict[str, type[StrictModel]] = {
     "rl_alignment": RLAlignmentParams,
     "evaluation": EvaluationParams,
     "recommend": RecommendParams,
+    "execution": ExecutionParams,
 }
 
 
