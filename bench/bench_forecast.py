@@ -36,8 +36,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="forecast parameter override, key=value")
     args = parser.parse_args()
     data = Path(args.data) / "03_primary"
-    sales = pd.read_parquet(data / "forecast_sales.parquet")
-    promotions = pd.read_parquet(data / "promotion_days.parquet")
+    sales = pd.read_parquet(data / "forecast_sales")
+    promotions = pd.read_parquet(data / "promotion_days")
     lanes = pd.read_parquet(data / "lanes.parquet")
     splits = TimeSplits.from_dict(json.loads((data / "time_splits.json").read_text()))
     conf = yaml.safe_load((PROJECT / "conf/base/parameters_data_processing.yml").read_text())

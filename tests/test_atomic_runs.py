@@ -217,7 +217,7 @@ def test_every_runner_publishes_the_run_and_records_it(project: Path, runner, mo
     assert manifest["status"] == "completed"
     assert set(manifest["versioned_outputs"]) == {name for name, (_, versioned) in outputs.items() if versioned}
     assert set(manifest["replaced_outputs"]) == {name for name, (_, versioned) in outputs.items() if not versioned}
-    sales = pd.read_parquet(project / DATA / "03_primary/daily_sales.parquet")
+    sales = pd.read_parquet(project / DATA / "03_primary/daily_sales")
     raw = pd.read_parquet(project / RAW / "sales.parquet")
     assert sales["sales_units"].sum() == raw["sales_units"].sum()  # the new data, published
     assert not (project / STAGING).exists()
@@ -225,8 +225,8 @@ def test_every_runner_publishes_the_run_and_records_it(project: Path, runner, mo
 
 @pytest.mark.slow
 def test_only_missing_outputs_reads_the_published_tables(project: Path):
-    missing = project / DATA / "05_model_input/forecast_errors.parquet"
-    missing.unlink()
+    missing = project / DATA / "05_model_input/forecast_errors"
+    shutil.rmtree(missing)
     before = _checksums(project)
     _run(project, pipeline="data_processing", only_missing_outputs=True)
     manifest = _manifests(project)[-1]

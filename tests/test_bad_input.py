@@ -250,7 +250,7 @@ def test_a_lane_without_sales_and_an_absent_holdout_category_only_warn(project: 
     splits = json.loads((project / OUTPUTS / "03_primary/time_splits.json").read_text())
     assert splits["holdout_categories"] == ["dairy"]
     lanes = pd.read_parquet(project / OUTPUTS / "03_primary/lanes.parquet")
-    forecasts = pd.read_parquet(project / OUTPUTS / "04_feature/demand_forecast.parquet")
+    forecasts = pd.read_parquet(project / OUTPUTS / "04_feature/demand_forecast")
     silent = lanes.loc[(lanes["sku_id"] == "SKU00002") & (lanes["dc_id"] == "DC01"), "lane_id"].item()
     assert silent in set(forecasts["lane_id"])
     assert _manifests(project)[-1]["status"] == "completed"

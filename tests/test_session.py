@@ -98,7 +98,7 @@ def test_default_run_on_the_test_environment(test_project: Path, monkeypatch, ca
         "Every lane's decision: data/test/07_model_output/recommendations.csv",
     ]
     data = test_project / "data/test"
-    features = pd.read_parquet(data / "05_model_input/decision_features.parquet")
+    features = pd.read_parquet(data / "05_model_input/decision_features")
     lanes = pd.read_parquet(data / "03_primary/lanes.parquet")
     accuracy = pd.read_csv(_latest(data / "08_reporting", "forecast_accuracy.csv")).set_index(["model", "scope"])
     assert features["lane_id"].nunique() == len(lanes)

@@ -10,6 +10,7 @@ of the executor (use it as a context manager).
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
@@ -34,7 +35,12 @@ class TaskExecutor:
     def __enter__(self) -> TaskExecutor:
         kind = self.params.kind
         if kind == "processes":
-            self._pool = ProcessPoolExecutor(max_workers=self.params.n_workers)
+            # workers start from a fresh server process, not a fork of this one: a fork of a
+            # process that already ran OpenMP code (LightGBM, torch) is unsafe and aborts
+            method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.params.n_workers, mp_context=multiprocessing.get_context(method)
+            )
         elif kind == "dask":
             try:  # the `distributed` extra: a runtime install has no Dask
                 from dask.distributed import Client, LocalCluster

@@ -8,7 +8,9 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import ParquetDataset
 
+from orpr_kedro.core.data.blocks import LaneBlocks, as_frame
 from orpr_kedro.core.data.contract import DataContractError
+from orpr_kedro.datasets import LaneBlockDataset
 from orpr_kedro.pipelines.data_processing import create_pipeline
 
 
@@ -16,18 +18,22 @@ def _params(fast_params) -> dict:
     return fast_params.model_dump(mode="json")
 
 
-def _catalog(raw: dict[str, pd.DataFrame], fast_params, outputs: dict | None = None) -> DataCatalog:
+def _catalog(
+    raw: dict[str, pd.DataFrame], fast_params, outputs: dict | None = None, execution: dict | None = None
+) -> DataCatalog:
     datasets = {name: MemoryDataset(table) for name, table in raw.items()}
     datasets.setdefault("raw_forecast", MemoryDataset(None))
     datasets.update(outputs or {})
     catalog = DataCatalog(datasets=datasets)
     catalog["params:data_processing"] = _params(fast_params)
+    catalog["params:execution"] = execution or {}
     catalog["params:seed"] = 5
     return catalog
 
 
 def _load(value):
-    return value.load() if hasattr(value, "load") else value
+    value = value.load() if hasattr(value, "load") and not isinstance(value, LaneBlocks) else value
+    return as_frame(value) if isinstance(value, LaneBlocks) else value
 
 
 def test_pipeline_runs_on_an_in_memory_catalog(tiny_data, fast_params):
@@ -54,20 +60,25 @@ def test_pipeline_runs_on_an_in_memory_catalog(tiny_data, fast_params):
 def test_bad_input_fails_and_overwrites_nothing(tiny_data, fast_params, tmp_path: Path):
     pipeline = create_pipeline()
     persisted = {
-        name: ParquetDataset(filepath=str(tmp_path / f"{name}.parquet"))
-        for name in ("int_sales", "prm_lanes", "ftr_demand_forecast")
+        "int_sales": ParquetDataset(filepath=str(tmp_path / "int_sales.parquet")),
+        "prm_lanes": ParquetDataset(filepath=str(tmp_path / "prm_lanes.parquet")),
+        "ftr_demand_forecast": LaneBlockDataset(filepath=str(tmp_path / "ftr_demand_forecast")),
     }
     others = {name: MemoryDataset() for name in pipeline.all_outputs() - set(persisted)}
     SequentialRunner().run(pipeline, _catalog(tiny_data.as_catalog_entries(), fast_params, {**persisted, **others}))
-    before = {path: path.read_bytes() for path in tmp_path.iterdir()}
-    assert len(before) == 3
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    assert len(before) == 4  # two files, and the forecast's one block with its _blocks.json
 
     raw = tiny_data.as_catalog_entries()
     bad_sales = raw["raw_sales"].drop(columns="price")
     bad_sales.loc[7, "sales_units"] = -3
     bad_sales.loc[8, "sku_id"] = "SKU_UNKNOWN"
     raw["raw_sales"] = bad_sales
-    persisted = {name: ParquetDataset(filepath=str(tmp_path / f"{name}.parquet")) for name in persisted}
+    persisted = {
+        "int_sales": ParquetDataset(filepath=str(tmp_path / "int_sales.parquet")),
+        "prm_lanes": ParquetDataset(filepath=str(tmp_path / "prm_lanes.parquet")),
+        "ftr_demand_forecast": LaneBlockDataset(filepath=str(tmp_path / "ftr_demand_forecast")),
+    }
     others = {name: MemoryDataset() for name in pipeline.all_outputs() - set(persisted)}
     with pytest.raises(DataContractError) as caught:
         SequentialRunner().run(pipeline, _catalog(raw, fast_params, {**persisted, **others}))
@@ -75,4 +86,27 @@ def test_bad_input_fails_and_overwrites_nothing(tiny_data, fast_params, tmp_path
     assert "column 'price': required column is missing" in message
     assert "column 'sales_units': must be >= 0: 1 row(s) (rows 7)" in message
     assert "column 'sku_id': unknown SKU (not in raw_sku_master): 1 row(s) (rows 8)" in message
-    assert {path: path.read_bytes() for path in tmp_path.iterdir()} == before
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+
+
+@pytest.mark.parametrize("kind", ["serial", "processes"])
+def test_lane_blocks_give_the_whole_table_outputs(tiny_data, fast_params, kind):
+    # no row sampling (max_training_rows above the data), so the forecaster is the same model
+    params = fast_params.model_copy(
+        update={"forecast": fast_params.forecast.model_copy(update={"max_training_rows": 10_000_000})}
+    )
+    raw = tiny_data.as_catalog_entries()
+    whole = SequentialRunner().run(create_pipeline(), _catalog(raw, params))
+    blocked = SequentialRunner().run(
+        create_pipeline(),
+        _catalog(raw, params, execution={"lanes_per_block": 5, "executor": {"kind": kind, "n_workers": 2}}),
+    )
+    n_lanes = len(tiny_data.sku_dc_master)
+    assert whole["mi_decision_features"].load().n_blocks == 1
+    assert blocked["mi_decision_features"].load().n_blocks == -(-n_lanes // 5)
+    for name in ("mi_decision_features", "mi_forecast_errors", "rpt_data_quality"):
+        pd.testing.assert_frame_equal(_load(blocked[name]), _load(whole[name]), check_exact=True)
+    # sums added block by block: equal up to the order of the additions
+    pd.testing.assert_frame_equal(
+        _load(blocked["rpt_forecast_accuracy"]), _load(whole["rpt_forecast_accuracy"]), rtol=1e-12
+    )

@@ -71,8 +71,8 @@ def test_a_zero_padded_lane_and_a_1e12_row_finish_with_bounded_forecasts(project
     assert capped[["sku_id", "dc_id", "value", "action"]].values.tolist() == [
         [outlier["sku_id"], outlier["dc_id"], 1e12, "capped"]
     ]
-    forecast = pd.read_parquet(data / "04_feature/demand_forecast.parquet")
-    treated = pd.read_parquet(data / "03_primary/forecast_sales.parquet")
+    forecast = pd.read_parquet(data / "04_feature/demand_forecast")
+    treated = pd.read_parquet(data / "03_primary/forecast_sales")
     assert np.isfinite(forecast[["forecast_mean", "forecast_std", "q0.9"]].to_numpy()).all()
     assert forecast["forecast_mean"].max() < 5 * treated["sales_units"].max()
     accuracy = pd.read_csv(_latest(data / "08_reporting", "forecast_accuracy.csv")).set_index(["model", "scope"])
@@ -116,7 +116,7 @@ def test_bring_your_own_forecast_runs_the_whole_chain(project_copy: Path, monkey
     with KedroSession.create(project_path=project_copy, env="test-byof") as session:
         session.run()
     data = project_copy / "data/test-byof"
-    forecast = pd.read_parquet(data / "04_feature/demand_forecast.parquet")
+    forecast = pd.read_parquet(data / "04_feature/demand_forecast")
     lanes = pd.read_parquet(data / "03_primary/lanes.parquet")
     # the provided means and quantiles are the forecast, to float32
     first = lanes.iloc[0]
@@ -128,7 +128,7 @@ def test_bring_your_own_forecast_runs_the_whole_chain(project_copy: Path, monkey
     assert len(joined) == len(theirs) > 0
     np.testing.assert_array_equal(joined["forecast_mean_x"], joined["forecast_mean_y"].astype("float32"))
     np.testing.assert_array_equal(joined["q0.9_x"], joined["q0.9_y"].astype("float32"))
-    errors = pd.read_parquet(data / "05_model_input/forecast_errors.parquet")
+    errors = pd.read_parquet(data / "05_model_input/forecast_errors")
     assert len(errors) > 0 and (errors["error"] == errors["actual"] - errors["forecast_mean"]).all()
     recommendations = pd.read_csv(data / "07_model_output/recommendations.csv", dtype={"sku_id": str, "dc_id": str})
     assert len(recommendations) == len(lanes)

@@ -51,6 +51,21 @@ def forecast_accuracy(
         One row per (model, scope) where scope is ``all`` or a category:
         wape, bias, pinball losses per quantile and their mean, rows, actual units.
     """
+    return accuracy_from_sums(accuracy_sums(forecasts, panels, splits, lanes, quantiles), quantiles)
+
+
+def accuracy_sums(
+    forecasts: pd.DataFrame,
+    panels: DemandPanels,
+    splits: TimeSplits,
+    lanes: pd.DataFrame,
+    quantiles: list[float],
+) -> pd.DataFrame:
+    """The sums behind :func:`forecast_accuracy`, per (model, scope): they add up over lane blocks.
+
+    Columns: model, scope, abs_error, signed_error (forecast - actual), actual_units,
+    one ``pinball_sum_<q>`` per quantile, n_rows.
+    """
     test = forecasts[
         (forecasts["decision_date"] >= splits.test_start) & (forecasts["target_date"] >= splits.test_start)
     ]
@@ -75,19 +90,53 @@ def forecast_accuracy(
         for scope, mask in scopes:
             if not mask.any():
                 continue
+            observed = actual[mask]
             row = {
                 "model": model_name,
                 "scope": scope,
-                "wape": wape(actual[mask], point[mask]),
-                "bias": bias(actual[mask], point[mask]),
+                "abs_error": float(np.abs(observed - point[mask]).sum()),
+                "signed_error": float((point[mask] - observed).sum()),
+                "actual_units": float(observed.sum()),
             }
-            losses = [pinball_loss(actual[mask], quantile_values[q][mask], q) for q in quantiles]
-            row.update({f"pinball_{quantile_column(q)}": loss for q, loss in zip(quantiles, losses, strict=True)})
-            row["mean_pinball"] = float(np.mean(losses))
+            for q in quantiles:
+                error = observed - quantile_values[q][mask]
+                row[f"pinball_sum_{quantile_column(q)}"] = float(np.maximum(q * error, (q - 1.0) * error).sum())
             row["n_rows"] = int(mask.sum())
-            row["actual_units"] = float(actual[mask].sum())
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def accuracy_from_sums(sums: pd.DataFrame, quantiles: list[float]) -> pd.DataFrame:
+    """The accuracy table from :func:`accuracy_sums` of one table or of its lane blocks (added up)."""
+    if sums.empty:
+        return pd.DataFrame()
+    order = {"all": ""}  # 'all' first, then the categories in order, as on one table
+    total = sums.groupby(["model", "scope"], sort=False).sum(numeric_only=True).reset_index()
+    total["_model"] = total["model"].map({"forecast": 0, "seasonal_naive": 1})
+    total["_scope"] = total["scope"].map(lambda scope: order.get(scope, scope))
+    total = total.sort_values(["_model", "_scope"], kind="stable").reset_index(drop=True)
+    actual = np.maximum(total["actual_units"].to_numpy(), 1e-12)
+    out = pd.DataFrame(
+        {
+            "model": total["model"],
+            "scope": total["scope"],
+            "wape": total["abs_error"].to_numpy() / actual,
+            "bias": total["signed_error"].to_numpy() / actual,
+        }
+    )
+    losses = (
+        np.column_stack(
+            [total[f"pinball_sum_{quantile_column(q)}"].to_numpy() / total["n_rows"].to_numpy() for q in quantiles]
+        )
+        if quantiles
+        else np.zeros((len(total), 0))
+    )
+    for k, q in enumerate(quantiles):
+        out[f"pinball_{quantile_column(q)}"] = losses[:, k]
+    out["mean_pinball"] = losses.mean(axis=1) if quantiles else np.nan
+    out["n_rows"] = total["n_rows"].astype(int)
+    out["actual_units"] = total["actual_units"].astype(float)
+    return out
 
 
 FORECAST_ERROR_COLUMNS = (

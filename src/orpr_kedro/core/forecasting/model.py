@@ -19,7 +19,9 @@ with a per-lane dispersion (:mod:`~orpr_kedro.core.forecasting.uncertainty`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -233,6 +235,10 @@ class DemandForecaster(NegativeBinomialSpread):
             )
         return out
 
+    def lane_slice(self, start: int, stop: int) -> DemandForecaster:
+        """The forecaster for lanes ``[start, stop)`` renumbered from 0 (a lane block)."""
+        return dataclasses.replace(self, dispersion=self.dispersion[start:stop])
+
 
 @dataclass
 class AveragedRegressor:
@@ -292,25 +298,42 @@ def fit_forecaster(panels: DemandPanels, splits: TimeSplits, params: ForecastPar
     averaged (:class:`AveragedRegressor`). Dispersion is then estimated per lane
     from the residuals on the first model's rows.
     """
+    return fit_forecaster_blocks([(0, panels)], panels.n_lanes, splits, params, seed)
+
+
+def fit_forecaster_blocks(
+    panel_blocks: Iterable[tuple[int, DemandPanels]],
+    n_lanes: int,
+    splits: TimeSplits,
+    params: ForecastParams,
+    seed: int,
+) -> DemandForecaster:
+    """:func:`fit_forecaster` on panels that come in lane blocks ``(first lane, panels of the block)``.
+
+    Only one block's panels and the bounded training sample are held at a time. The
+    sample is drawn chunk by chunk of 512 lanes in lane order, so blocks whose sizes
+    are multiples of 512 give exactly the sample (and the model) of one whole panel.
+    """
     # member k samples its rows with seed + k; member 0 is the single model of ensemble_size 1
     rngs = [np.random.default_rng(seed + k) for k in range(params.ensemble_size)]
     train_dates = splits.decision_dates(end=splits.validation_start - pd.Timedelta(days=1))
-    origins = panels.day_index(train_dates)
-    cutoff = int(panels.day_index(pd.DatetimeIndex([splits.validation_start]))[0])
     samples: list[list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in rngs]
-    per_chunk = max(params.max_training_rows // max(1, -(-panels.n_lanes // _LANE_CHUNK)), 1)
-    for start in range(0, panels.n_lanes, _LANE_CHUNK):
-        chunk = np.arange(start, min(start + _LANE_CHUNK, panels.n_lanes))
-        features, scale, day = build_features(panels, chunk, origins, params.horizon_days)
-        lane_of_row = np.repeat(chunk, len(origins) * params.horizon_days)
-        y = panels.sales[lane_of_row, np.clip(day, 0, panels.sales.shape[1] - 1)]
-        keep = (day < cutoff) & ~np.isnan(y) & (features[:, FEATURE_NAMES.index("history_days")] > 0)
-        candidates = np.flatnonzero(keep)
-        for rng, sample in zip(rngs, samples, strict=True):
-            rows = candidates
-            if len(rows) > per_chunk:
-                rows = np.sort(rng.choice(rows, per_chunk, replace=False))
-            sample.append((features[rows], y[rows], scale[rows], lane_of_row[rows]))
+    per_chunk = max(params.max_training_rows // max(1, -(-n_lanes // _LANE_CHUNK)), 1)
+    for offset, panels in panel_blocks:
+        origins = panels.day_index(train_dates)
+        cutoff = int(panels.day_index(pd.DatetimeIndex([splits.validation_start]))[0])
+        for start in range(0, panels.n_lanes, _LANE_CHUNK):
+            chunk = np.arange(start, min(start + _LANE_CHUNK, panels.n_lanes))
+            features, scale, day = build_features(panels, chunk, origins, params.horizon_days)
+            lane_of_row = np.repeat(chunk, len(origins) * params.horizon_days)
+            y = panels.sales[lane_of_row, np.clip(day, 0, panels.sales.shape[1] - 1)]
+            keep = (day < cutoff) & ~np.isnan(y) & (features[:, FEATURE_NAMES.index("history_days")] > 0)
+            candidates = np.flatnonzero(keep)
+            for rng, sample in zip(rngs, samples, strict=True):
+                rows = candidates
+                if len(rows) > per_chunk:
+                    rows = np.sort(rng.choice(rows, per_chunk, replace=False))
+                sample.append((features[rows], y[rows], scale[rows], lane_of_row[rows] + offset))
     members_data = [tuple(np.concatenate(part) for part in zip(*sample, strict=True)) for sample in samples]
     features, actual, scale, lane_of_row = members_data[0]
     if not len(actual):
@@ -347,9 +370,7 @@ def fit_forecaster(panels: DemandPanels, splits: TimeSplits, params: ForecastPar
         raise NonFiniteForecastError(
             f"the {params.model} forecaster fitted to non-finite values on its training rows; check rpt_data_quality"
         )
-    dispersion, pooled = estimate_dispersion(
-        actual, fitted, lane_of_row, panels.n_lanes, params.dispersion_prior_weight
-    )
+    dispersion, pooled = estimate_dispersion(actual, fitted, lane_of_row, n_lanes, params.dispersion_prior_weight)
     return DemandForecaster(
         model=model,
         dispersion=dispersion,

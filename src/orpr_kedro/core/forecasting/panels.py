@@ -147,9 +147,14 @@ def build_demand_panels(
     lanes: pd.DataFrame,
     data_end: pd.Timestamp,
     horizon_days: int,
+    data_start: pd.Timestamp | None = None,
 ) -> DemandPanels:
-    """Assemble the dense arrays the forecaster and the features read."""
-    data_start = daily_sales["date"].min()
+    """Assemble the dense arrays the forecaster and the features read.
+
+    The panels start at ``data_start`` (the first sales date when not given): a lane
+    block's panels start where the whole table's do, so day numbers agree across blocks.
+    """
+    data_start = daily_sales["date"].min() if data_start is None else pd.Timestamp(data_start)
     dates = pd.date_range(data_start, pd.Timestamp(data_end) + pd.Timedelta(days=horizon_days), freq="D")
     n_lanes = len(lanes)
     n_history = int((pd.Timestamp(data_end) - data_start).days) + 1

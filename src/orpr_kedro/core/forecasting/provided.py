@@ -12,6 +12,7 @@ estimated from the table's own errors before the test period.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
@@ -65,6 +66,15 @@ class ProvidedForecast(NegativeBinomialSpread):
     quantiles: tuple[float, ...]
     kind: str = "provided"
     last_capped: int = field(default=0)
+
+    def lane_slice(self, start: int, stop: int) -> ProvidedForecast:
+        """The forecast of lanes ``[start, stop)`` renumbered from 0 (a lane block)."""
+        return dataclasses.replace(
+            self,
+            mean=self.mean[start:stop],
+            quantile_values={level: values[start:stop] for level, values in self.quantile_values.items()},
+            dispersion=self.dispersion[start:stop],
+        )
 
     def _date_rows(self, panels: DemandPanels, origins: np.ndarray) -> np.ndarray:
         wanted = panels.dates[np.asarray(origins)]

@@ -191,6 +191,15 @@ def assess_sales(
     Raises:
         DataQualityError: on any finding when ``params.fail`` is true.
     """
+    treated, report = treat_sales(daily_sales, lanes, params)
+    report_findings(report, params)
+    return treated, report
+
+
+def treat_sales(
+    daily_sales: pd.DataFrame, lanes: pd.DataFrame, params: DataQualityParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`assess_sales` without the summary: every check is per lane, so it runs on any lane block."""
     sales = daily_sales.sort_values(["lane_id", "date"], kind="stable").reset_index(drop=True)
     findings, trimmed, outlier, limit = _find(sales, lanes, params)
     report = pd.concat([frame for frame in findings if len(frame)] or [findings[0]], ignore_index=True)
@@ -198,16 +207,6 @@ def assess_sales(
     report["first_date"] = pd.to_datetime(report["first_date"])
     report["last_date"] = pd.to_datetime(report["last_date"])
     report = report.astype({"lane_id": "int64", "days": "int64", "value": "float64", "threshold": "float64"})
-    summary = summarise(report)
-    if len(report) and params.fail:
-        raise DataQualityError(
-            f"Data quality: {summary}; data_quality.fail is true, so the run stops before forecasting. "
-            f"First findings:\n{report.head(10).to_string(index=False)}"
-        )
-    if len(report):
-        logger.warning("Data quality: %s (rpt_data_quality)", summary)
-    else:
-        logger.info("Data quality: no findings")
 
     treated = sales[~trimmed].copy()
     units = sales["sales_units"].to_numpy(dtype="float64")
@@ -219,6 +218,24 @@ def assess_sales(
     treated["sales_units"] = kept_units.astype(sales["sales_units"].dtype)
     treated["price"] = np.where(np.isfinite(price[~trimmed]), price[~trimmed], np.nan)
     return treated.reset_index(drop=True), report
+
+
+def report_findings(report: pd.DataFrame, params: DataQualityParams) -> None:
+    """One WARNING line summarising the findings (of every lane block), or stop when ``params.fail``.
+
+    Raises:
+        DataQualityError: on any finding when ``params.fail`` is true.
+    """
+    summary = summarise(report)
+    if len(report) and params.fail:
+        raise DataQualityError(
+            f"Data quality: {summary}; data_quality.fail is true, so the run stops before forecasting. "
+            f"First findings:\n{report.head(10).to_string(index=False)}"
+        )
+    if len(report):
+        logger.warning("Data quality: %s (rpt_data_quality)", summary)
+    else:
+        logger.info("Data quality: no findings")
 
 
 def summarise(report: pd.DataFrame) -> str:

@@ -64,14 +64,45 @@ def forecast_cube(
     return cube
 
 
+def _recent_sales(panels: DemandPanels, origins: np.ndarray, history_days: int) -> np.ndarray:
+    """Sales over the last 28 of the ``history_days`` days before each origin, ``[lane, origin]``."""
+    back = origins[:, None] - np.arange(history_days, 0, -1)[None, :]
+    history = panels.sales[:, np.clip(back, 0, None)]
+    history = np.nan_to_num(np.where(back[None] >= 0, history, np.nan), nan=0.0)
+    return history[:, :, -28:].sum(axis=2)
+
+
+def category_totals(recent: np.ndarray, category: np.ndarray, n_categories: int | None = None) -> np.ndarray:
+    """``[category code, origin]`` sums of :func:`recent_sales` rows, added in lane order."""
+    size = int(category.max()) + 1 if n_categories is None else n_categories
+    total = np.zeros((size, recent.shape[1]))
+    np.add.at(total, category, recent)
+    return total
+
+
+def recent_sales(panels: DemandPanels, splits: TimeSplits, params: FeatureParams) -> np.ndarray:
+    """Each lane's sales over the 28 days before each decision date, ``[lane, decision date]``.
+
+    Small (one number per lane and date): the lane blocks' rows are gathered in lane
+    order and summed by :func:`category_totals`, so the totals are those of the whole table.
+    """
+    return _recent_sales(panels, panels.day_index(splits.decision_dates()), params.history_days)
+
+
 def build_decision_features(
     forecasts: pd.DataFrame,
     panels: DemandPanels,
     lanes: pd.DataFrame,
     splits: TimeSplits,
     params: FeatureParams,
+    category_sums: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Assemble the model-input table for every lane and decision date.
+
+    ``category_sums`` (``[category code, decision date]``: every lane's sales over the
+    28 days before the date, :func:`category_totals` of :func:`recent_sales`) are the denominators of
+    ``category_sales_share``; without them they are summed over ``lanes``, which is the
+    same on the whole table and what a lane block must not do.
 
     Returns:
         One row per (lane_id, decision_date) with identifiers, ``split``
@@ -93,8 +124,7 @@ def build_decision_features(
 
     recent = history[:, :, -28:].sum(axis=2)  # [lane, origin]
     category = lanes["category_code"].to_numpy()
-    category_total = np.zeros((int(category.max()) + 1, n_origins))
-    np.add.at(category_total, category, recent)
+    category_total = category_totals(recent, category) if category_sums is None else category_sums
     share = np.divide(recent, category_total[category], out=np.zeros_like(recent), where=category_total[category] > 0)
 
     ahead = origins[:, None] + np.arange(params.forecast_days)[None, :]

@@ -8,18 +8,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from orpr_kedro.core import processing
 from orpr_kedro.core.data import preparation
+from orpr_kedro.core.data.blocks import LaneBlocks
 from orpr_kedro.core.data.contract import validate_raw_tables
 from orpr_kedro.core.data.preflight import check_run_inputs
 from orpr_kedro.core.data.splits import TimeSplits, make_time_splits
 from orpr_kedro.core.forecasting import model as forecasting
-from orpr_kedro.core.forecasting.accuracy import forecast_errors
 from orpr_kedro.core.forecasting.provided import provided_forecaster
-from orpr_kedro.core.forecasting.quality import assess_sales
-from orpr_kedro.core.learning.features import build_decision_features
-from orpr_kedro.core.params import DataProcessingParams, as_params
+from orpr_kedro.core.params import DataProcessingParams, ExecutionParams, as_params
 
 logger = logging.getLogger(__name__)
+Table = pd.DataFrame | LaneBlocks
 
 
 def validate_raw_data(
@@ -76,22 +76,23 @@ def create_lanes(
     return preparation.build_lanes(sku_master, sku_dc_master, category_targets, settings.costs)
 
 
-def create_daily_sales(sales: pd.DataFrame, lanes: pd.DataFrame) -> pd.DataFrame:
-    """Daily sales keyed by lane."""
-    return preparation.build_daily_sales(sales, lanes)
+def create_daily_sales(sales: Table, lanes: pd.DataFrame, execution: ExecutionParams) -> LaneBlocks:
+    """Daily sales keyed by lane, in lane blocks."""
+    with _stage(lanes, execution) as stage:
+        return processing.daily_sales(stage, sales)
 
 
-def create_promotion_days(promotions: pd.DataFrame, lanes: pd.DataFrame) -> pd.DataFrame:
-    """Promotion calendar expanded to lane-days."""
-    return preparation.build_promotion_days(promotions, lanes)
+def create_promotion_days(promotions: pd.DataFrame, lanes: pd.DataFrame, execution: ExecutionParams) -> LaneBlocks:
+    """Promotion calendar expanded to lane-days, in lane blocks."""
+    with _stage(lanes, execution) as stage:
+        return processing.promotion_days(stage, promotions)
 
 
-def define_time_splits(daily_sales: pd.DataFrame, lanes: pd.DataFrame, params: DataProcessingParams) -> dict[str, Any]:
+def define_time_splits(daily_sales: Table, lanes: pd.DataFrame, params: DataProcessingParams) -> dict[str, Any]:
     """Decision dates and train / validation / test boundaries."""
     settings = as_params(DataProcessingParams, params)
-    splits = make_time_splits(
-        daily_sales["date"].min(), daily_sales["date"].max(), settings.splits, sorted(lanes["category"].unique())
-    )
+    first, last = processing.sales_date_range(daily_sales)
+    splits = make_time_splits(first, last, settings.splits, sorted(lanes["category"].unique()))
     logger.info(
         "Splits: train from %s, validation from %s, test %s to %s",
         splits.first_decision_date.date(),
@@ -103,8 +104,12 @@ def define_time_splits(daily_sales: pd.DataFrame, lanes: pd.DataFrame, params: D
 
 
 def assess_data_quality(
-    daily_sales: pd.DataFrame, lanes: pd.DataFrame, time_splits: dict[str, Any], params: DataProcessingParams
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    daily_sales: Table,
+    lanes: pd.DataFrame,
+    time_splits: dict[str, Any],
+    params: DataProcessingParams,
+    execution: ExecutionParams,
+) -> tuple[LaneBlocks, pd.DataFrame]:
     """Data-quality findings of the daily sales and the sales the forecaster reads.
 
     Leading zeros before a lane's first sale are trimmed (not yet launched), outliers
@@ -113,7 +118,10 @@ def assess_data_quality(
     falls in) and the counts one WARNING line. ``data_quality.fail: true`` stops the
     run instead.
     """
-    treated, report = assess_sales(daily_sales, lanes, as_params(DataProcessingParams, params).data_quality)
+    with _stage(lanes, execution) as stage:
+        treated, report = processing.data_quality(
+            stage, daily_sales, as_params(DataProcessingParams, params).data_quality
+        )
     splits = TimeSplits.from_dict(time_splits)
     first = report["first_date"]
     report["split"] = np.select(
@@ -124,71 +132,91 @@ def assess_data_quality(
     return treated, report
 
 
-def _panels(
-    daily_sales: pd.DataFrame, promotion_days: pd.DataFrame, lanes: pd.DataFrame, splits: TimeSplits, horizon_days: int
-) -> forecasting.DemandPanels:
-    return forecasting.build_demand_panels(daily_sales, promotion_days, lanes, splits.data_end, horizon_days)
+def _stage(lanes: pd.DataFrame, execution: ExecutionParams) -> processing.BlockedStage:
+    return processing.BlockedStage(lanes, as_params(ExecutionParams, execution))
 
 
 def fit_demand_forecaster(
     provided_forecast: pd.DataFrame | None,
-    daily_sales: pd.DataFrame,
-    promotion_days: pd.DataFrame,
+    daily_sales: Table,
+    promotion_days: Table,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
     params: DataProcessingParams,
+    execution: ExecutionParams,
     seed: int,
 ) -> forecasting.Forecaster:
     """Fit the global demand forecaster on the training period, or wrap the planners' ``raw_forecast``.
 
-    A ``raw_forecast`` table (when the catalog points it at a file) replaces the model.
+    The model trains on at most ``forecast.max_training_rows`` rows, sampled block by
+    block. A ``raw_forecast`` table (when the catalog points it at a file) replaces the
+    model; it is read whole.
     """
     settings, splits = as_params(DataProcessingParams, params), TimeSplits.from_dict(time_splits)
-    panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
-    if provided_forecast is not None:
-        return provided_forecaster(
-            provided_forecast,
-            panels,
-            lanes,
+    horizon = settings.forecast.horizon_days
+    with _stage(lanes, execution) as stage:
+        if provided_forecast is not None:
+            return provided_forecaster(
+                provided_forecast,
+                processing.whole_panels(stage, daily_sales, promotion_days, splits, horizon),
+                lanes,
+                splits,
+                horizon,
+                settings.forecast.quantiles,
+                settings.forecast.dispersion_prior_weight,
+                source=settings.raw_files.get("raw_forecast"),
+            )
+        return forecasting.fit_forecaster_blocks(
+            processing.panel_blocks(stage, daily_sales, promotion_days, splits, horizon),
+            len(lanes),
             splits,
-            settings.forecast.horizon_days,
-            settings.forecast.quantiles,
-            settings.forecast.dispersion_prior_weight,
-            source=settings.raw_files.get("raw_forecast"),
+            settings.forecast,
+            seed,
         )
-    return forecasting.fit_forecaster(panels, splits, settings.forecast, seed)
 
 
 def forecast_demand(
     forecaster: forecasting.Forecaster,
-    daily_sales: pd.DataFrame,
-    promotion_days: pd.DataFrame,
+    daily_sales: Table,
+    promotion_days: Table,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
     params: DataProcessingParams,
-) -> pd.DataFrame:
-    """Daily demand forecasts with uncertainty from every decision date.
+    execution: ExecutionParams,
+) -> LaneBlocks:
+    """Daily demand forecasts with uncertainty from every decision date, in lane blocks.
 
     Raises:
         NonFiniteForecastError: when a forecast is NaN or infinite.
     """
     settings, splits = as_params(DataProcessingParams, params), TimeSplits.from_dict(time_splits)
-    panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
-    return forecasting.forecast_table(forecaster, panels, splits)
+    with _stage(lanes, execution) as stage:
+        return processing.forecasts(
+            stage, forecaster, daily_sales, promotion_days, splits, settings.forecast.horizon_days
+        )
 
 
 def evaluate_forecast(
-    forecasts: pd.DataFrame,
-    daily_sales: pd.DataFrame,
-    promotion_days: pd.DataFrame,
+    forecasts: Table,
+    daily_sales: Table,
+    promotion_days: Table,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
     params: DataProcessingParams,
+    execution: ExecutionParams,
 ) -> pd.DataFrame:
     """Forecast accuracy (WAPE, bias, pinball) on the test period versus seasonal naive."""
     settings, splits = as_params(DataProcessingParams, params), TimeSplits.from_dict(time_splits)
-    panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
-    accuracy = forecasting.forecast_accuracy(forecasts, panels, splits, lanes, settings.forecast.quantiles)
+    with _stage(lanes, execution) as stage:
+        accuracy = processing.forecast_accuracy(
+            stage,
+            forecasts,
+            daily_sales,
+            promotion_days,
+            splits,
+            settings.forecast.horizon_days,
+            settings.forecast.quantiles,
+        )
     overall = accuracy[accuracy["scope"] == "all"].set_index("model")["wape"]
     logger.info(
         "Test-period WAPE: forecast %.3f, seasonal naive %.3f",
@@ -199,28 +227,34 @@ def evaluate_forecast(
 
 
 def build_model_input(
-    forecasts: pd.DataFrame,
-    daily_sales: pd.DataFrame,
-    promotion_days: pd.DataFrame,
+    forecasts: Table,
+    daily_sales: Table,
+    promotion_days: Table,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
     params: DataProcessingParams,
-) -> pd.DataFrame:
-    """Decision features per lane and decision date (history, forecast, attributes, targets)."""
+    execution: ExecutionParams,
+) -> LaneBlocks:
+    """Decision features per lane and decision date (history, forecast, attributes, targets), in lane blocks."""
     settings, splits = as_params(DataProcessingParams, params), TimeSplits.from_dict(time_splits)
-    panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
-    return build_decision_features(forecasts, panels, lanes, splits, settings.features)
+    with _stage(lanes, execution) as stage:
+        return processing.decision_features(
+            stage, forecasts, daily_sales, promotion_days, splits, settings.forecast.horizon_days, settings.features
+        )
 
 
 def collect_forecast_errors(
-    forecasts: pd.DataFrame,
-    daily_sales: pd.DataFrame,
-    promotion_days: pd.DataFrame,
+    forecasts: Table,
+    daily_sales: Table,
+    promotion_days: Table,
     lanes: pd.DataFrame,
     time_splits: dict[str, Any],
     params: DataProcessingParams,
-) -> pd.DataFrame:
-    """Out-of-sample forecast errors on the validation period (lane, origin, horizon, mean, actual)."""
+    execution: ExecutionParams,
+) -> LaneBlocks:
+    """Out-of-sample forecast errors on the validation period (lane, origin, horizon, mean, actual), in lane blocks."""
     settings, splits = as_params(DataProcessingParams, params), TimeSplits.from_dict(time_splits)
-    panels = _panels(daily_sales, promotion_days, lanes, splits, settings.forecast.horizon_days)
-    return forecast_errors(forecasts, panels, splits, lanes)
+    with _stage(lanes, execution) as stage:
+        return processing.forecast_errors(
+            stage, forecasts, daily_sales, promotion_days, splits, settings.forecast.horizon_days
+        )

@@ -5,8 +5,9 @@ from kedro.pipeline import Node, Pipeline
 from . import nodes
 
 _PARAMS = "params:data_processing"
+_EXECUTION = "params:execution"
 # the forecaster and the model input read the sales after the data-quality treatment
-_PRIMARY = ["prm_forecast_sales", "prm_promotion_days", "prm_lanes", "time_splits", _PARAMS]
+_PRIMARY = ["prm_forecast_sales", "prm_promotion_days", "prm_lanes", "time_splits", _PARAMS, _EXECUTION]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -34,13 +35,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.create_daily_sales,
-                inputs=["int_sales", "prm_lanes"],
+                inputs=["int_sales", "prm_lanes", _EXECUTION],
                 outputs="prm_daily_sales",
                 name="create_daily_sales",
             ),
             Node(
                 func=nodes.create_promotion_days,
-                inputs=["int_promotions", "prm_lanes"],
+                inputs=["int_promotions", "prm_lanes", _EXECUTION],
                 outputs="prm_promotion_days",
                 name="create_promotion_days",
             ),
@@ -52,7 +53,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.assess_data_quality,
-                inputs=["prm_daily_sales", "prm_lanes", "time_splits", _PARAMS],
+                inputs=["prm_daily_sales", "prm_lanes", "time_splits", _PARAMS, _EXECUTION],
                 outputs=["prm_forecast_sales", "rpt_data_quality"],
                 name="assess_data_quality",
             ),

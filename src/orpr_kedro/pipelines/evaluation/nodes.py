@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from orpr_kedro.core.data.blocks import as_frame
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.evaluation import comparison, field_trial, learned, report
 from orpr_kedro.core.evaluation.baselines import tune_base_stock
@@ -41,11 +42,11 @@ def _inputs(  # noqa: PLR0913 - the persisted tables every evaluation node reads
 ) -> comparison.EvaluationInputs:
     """The tables and typed settings of the evaluation in one object (the period's arrays are built on first use)."""
     inputs = comparison.EvaluationInputs(
-        features,
+        as_frame(features),
         labels,
         lanes,
-        daily_sales,
-        forecasts,
+        as_frame(daily_sales),
+        as_frame(forecasts),
         TimeSplits.from_dict(time_splits),
         as_params(EvaluationParams, params),
         as_params(ORLabelingParams, or_labeling),

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from orpr_kedro.core.data.blocks import as_frame
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.optimization import GurobiLicence, labeling
@@ -22,7 +23,9 @@ logger = logging.getLogger(__name__)
 def _data(
     lanes: pd.DataFrame, daily_sales: pd.DataFrame, forecasts: pd.DataFrame, splits: TimeSplits
 ) -> labeling.LabelingData:
-    return labeling.labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
+    return labeling.labeling_data(
+        lanes, as_frame(daily_sales), as_frame(forecasts), splits.decision_dates(), splits.first_decision_date
+    )
 
 
 def calibrate_scenarios(

@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from orpr_kedro.core.data.blocks import as_frame
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.figure_style import readable
 from orpr_kedro.core.learning import pretraining, reports
@@ -38,7 +39,9 @@ def build_pretraining_samples(
 ) -> pd.DataFrame:
     """One sample per labelled lane and decision date: features, OR state and label, demand targets."""
     settings = as_params(PretrainingParams, params)
-    samples = build_samples(features, labels, daily_sales, _grid(or_labeling), settings.forecast_head.horizon_days)
+    samples = build_samples(
+        as_frame(features), labels, as_frame(daily_sales), _grid(or_labeling), settings.forecast_head.horizon_days
+    )
     logger.info("Pretraining samples: %s", samples["split"].value_counts().to_dict())
     return samples
 
@@ -133,7 +136,9 @@ def simulate_validation_kpis(
     """KPIs of the OR labels, both learners, the incumbent and base-stock on the validation period."""
     settings = as_params(ORLabelingParams, or_labeling)
     splits = TimeSplits.from_dict(time_splits)
-    data = labeling.labeling_data(lanes, daily_sales, forecasts, splits.decision_dates(), splits.first_decision_date)
+    data = labeling.labeling_data(
+        lanes, as_frame(daily_sales), as_frame(forecasts), splits.decision_dates(), splits.first_decision_date
+    )
     actions = settings.action_grid()
     schedules = reports.schedules_from_decisions(decisions, POLICIES, actions.values if actions.is_coverage else None)
     result = compare_on_period(

@@ -8,10 +8,12 @@ import pandas as pd
 
 from orpr_kedro.core import recommend
 from orpr_kedro.core.data import contract
+from orpr_kedro.core.data.blocks import as_frame
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.forecasting.model import DemandForecaster
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.params import DataProcessingParams, RecommendParams, as_params, parse_currency
+from orpr_kedro.core.processing import sales_date_range
 
 
 def validate_inventory_state(
@@ -29,7 +31,7 @@ def validate_inventory_state(
     return contract.validate_inventory_state(
         raw_inventory_state,
         lanes,
-        daily_sales["date"].max(),
+        sales_date_range(daily_sales)[1],
         sources=settings.raw_files,
         max_examples=settings.validation.max_example_rows,
         date_format=settings.date_formats.get("raw_inventory_state"),
@@ -62,8 +64,8 @@ def recommend_orders(
     return recommend.recommend_orders(
         inventory_state,
         lanes,
-        daily_sales,
-        promotion_days,
+        as_frame(daily_sales),
+        as_frame(promotion_days),
         forecaster,
         FoundationPolicy.from_payload(orpr_policy, batch_size=settings.batch_size),
         processing.features,

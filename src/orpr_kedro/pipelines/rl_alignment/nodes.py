@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from orpr_kedro.core.data.blocks import as_frame
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.evaluation.closed_loop import closed_loop_validation, promotion_gaps
 from orpr_kedro.core.learning.policy import FoundationPolicy
@@ -52,11 +53,11 @@ def train_aligned_policy(
     or_settings = as_params(ORLabelingParams, or_labeling)
     pretrained = FoundationPolicy.from_payload(foundation_model)
     context = alignment.alignment_context(
-        features,
+        as_frame(features),
         labels,
         lanes,
-        daily_sales,
-        forecasts,
+        as_frame(daily_sales),
+        as_frame(forecasts),
         TimeSplits.from_dict(time_splits),
         pretrained,
         settings,
@@ -120,7 +121,16 @@ def validate_aligned_policy(
     pretrained = FoundationPolicy.from_payload(foundation_model)
     aligned = FoundationPolicy.from_payload(aligned_policy)
     context = alignment.alignment_context(
-        features, labels, lanes, daily_sales, forecasts, splits, pretrained, settings, or_settings, "validation"
+        as_frame(features),
+        labels,
+        lanes,
+        as_frame(daily_sales),
+        as_frame(forecasts),
+        splits,
+        pretrained,
+        settings,
+        or_settings,
+        "validation",
     )
     rows = context.rows
     policies: dict[str, Policy] = {
