@@ -37,7 +37,6 @@ from orpr_kedro.core.params.data_processing import (
     ValidationParams,
 )
 from orpr_kedro.core.params.demo_data import DemoDataConfig
-from orpr_kedro.core.params.execution import ExecutionParams
 from orpr_kedro.core.params.evaluation import (
     BootstrapParams,
     EvaluationParams,
@@ -45,6 +44,7 @@ from orpr_kedro.core.params.evaluation import (
     FieldTestParams,
     TunedBaseStockParams,
 )
+from orpr_kedro.core.params.execution import ExecutionParams
 from orpr_kedro.core.params.or_labeling import (
     Band,
     CoverageGrid,
