@@ -64,8 +64,8 @@ def main() -> None:
         splits = TimeSplits.from_dict(catalog.load("time_splits"))
         data = labeling.labeling_data(
             catalog.load("prm_lanes"),
-            catalog.load("prm_daily_sales"),
-            catalog.load("ftr_demand_forecast"),
+            catalog.load("prm_daily_sales").concat(),
+            catalog.load("ftr_demand_forecast").concat(),
             splits.decision_dates(),
             splits.first_decision_date,
         )

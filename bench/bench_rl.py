@@ -37,6 +37,7 @@ from tianshou.data import Collector, VectorReplayBuffer
 from tianshou.env import DummyVectorEnv
 from tianshou.utils.torch_utils import policy_within_training_step
 
+from orpr_kedro.core.data.blocks import as_frame
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.learning.inputs import DecisionInputs, Normalisation
 from orpr_kedro.core.learning.policy import FoundationPolicy
@@ -56,7 +57,9 @@ def load_inputs() -> tuple[dict, FoundationPolicy, dict]:
     with KedroSession.create(project_path=PROJECT) as session:
         context = session.load_context()
         catalog = context.catalog
-        tables = {name: catalog.load(name) for name in TABLES}
+        tables = {
+            name: as_frame(catalog.load(name)) if name != "time_splits" else catalog.load(name) for name in TABLES
+        }
         try:
             policy = FoundationPolicy.from_payload(catalog.load("mdl_foundation_model"))
             print("model: latest mdl_foundation_model")

@@ -231,6 +231,6 @@ def test_only_missing_outputs_reads_the_published_tables(project: Path):
     _run(project, pipeline="data_processing", only_missing_outputs=True)
     manifest = _manifests(project)[-1]
     assert set(manifest["replaced_outputs"]) == {"mi_forecast_errors"}
-    assert missing.is_file()
+    assert (missing / "_blocks.json").is_file()
     after = _checksums(project)
     assert {name: after[name] for name in before} == before

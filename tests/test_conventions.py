@@ -157,10 +157,13 @@ def test_layers_follow_the_data_flow(context):
 # the convention, fails here before a run writes anything.
 PREFIX_TYPES = {
     "raw_": ("raw", {"pandas.ParquetDataset", "pandas.CSVDataset"}),
-    "int_": ("intermediate", {"orpr_kedro.AtomicParquetDataset"}),
-    "prm_": ("primary", {"orpr_kedro.AtomicParquetDataset"}),
-    "ftr_": ("feature", {"orpr_kedro.AtomicParquetDataset", "orpr_kedro.AtomicPickleDataset"}),
-    "mi_": ("model_input", {"orpr_kedro.AtomicParquetDataset"}),
+    "int_": ("intermediate", {"orpr_kedro.AtomicParquetDataset", "orpr_kedro.LaneBlockDataset"}),
+    "prm_": ("primary", {"orpr_kedro.AtomicParquetDataset", "orpr_kedro.LaneBlockDataset"}),
+    "ftr_": (
+        "feature",
+        {"orpr_kedro.AtomicParquetDataset", "orpr_kedro.AtomicPickleDataset", "orpr_kedro.LaneBlockDataset"},
+    ),
+    "mi_": ("model_input", {"orpr_kedro.AtomicParquetDataset", "orpr_kedro.LaneBlockDataset"}),
     "mdl_": ("models", {"orpr_kedro.AtomicPickleDataset", "orpr_kedro.TorchModelDataset"}),
     "mo_": ("model_output", {"orpr_kedro.AtomicParquetDataset", "orpr_kedro.AtomicCSVDataset"}),
     "rpt_": (

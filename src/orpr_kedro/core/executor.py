@@ -2,13 +2,14 @@
 
 One code path for all three: :class:`TaskExecutor` maps a module-level function
 over a list of picklable tasks and returns results in task order, with a progress
-bar. A Dask executor connects to ``scheduler_address`` or, without one, starts a
-local cluster of ``n_workers`` single-threaded worker processes for the lifetime
-of the executor (use it as a context manager).
+bar. A Dask executor connects to ``scheduler_address`` or, without one, to a local
+cluster of ``n_workers`` single-threaded worker processes (each limited to
+``memory_limit``) that the process starts on first use and closes at exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 from collections.abc import Callable, Sequence
@@ -22,6 +23,33 @@ logger = logging.getLogger(__name__)
 Task = TypeVar("Task")
 
 
+_LOCAL_CLUSTERS: dict[tuple[int, str | None], Any] = {}
+
+
+def _local_cluster(n_workers: int, memory_limit: str | None) -> Any:
+    """The process's local Dask cluster of ``n_workers`` single-threaded worker processes, started once.
+
+    Every stage (and every node) of a run maps over the same cluster instead of starting
+    its own; it is closed when the process exits.
+    """
+    key = (n_workers, memory_limit)
+    cluster = _LOCAL_CLUSTERS.get(key)
+    if cluster is None or cluster.status.name in ("closed", "closing", "failed"):
+        from dask.distributed import LocalCluster
+
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+            memory_limit=memory_limit or "auto",
+        )
+        _LOCAL_CLUSTERS[key] = cluster
+        atexit.register(cluster.close)
+    return cluster
+
+
 class TaskExecutor:
     """Maps a function over tasks with the configured back end."""
 
@@ -30,7 +58,6 @@ class TaskExecutor:
         self.progress = progress
         self._pool: ProcessPoolExecutor | None = None
         self._client: Any = None
-        self._cluster: Any = None
 
     def __enter__(self) -> TaskExecutor:
         kind = self.params.kind
@@ -43,7 +70,7 @@ class TaskExecutor:
             )
         elif kind == "dask":
             try:  # the `distributed` extra: a runtime install has no Dask
-                from dask.distributed import Client, LocalCluster
+                from dask.distributed import Client
             except ImportError as err:
                 raise ImportError(
                     "executor kind 'dask' needs Dask: pip install 'orpr_kedro[distributed]' "
@@ -53,14 +80,7 @@ class TaskExecutor:
             if self.params.scheduler_address:
                 self._client = Client(self.params.scheduler_address)
             else:
-                self._cluster = LocalCluster(
-                    n_workers=self.params.n_workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    host="127.0.0.1",
-                )
-                self._client = Client(self._cluster)
+                self._client = Client(_local_cluster(self.params.n_workers, self.params.memory_limit))
             logger.info("Dask executor on %s", self._client.scheduler.address)
         logger.info("Executor: %s (%s worker(s))", kind, 1 if kind == "serial" else self.params.n_workers)
         return self
@@ -70,9 +90,7 @@ class TaskExecutor:
             self._pool.shutdown()
         if self._client is not None:
             self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-        self._pool = self._client = self._cluster = None
+        self._pool = self._client = None
 
     def map(self, function: Callable[[Task], Any], tasks: Sequence[Task], description: str = "tasks") -> list[Any]:
         """``[function(task) for task in tasks]`` on the configured back end, in order."""

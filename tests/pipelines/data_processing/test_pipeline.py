@@ -89,8 +89,10 @@ def test_bad_input_fails_and_overwrites_nothing(tiny_data, fast_params, tmp_path
     assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
 
 
-@pytest.mark.parametrize("kind", ["serial", "processes"])
+@pytest.mark.parametrize("kind", ["serial", "processes", "dask"])
 def test_lane_blocks_give_the_whole_table_outputs(tiny_data, fast_params, kind):
+    if kind == "dask":
+        pytest.importorskip("dask.distributed")  # a local cluster of two worker processes
     # no row sampling (max_training_rows above the data), so the forecaster is the same model
     params = fast_params.model_copy(
         update={"forecast": fast_params.forecast.model_copy(update={"max_training_rows": 10_000_000})}

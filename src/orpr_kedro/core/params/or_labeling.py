@@ -76,12 +76,15 @@ class SolverParams(StrictModel):
 
 
 class ExecutorParams(StrictModel):
-    """Where the per-model solves run."""
+    """Where independent tasks run (the OR model solves, the lane blocks of a stage)."""
 
     kind: Literal["serial", "processes", "dask"] = "serial"
     n_workers: int = Field(2, ge=1)
     scheduler_address: str | None = Field(
         None, description="dask scheduler, e.g. tcp://10.0.0.5:8786; null = local cluster"
+    )
+    memory_limit: str | None = Field(
+        None, description="memory per worker of the local Dask cluster, e.g. 2GiB; null = Dask's share of the RAM"
     )
 
 
