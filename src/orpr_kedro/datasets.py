@@ -400,7 +400,9 @@ class LaneBlockDataset(AbstractDataset[Any, LaneBlocks]):
     blocks are written into ``<folder>.partial-<random>`` and the finished folder is
     renamed onto the target, so a save that is killed leaves the previous table.
     Blocks that a stage wrote to the spill folder are moved (renamed on the same file
-    system), not copied.
+    system), not copied; blocks of another stored table (a table passed on unchanged)
+    are hard-linked on a local disk. Parquet files are never written in place, so a
+    link cannot see a later change of its source.
 
     Examples:
         ```yaml
@@ -475,6 +477,8 @@ class LaneBlockDataset(AbstractDataset[Any, LaneBlocks]):
                 part = data.parts[block]
                 if isinstance(part, str) and data.spilled and _same_file_system(part, self._protocol):
                     self._fs.mv(fsspec.core.url_to_fs(part)[1], destination)
+                elif isinstance(part, str) and _link(part, destination, self._protocol):
+                    pass  # a stored block of another table, unchanged: a hard link on the local disk
                 else:
                     frame = data.load(block)
                     with self._fs.open(destination, "wb") as handle:
@@ -490,6 +494,17 @@ class LaneBlockDataset(AbstractDataset[Any, LaneBlocks]):
 
     def _exists(self) -> bool:
         return self._fs.exists(f"{self._url(self._filepath)}/{self.META_FILE}")
+
+
+def _link(source: str, destination: str, protocol: str) -> bool:
+    """Hard-link a local file (no copy); False where that is not possible (object store, other disk)."""
+    if protocol not in ("file", "") or not _same_file_system(source, protocol):
+        return False
+    try:
+        os.link(fsspec.core.url_to_fs(source)[1], destination)
+    except OSError:
+        return False
+    return True
 
 
 def _same_file_system(url: str, protocol: str) -> bool:

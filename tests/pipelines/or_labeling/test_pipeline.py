@@ -22,13 +22,18 @@ class _KeptDataset(MemoryDataset):
         pass
 
 
+def _labeling():
+    """The pipeline after the training lanes are chosen (their node has a test of its own)."""
+    return create_pipeline() - create_pipeline().only_nodes("sample_training_lanes")
+
+
 def _run(tiny_processed, params: dict, credentials: dict | None = None, pipeline=None) -> dict:
     """Run the pipeline on an in-memory catalog; return every output by name."""
     catalog = DataCatalog(
         datasets={
-            "prm_lanes": MemoryDataset(tiny_processed["lanes"]),
-            "prm_daily_sales": MemoryDataset(tiny_processed["daily_sales"]),
-            "ftr_demand_forecast": MemoryDataset(tiny_processed["forecasts"]),
+            "mi_training_lanes": MemoryDataset(tiny_processed["lanes"]),
+            "mi_training_sales": MemoryDataset(tiny_processed["daily_sales"]),
+            "mi_training_forecast": MemoryDataset(tiny_processed["forecasts"]),
             "time_splits": MemoryDataset(tiny_processed["splits"].to_dict()),
             "gurobi_licence": GurobiLicenceDataset(credentials=credentials),
             "mi_or_labels": _KeptDataset(),
@@ -37,7 +42,7 @@ def _run(tiny_processed, params: dict, credentials: dict | None = None, pipeline
     )
     catalog["params:or_labeling"] = ORLabelingParams.model_validate(params).model_dump(mode="json")
     catalog["params:seed"] = 5
-    outputs = SequentialRunner().run(pipeline or create_pipeline(), catalog)
+    outputs = SequentialRunner().run(pipeline or _labeling(), catalog)
     result = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
     return {**result, **{name: catalog[name].load() for name in ("mi_or_labels", "mi_scenario_calibration")}}
 
@@ -152,3 +157,33 @@ def test_scenarios_carry_the_measured_forecast_error(tiny_processed):
     assert errors["bias"].gt(0).all() and errors["level_sd"].ge(0).all()
     pd.testing.assert_frame_equal(calibrated["mi_scenario_calibration"], plain["mi_scenario_calibration"])
     assert not calibrated["mi_or_labels"]["coverage_days"].equals(plain["mi_or_labels"]["coverage_days"])
+
+
+def test_labels_on_a_lane_sample_name_the_universe_lanes(tiny_processed, fast_params):
+    from tests.core.learning.test_pretraining import tiny_tables
+
+    lanes = tiny_processed["lanes"]
+    catalog = DataCatalog(
+        datasets={
+            "prm_lanes": MemoryDataset(lanes),
+            "prm_daily_sales": MemoryDataset(tiny_processed["daily_sales"]),
+            "ftr_demand_forecast": MemoryDataset(tiny_processed["forecasts"]),
+            "mi_decision_features": MemoryDataset(tiny_tables(tiny_processed, fast_params)["features"]),
+            "time_splits": MemoryDataset(tiny_processed["splits"].to_dict()),
+            "gurobi_licence": GurobiLicenceDataset(),
+            "mi_training_lanes": _KeptDataset(),
+            "mi_or_labels": _KeptDataset(),
+        }
+    )
+    catalog["params:or_labeling"] = ORLabelingParams.model_validate(PARAMS).model_dump(mode="json")
+    catalog["params:execution"] = {"training_lanes": 10}
+    catalog["params:seed"] = 5
+    SequentialRunner().run(create_pipeline(), catalog)
+    chosen, labels = catalog["mi_training_lanes"].load(), catalog["mi_or_labels"].load()
+    assert chosen["lane_id"].tolist() == list(range(10))
+    assert set(labels["lane_id"]) == set(range(10))
+    universe = lanes.set_index("lane_id").loc[chosen["universe_lane_id"], "sku_id"].tolist()
+    assert chosen["sku_id"].tolist() == universe
+    # each label row is the sampled lane's: its SKU is that of the universe lane it stands for
+    by_lane = labels.drop_duplicates("lane_id").set_index("lane_id")["sku_id"]
+    assert by_lane.loc[range(10)].tolist() == universe

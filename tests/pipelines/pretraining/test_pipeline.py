@@ -16,11 +16,11 @@ def test_pretraining_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pa
     tables = tiny_tables(tiny_processed, fast_params)
     catalog = DataCatalog(
         datasets={
-            "mi_decision_features": MemoryDataset(tables["features"]),
+            "mi_training_features": MemoryDataset(tables["features"]),
             "mi_or_labels": MemoryDataset(tables["labels"]),
-            "prm_lanes": MemoryDataset(tiny_processed["lanes"]),
-            "prm_daily_sales": MemoryDataset(tiny_processed["daily_sales"]),
-            "ftr_demand_forecast": MemoryDataset(tiny_processed["forecasts"]),
+            "mi_training_lanes": MemoryDataset(tiny_processed["lanes"]),
+            "mi_training_sales": MemoryDataset(tiny_processed["daily_sales"]),
+            "mi_training_forecast": MemoryDataset(tiny_processed["forecasts"]),
             "time_splits": MemoryDataset(tiny_processed["splits"].to_dict()),
             # a real file, so the model survives the runner releasing in-memory data
             "mdl_foundation_model": TorchModelDataset(filepath=str(tmp_path / "foundation_model.pt")),

@@ -5,7 +5,7 @@ from kedro.pipeline import Node, Pipeline
 from . import nodes
 
 _PARAMS = "params:evaluation"
-_TABLES = ["mi_decision_features", "mi_or_labels", "prm_lanes", "prm_daily_sales", "ftr_demand_forecast", "time_splits"]
+_TABLES = ["mi_training_features", "mi_or_labels", "mi_training_lanes", "mi_training_sales", "mi_training_forecast", "time_splits"]
 _SETTINGS = [_PARAMS, "params:or_labeling", "params:rl_alignment", "params:seed"]
 
 
@@ -73,7 +73,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.match_field_test_units,
-                inputs=["mo_field_test_daily", "prm_lanes", "time_splits", _PARAMS, "params:seed"],
+                inputs=["mo_field_test_daily", "mi_training_lanes", "time_splits", _PARAMS, "params:seed"],
                 outputs=["mo_field_test_units", "rpt_field_test_balance"],
                 name="match_field_test_units",
             ),
@@ -89,7 +89,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "rpt_evaluation_kpis",
                     "rpt_evaluation_tradeoff",
                     "mo_evaluation_trajectories",
-                    "prm_lanes",
+                    "mi_training_lanes",
                     "mo_field_test_panel",
                     "rpt_field_test_did",
                     "rpt_rl_training_curves",
@@ -114,7 +114,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "rpt_tuned_base_stock",
                     "mi_scenario_calibration",
                     "rpt_or_calibration",
-                    "prm_lanes",
+                    "mi_training_lanes",
                     "time_splits",
                     "rpt_report_images",
                     "rpt_recommend_summary",

@@ -9,15 +9,47 @@ from typing import Any
 import pandas as pd
 
 from orpr_kedro.core.data.blocks import as_frame
+from orpr_kedro.core.data.sample import training_world
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.optimization import GurobiLicence, labeling
 from orpr_kedro.core.optimization.scenarios import ForecastErrors
 from orpr_kedro.core.optimization.summary import log_solve_summary
-from orpr_kedro.core.params import ORLabelingParams, as_params
+from orpr_kedro.core.params import ExecutionParams, ORLabelingParams, as_params
 from orpr_kedro.core.simulation.backtest import compare_on_period
 
 logger = logging.getLogger(__name__)
+
+
+def sample_training_lanes(
+    lanes: pd.DataFrame,
+    daily_sales: Any,
+    forecasts: Any,
+    features: Any,
+    execution: ExecutionParams,
+    seed: int,
+) -> tuple[pd.DataFrame, Any, Any, Any]:
+    """The lanes the training stages (labels, network, RL, evaluation) work on, and their tables.
+
+    Every lane unless ``execution.training_lanes`` bounds them: then a sample stratified
+    by category, renumbered 0..n-1 with ``universe_lane_id`` in the lanes table
+    (:mod:`orpr_kedro.core.data.sample`).
+    """
+    settings = as_params(ExecutionParams, execution)
+    chosen, tables = training_world(
+        lanes,
+        {"daily_sales": daily_sales, "forecasts": forecasts, "features": features},
+        settings.training_lanes,
+        seed,
+        settings.lanes_per_block,
+    )
+    if len(chosen) < len(lanes):
+        logger.info(
+            "Training stages on %s of %s lanes (execution.training_lanes, stratified by category)",
+            f"{len(chosen):,}",
+            f"{len(lanes):,}",
+        )
+    return chosen, tables["daily_sales"], tables["forecasts"], tables["features"]
 
 
 def _data(

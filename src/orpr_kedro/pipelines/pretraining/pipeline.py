@@ -14,7 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=nodes.build_pretraining_samples,
-                inputs=["mi_decision_features", "mi_or_labels", "prm_daily_sales", _PARAMS, _GRID],
+                inputs=["mi_training_features", "mi_or_labels", "mi_training_sales", _PARAMS, _GRID],
                 outputs="mi_pretraining_samples",
                 name="build_pretraining_samples",
             ),
@@ -58,9 +58,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=nodes.simulate_validation_kpis,
                 inputs=[
                     "mo_pretraining_decisions",
-                    "prm_lanes",
-                    "prm_daily_sales",
-                    "ftr_demand_forecast",
+                    "mi_training_lanes",
+                    "mi_training_sales",
+                    "mi_training_forecast",
                     "time_splits",
                     _GRID,
                     "params:seed",
