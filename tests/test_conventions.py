@@ -17,7 +17,7 @@ from orpr_kedro.core.params import PARAMETER_MODELS, parse_params
 from orpr_kedro.pipelines.evaluation.nodes import ORDER_LINKS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-ENVIRONMENTS = ["base", "test", "test-byof", "staging", "prod"]
+ENVIRONMENTS = ["base", "test", "test-byof", "staging", "scale", "prod"]
 
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)

@@ -13,7 +13,15 @@ from tests.conftest import PROJECT_ROOT
 
 @pytest.mark.parametrize(
     ("env", "expected"),
-    [(None, True), ("test", True), ("staging", True), ("demo_seed2", True), ("test-byof", True), ("prod", False)],
+    [
+        (None, True),
+        ("test", True),
+        ("staging", True),
+        ("scale", True),
+        ("demo_seed2", True),
+        ("test-byof", True),
+        ("prod", False),
+    ],
 )
 def test_data_is_demo_follows_the_environments_own_demo_data_yml(env, expected):
     bootstrap_project(PROJECT_ROOT)

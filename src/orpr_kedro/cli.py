@@ -10,9 +10,13 @@ the raw datasets of that environment's catalog, where a file is missing. It neve
 replaces an existing file unless ``--force`` is given, and it writes only in an
 environment that opts in: ``conf/base`` (the demo; ``conf/local`` may turn it
 off) and an environment whose *own* ``demo_data.yml`` says ``enabled: true``
-(``test``, ``staging``). Any other environment holds a client's data: there the
-command writes nothing, and when raw files are missing it names them and says how
-to provide them (``make run ENV=x`` calls it first, so the run stops there).
+(``test``, ``staging``, ``scale``). Where that ``demo_data.yml`` sets
+``sku_block_size`` (``scale``), the SKUs are generated block by block and
+``raw_sales`` is written as a folder of Parquet part files, one per block
+(:mod:`orpr_kedro.parquet_parts`), renamed into place when complete. Any other
+environment holds a client's data: there the command writes nothing, and when raw
+files are missing it names them and says how to provide them (``make run ENV=x``
+calls it first, so the run stops there).
 """
 
 from __future__ import annotations
@@ -27,13 +31,15 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from kedro.io.core import get_filepath_str
 from kedro.validation import ParameterValidationError
 
 from orpr_kedro.core.data.contract import RAW_CONTRACTS, DataContractError
-from orpr_kedro.core.data.demo_data import generate_demo_data
+from orpr_kedro.core.data.demo_data import generate_demo_data, stream_demo_data
 from orpr_kedro.core.params import DemoDataConfig, ParameterError, parse_params
 from orpr_kedro.demo_settings import own_demo_settings
 from orpr_kedro.hooks import MissingRunInputError
+from orpr_kedro.parquet_parts import ParquetPartsWriter
 from orpr_kedro.pipeline_registry import pipeline_names
 
 logger = logging.getLogger(__name__)
@@ -84,8 +90,27 @@ def demo_data(env: str, force: bool) -> None:
             click.echo(f"Demo raw data for '{env}' already present; nothing written.")
             return
         seed = int(context.params["seed"])
+        if config.sku_block_size is not None:
+            _write_in_blocks(catalog, config, seed, missing_names, force)
+            return
         tables = generate_demo_data(config, seed=seed).as_catalog_entries()
         for name in missing_names:
+            catalog.save(name, tables[name])
+            click.echo(f"wrote {name}: {len(tables[name]):,} rows")
+
+
+def _write_in_blocks(catalog: Any, config: DemoDataConfig, seed: int, missing_names: list[str], force: bool) -> None:
+    """Generate block by block: the sales as a folder of part files, one per block, then the other tables."""
+    dataset = catalog.get("raw_sales")
+    folder = get_filepath_str(dataset._filepath, dataset._protocol)
+    with ParquetPartsWriter(folder) as writer:
+        sink = writer.write if "raw_sales" in missing_names else (lambda _sales: None)
+        tables = stream_demo_data(config, seed, sink).as_catalog_entries()
+        if "raw_sales" in missing_names:
+            writer.commit(replace=force)
+            click.echo(f"wrote raw_sales: {writer.rows:,} rows in {writer.parts} part files ({folder})")
+    for name in missing_names:
+        if name != "raw_sales":
             catalog.save(name, tables[name])
             click.echo(f"wrote {name}: {len(tables[name]):,} rows")
 

@@ -23,12 +23,22 @@ sales day) is drawn last, from the same generator, so it leaves every other tabl
 exactly as it was before the snapshot existed.
 
 Nothing here loops over SKU-days: every component is an array over
-``[lane, day]`` built by broadcasting or by difference arrays.
+``[lane, day]`` built by broadcasting or by difference arrays. Those arrays take
+about 200 bytes per lane-day: one pass peaks at 1.8 GB on staging's 10,000 lanes
+over two years and would need well over 10 GB at 100,000. With ``sku_block_size``
+set, the SKUs are generated in blocks, each from its own random stream (a child
+of ``SeedSequence(seed)``), so memory follows the block size, and
+:func:`stream_demo_data` hands the sales over block by block. The categories
+(profiles, weekly shapes, festivals) and the lane set (which SKU is stocked in
+which DC) are drawn once for all blocks; the lane set does not depend on the
+block size. With ``sku_block_size`` null (every shipped environment but
+``scale``) everything is drawn in one pass from one stream, as always.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -98,14 +108,19 @@ def _category_table(n_categories: int, rng: np.random.Generator) -> pd.DataFrame
     )
 
 
-def _skus(config: DemoDataConfig, categories: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    n = config.n_skus
-    weights = rng.dirichlet(np.full(len(categories), 4.0))
-    category_index = np.sort(rng.choice(len(categories), size=n, p=weights))
+def _category_index(n_skus: int, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The category of each SKU, sorted (SKUs are numbered category by category)."""
+    category_index = np.sort(rng.choice(len(weights), size=n_skus, p=weights))
     # every category gets at least one SKU when there are enough SKUs
-    if n >= len(categories):
-        category_index[: len(categories)] = np.arange(len(categories))
+    if n_skus >= len(weights):
+        category_index[: len(weights)] = np.arange(len(weights))
         category_index = np.sort(category_index)
+    return category_index
+
+
+def _skus(categories: pd.DataFrame, category_index: np.ndarray, first: int, rng: np.random.Generator) -> pd.DataFrame:
+    """SKUs number ``first + 1`` on, one per entry of ``category_index``."""
+    n = len(category_index)
     profile = categories.iloc[category_index].reset_index(drop=True)
     unit_cost = np.round(profile["cost_level"].to_numpy() * rng.lognormal(0.0, 0.55, n), 2).clip(0.2)
     unit_price = np.round(unit_cost * rng.uniform(1.15, 1.65, n), 2)
@@ -118,7 +133,7 @@ def _skus(config: DemoDataConfig, categories: pd.DataFrame, rng: np.random.Gener
     moq = case_pack * rng.choice([1, 1, 2, 4], n)
     return pd.DataFrame(
         {
-            "sku_id": [f"SKU{i + 1:05d}" for i in range(n)],
+            "sku_id": [f"SKU{first + i + 1:05d}" for i in range(n)],
             "category": profile["category"].to_numpy(),
             "unit_cost": unit_cost,
             "unit_price": unit_price,
@@ -130,14 +145,22 @@ def _skus(config: DemoDataConfig, categories: pd.DataFrame, rng: np.random.Gener
     )
 
 
-def _lanes(config: DemoDataConfig, skus: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    n_skus, n_dcs = len(skus), config.n_dcs
-    dc_weight = np.linspace(1.4, 0.6, n_dcs) if n_dcs > 1 else np.ones(1)
-    dcs_per_sku = np.clip(rng.poisson(config.mean_dcs_per_sku - 1, n_skus) + 1, 1, n_dcs)
+def _dc_weight(n_dcs: int) -> np.ndarray:
+    return np.linspace(1.4, 0.6, n_dcs) if n_dcs > 1 else np.ones(1)
+
+
+def _stocked(config: DemoDataConfig, n_skus: int, rng: np.random.Generator) -> np.ndarray:
+    """[SKU, DC] true where the SKU is stocked: the lanes."""
+    dcs_per_sku = np.clip(rng.poisson(config.mean_dcs_per_sku - 1, n_skus) + 1, 1, config.n_dcs)
     # each SKU is stocked in its dcs_per_sku most likely DCs, order drawn by DC weight
-    keys = rng.random((n_skus, n_dcs)) ** (1.0 / dc_weight)
+    keys = rng.random((n_skus, config.n_dcs)) ** (1.0 / _dc_weight(config.n_dcs))
     rank = np.argsort(-keys, axis=1).argsort(axis=1)
-    stocked = rank < dcs_per_sku[:, None]
+    return rank < dcs_per_sku[:, None]
+
+
+def _lanes(config: DemoDataConfig, skus: pd.DataFrame, stocked: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    n_skus, n_dcs = len(skus), config.n_dcs
+    dc_weight = _dc_weight(n_dcs)
     sku_index, dc_index = np.nonzero(stocked)
     n_lanes = len(sku_index)
     vendor_lead = rng.choice([2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 14.0], n_skus, p=[0.1, 0.2, 0.2, 0.2, 0.15, 0.1, 0.05])
@@ -205,20 +228,35 @@ def _dc_or_none(dc_index: np.ndarray, n_dcs: int) -> np.ndarray:
     return names
 
 
-def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:  # noqa: PLR0915 - one random stream, drawn in a fixed order
-    """Generate the demo raw tables.
+@dataclass(frozen=True)
+class _Block:
+    """The tables of one set of SKUs, before the promotions are numbered and the snapshot drawn."""
 
-    Args:
-        config: sizes and shape of the data set.
-        seed: random seed; the same seed and config give identical tables.
+    sales: pd.DataFrame
+    sku_master: pd.DataFrame
+    sku_dc_master: pd.DataFrame
+    sku_events: pd.DataFrame
+    festival_events: pd.DataFrame
+    lanes: pd.DataFrame
+    case_pack_of_lane: np.ndarray
+    mean_daily: np.ndarray
+    last_day: pd.Timestamp
 
-    Returns:
-        The six raw tables, exactly in the contract's columns and types.
+
+def _block(  # noqa: PLR0915 - one random stream, drawn in a fixed order
+    config: DemoDataConfig,
+    categories: pd.DataFrame,
+    skus: pd.DataFrame,
+    lanes: pd.DataFrame,
+    rng: np.random.Generator,
+    category_rng: np.random.Generator,
+) -> _Block:
+    """Sales, masters and promotion events of ``skus`` and their ``lanes``.
+
+    ``category_rng`` draws what belongs to the categories (weekly shapes, festival
+    uplifts), ``rng`` everything of the SKUs and lanes; the one-pass generator
+    passes the same generator as both.
     """
-    rng = np.random.default_rng(seed)
-    categories = _category_table(config.n_categories, rng)
-    skus = _skus(config, categories, rng)
-    lanes = _lanes(config, skus, rng)
     n_days, n_skus, n_lanes = config.n_days, len(skus), len(lanes)
     dates = pd.date_range(pd.Timestamp(config.start_date), periods=n_days, freq="D")
     day = np.arange(n_days)
@@ -238,7 +276,7 @@ def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:  # noqa: 
     # --- trend (per SKU), weekly (per category) and yearly seasonality
     growth = rng.normal(0.0, 0.25, n_skus)[sku_of_lane]
     trend = np.exp(growth[:, None] * day[None, :] / 365.0)
-    weekly_shape = rng.normal(0.0, 1.0, (len(categories), 7))
+    weekly_shape = category_rng.normal(0.0, 1.0, (len(categories), 7))
     weekly_shape[:, 5:] += 0.8  # weekend orders in e-commerce
     weekly = np.exp(categories["weekly_swing"].to_numpy()[:, None] * weekly_shape)
     weekly /= weekly.mean(axis=1, keepdims=True)
@@ -308,7 +346,7 @@ def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:  # noqa: 
             start_index = max(int((start - dates[0]).days), 0)
             end_index = min(int((end - dates[0]).days), n_days - 1)
             ramp = np.linspace(0.25, 1.0, end_index - start_index + 1) ** 2
-            category_uplift = uplift * rng.uniform(0.6, 1.2, len(categories))
+            category_uplift = uplift * category_rng.uniform(0.6, 1.2, len(categories))
             festival_effect[:, start_index : end_index + 1] *= 1.0 + category_uplift[:, None] * ramp[None, :]
             for c, category in enumerate(categories["category"]):
                 festival_rows.append(
@@ -319,7 +357,7 @@ def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:  # noqa: 
                         "start_date": dates[start_index],
                         "end_date": dates[end_index],
                         "expected_uplift": float(
-                            np.round(category_uplift[c] * ramp.mean() * rng.lognormal(0, 0.15), 2)
+                            np.round(category_uplift[c] * ramp.mean() * category_rng.lognormal(0, 0.15), 2)
                         ),
                         "_category_index": c,
                     }
@@ -357,8 +395,6 @@ def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:  # noqa: 
     sku_dc_master = lanes[["sku_id", "dc_id", "lead_time_mean", "lead_time_std", "review_period"]].assign(
         initial_on_hand=initial_on_hand
     )
-    sku_master = skus.drop(columns="_category_index")
-
     sku_events = pd.DataFrame(
         {
             "sku_id": skus["sku_id"].to_numpy()[promo_sku],
@@ -369,27 +405,142 @@ def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:  # noqa: 
             "expected_uplift": np.round((true_uplift - 1.0) * rng.lognormal(0.0, 0.2, n_sku_promos), 2),
         }
     )
-    festival_events = pd.DataFrame(festival_rows).drop(columns="_category_index", errors="ignore")
-    promotions = pd.concat([sku_events, festival_events], ignore_index=True)
-    promotions = promotions.sort_values(["start_date", "sku_id", "category"], na_position="last", kind="stable")
+    return _Block(
+        sales=sales,
+        sku_master=skus.drop(columns="_category_index"),
+        sku_dc_master=sku_dc_master,
+        sku_events=sku_events,
+        festival_events=pd.DataFrame(festival_rows).drop(columns="_category_index", errors="ignore"),
+        lanes=lanes,
+        case_pack_of_lane=skus["case_pack"].to_numpy()[sku_of_lane],
+        mean_daily=mean_daily,
+        last_day=dates[-1],
+    )
+
+
+def _numbered(events: pd.DataFrame) -> pd.DataFrame:
+    """Promotion events in date order, numbered P00001, ..."""
+    promotions = events.sort_values(["start_date", "sku_id", "category"], na_position="last", kind="stable")
     promotions.insert(0, "promo_id", [f"P{i + 1:05d}" for i in range(len(promotions))])
-    # planners hold more cover going into a bigger event
-    base_cover = 10.0 + 5.0 * rng.random(len(promotions))
+    return promotions
+
+
+def _with_cover(promotions: pd.DataFrame, base_cover: np.ndarray) -> pd.DataFrame:
+    """The planners' expert coverage: more cover going into a bigger event."""
     promotions["expert_coverage_days"] = np.round(
         base_cover * (1.0 + 0.5 * promotions["expected_uplift"].clip(lower=0)), 1
     )
     for column in ("sku_id", "category", "dc_id"):
         promotions[column] = promotions[column].astype("string")
-    promotions = promotions.reset_index(drop=True)
+    return promotions.reset_index(drop=True)
 
-    category_targets = categories[["category", "target_turnover_days", "alpha"]].copy()
+
+def _base_cover(n_events: int, rng: np.random.Generator) -> np.ndarray:
+    return 10.0 + 5.0 * rng.random(n_events)
+
+
+def _one_pass(config: DemoDataConfig, seed: int) -> DemoData:
+    """Every table from one random stream (``sku_block_size`` null)."""
+    rng = np.random.default_rng(seed)
+    categories = _category_table(config.n_categories, rng)
+    weights = rng.dirichlet(np.full(len(categories), 4.0))
+    skus = _skus(categories, _category_index(config.n_skus, weights, rng), 0, rng)
+    lanes = _lanes(config, skus, _stocked(config, len(skus), rng), rng)
+    block = _block(config, categories, skus, lanes, rng, rng)
+    promotions = _numbered(pd.concat([block.sku_events, block.festival_events], ignore_index=True))
+    promotions = _with_cover(promotions, _base_cover(len(promotions), rng))
     # drawn last: the other tables do not depend on it
-    inventory_state = _inventory_state(lanes, skus["case_pack"].to_numpy()[sku_of_lane], mean_daily, dates[-1], rng)
+    inventory_state = _inventory_state(block.lanes, block.case_pack_of_lane, block.mean_daily, block.last_day, rng)
     return DemoData(
-        sales=sales,
-        sku_master=sku_master,
-        sku_dc_master=sku_dc_master.reset_index(drop=True),
+        sales=block.sales,
+        sku_master=block.sku_master,
+        sku_dc_master=block.sku_dc_master.reset_index(drop=True),
         promotions=promotions,
-        category_targets=category_targets,
+        category_targets=categories[["category", "target_turnover_days", "alpha"]].copy(),
         inventory_state=inventory_state,
     )
+
+
+def _in_blocks(
+    config: DemoDataConfig, seed: int, block_size: int, write_sales: Callable[[pd.DataFrame], None]
+) -> DemoData:
+    """SKUs in blocks of ``block_size``, each from its own random stream; the sales go to ``write_sales``.
+
+    Streams (children of ``SeedSequence(seed)``): 0 the category table, the
+    category mix and the festivals' expert cover; 1 the SKUs' categories and the
+    lanes, drawn for every SKU at once (a vector per SKU), so the lane set does not
+    depend on the block size; 2 the weekly shapes and festival uplifts, replayed
+    identically for every block; 3 + b everything else of block b.
+    """
+    n_blocks = -(-config.n_skus // block_size)
+    streams = np.random.SeedSequence(seed).spawn(3 + n_blocks)
+    category_rng = np.random.default_rng(streams[0])
+    categories = _category_table(config.n_categories, category_rng)
+    weights = category_rng.dirichlet(np.full(len(categories), 4.0))
+    layout_rng = np.random.default_rng(streams[1])
+    category_index = _category_index(config.n_skus, weights, layout_rng)
+    stocked = _stocked(config, config.n_skus, layout_rng)
+    sku_masters, lane_masters, events, inventory = [], [], [], []
+    festival_events, no_sales = pd.DataFrame(), pd.DataFrame()
+    for index, first in enumerate(range(0, config.n_skus, block_size)):
+        rng = np.random.default_rng(streams[3 + index])
+        stop = min(first + block_size, config.n_skus)
+        skus = _skus(categories, category_index[first:stop], first, rng)
+        lanes = _lanes(config, skus, stocked[first:stop], rng)
+        block = _block(config, categories, skus, lanes, rng, np.random.default_rng(streams[2]))
+        write_sales(block.sales)
+        if index == 0:  # the same in every block
+            festival_events, no_sales = block.festival_events, block.sales.iloc[:0]
+        events.append(block.sku_events.assign(_base_cover=_base_cover(len(block.sku_events), rng)))
+        inventory.append(_inventory_state(block.lanes, block.case_pack_of_lane, block.mean_daily, block.last_day, rng))
+        sku_masters.append(block.sku_master)
+        lane_masters.append(block.sku_dc_master)
+        del block
+    events.append(festival_events.assign(_base_cover=_base_cover(len(festival_events), category_rng)))
+    promotions = _numbered(pd.concat(events, ignore_index=True))
+    promotions = _with_cover(promotions.drop(columns="_base_cover"), promotions["_base_cover"].to_numpy())
+    return DemoData(
+        sales=no_sales,
+        sku_master=pd.concat(sku_masters, ignore_index=True),
+        sku_dc_master=pd.concat(lane_masters, ignore_index=True),
+        promotions=promotions,
+        category_targets=categories[["category", "target_turnover_days", "alpha"]].copy(),
+        inventory_state=pd.concat(inventory, ignore_index=True),
+    )
+
+
+def stream_demo_data(config: DemoDataConfig, seed: int, write_sales: Callable[[pd.DataFrame], None]) -> DemoData:
+    """Generate the demo raw tables, handing the sales to ``write_sales`` as they are made.
+
+    With ``config.sku_block_size`` null, the sales are one table, written once, and
+    every table is that of :func:`generate_demo_data`. With a block size, the SKUs
+    are generated in blocks: ``write_sales`` receives the sales of each block in
+    turn (every DC and day of its SKUs, SKUs in order), and only one block's
+    ``[lane, day]`` arrays are held at a time.
+
+    Returns:
+        The five other tables in full; ``sales`` holds no rows (they went to ``write_sales``).
+    """
+    if config.sku_block_size is None:
+        data = _one_pass(config, seed)
+        write_sales(data.sales)
+        return replace(data, sales=data.sales.iloc[:0])
+    return _in_blocks(config, seed, config.sku_block_size, write_sales)
+
+
+def generate_demo_data(config: DemoDataConfig, seed: int) -> DemoData:
+    """Generate the demo raw tables.
+
+    Args:
+        config: sizes and shape of the data set.
+        seed: random seed; the same seed and config give identical tables.
+
+    Returns:
+        The six raw tables, exactly in the contract's columns and types (the sales
+        of every block concatenated when ``config.sku_block_size`` is set).
+    """
+    if config.sku_block_size is None:
+        return _one_pass(config, seed)
+    parts: list[pd.DataFrame] = []
+    data = _in_blocks(config, seed, config.sku_block_size, parts.append)
+    return replace(data, sales=pd.concat(parts, ignore_index=True))

@@ -25,3 +25,12 @@ class DemoDataConfig(StrictModel):
     launch_share: float = Field(0.03, ge=0, le=0.5, description="share of lanes launched mid-history")
     promotions_per_sku_year: float = Field(2.0, ge=0)
     price_changes_per_sku_year: float = Field(0.8, ge=0)
+    sku_block_size: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "null: every table in one pass over all SKUs (memory grows with the lanes); "
+            "a number: SKUs generated in blocks of this many, each block from its own random stream, "
+            "and raw_sales written as a folder of Parquet files, one per block"
+        ),
+    )
