@@ -54,3 +54,12 @@ def test_the_sample_is_renumbered_and_says_which_lane_it_is():
     # each sampled lane's two rows, under its new number
     assert frame["lane_id"].tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
     assert frame["units"].tolist() == [float(v) for k in ids for v in (2 * k, 2 * k + 1)]
+
+
+def test_a_sample_table_gets_the_universe_numbers_back():
+    from orpr_kedro.core.data.sample import universe_lane_ids
+
+    lanes = _lanes()
+    labels = pd.DataFrame({"lane_id": [0, 1, 1], "sku_id": ["S7", "S2", "S2"], "dc_id": "DC1", "cover": [3, 4, 5]})
+    restored = universe_lane_ids(labels, lanes)
+    assert restored[["lane_id", "cover"]].to_dict("list") == {"lane_id": [7, 2, 2], "cover": [3, 4, 5]}

@@ -94,3 +94,13 @@ def training_world(
         return lanes, dict(tables)
     chosen = sample_lanes_table(lanes, lane_ids)
     return chosen, {name: sample_table(table, lane_ids, len(lanes), lanes_per_block) for name, table in tables.items()}
+
+
+def universe_lane_ids(frame: pd.DataFrame, lanes: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a training-stage table (``sku_id``, ``dc_id``, ...) with the universe's ``lane_id``.
+
+    A table from the training lanes numbers them in the sample; ``lanes`` (``prm_lanes``)
+    gives each SKU-DC its universe number. Rows of lanes not in ``lanes`` are dropped.
+    """
+    keyed = frame.drop(columns=[LANE, UNIVERSE_LANE], errors="ignore")
+    return keyed.merge(lanes[["sku_id", "dc_id", LANE]], on=["sku_id", "dc_id"], how="inner")
