@@ -323,7 +323,10 @@ def map_blocks(
                 block=block,
                 start=start,
                 stop=stop,
-                blocked={name: table.parts.get(block, table.load(block)) for name, table in blocked.items()},
+                blocked={
+                    name: table.parts[block] if block in table.parts else table.load(block)
+                    for name, table in blocked.items()
+                },
                 shared=dict(shared or {}),
                 outputs=tuple(outputs),
                 output_folders=folders,
