@@ -37,6 +37,7 @@ from kedro_datasets.pickle import PickleDataset
 from kedro_datasets.text import TextDataset
 
 from orpr_kedro.core.data.blocks import BLOCK_FILE, LaneBlocks
+from orpr_kedro.core.data.sources import ParquetSource
 from orpr_kedro.core.optimization import GurobiLicence
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "GurobiLicenceDataset",
     "LaneBlockDataset",
     "OptionalDataset",
+    "ParquetSourceDataset",
     "TorchModelDataset",
 ]
 
@@ -495,3 +497,70 @@ class LaneBlockDataset(AbstractDataset[Any, LaneBlocks]):
 def _same_file_system(url: str, protocol: str) -> bool:
     part_protocol, _ = get_protocol_and_path(url)
     return part_protocol == protocol
+
+
+class ParquetSourceDataset(AbstractDataset[None, ParquetSource]):
+    """A raw Parquet table that is streamed, not loaded: ``load`` returns a :class:`ParquetSource`.
+
+    ``filepath`` is one Parquet file or a folder of them (``.../01_raw/sales/part-*.parquet``,
+    read in the order of their names), a local path or an fsspec URL. The node that
+    reads it streams record batches of at most ``batch_rows`` rows
+    (:meth:`ParquetSource.batches`) or reads it whole (:meth:`ParquetSource.read`).
+    Read only.
+
+    Examples:
+        ```yaml
+        raw_sales:
+          type: orpr_kedro.datasets.ParquetSourceDataset
+          filepath: data/01_raw/sales.parquet   # or a folder: data/01_raw/sales
+        ```
+
+        >>> import pandas as pd
+        >>> from orpr_kedro.datasets import ParquetSourceDataset
+        >>> pd.DataFrame({"units": [1, 2]}).to_parquet(tmp_path / "sales.parquet", index=False)
+        >>> source = ParquetSourceDataset(filepath=str(tmp_path / "sales.parquet")).load()
+        >>> source.read()["units"].tolist()
+        [1, 2]
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        batch_rows: int = 500_000,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """A Parquet file or folder at ``filepath``, read in batches of ``batch_rows`` rows."""
+        protocol, path = get_protocol_and_path(filepath)
+        self._storage_options = {**(credentials or {}), **(fs_args or {})}
+        self._fs = fsspec.filesystem(protocol, **self._storage_options)
+        self._protocol = protocol
+        self._filepath = PurePosixPath(path)
+        self._batch_rows = int(batch_rows)
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath, "protocol": self._protocol, "batch_rows": self._batch_rows}
+
+    def _url(self) -> str:
+        path = get_filepath_str(self._filepath, self._protocol)
+        return path if self._protocol in ("file", "") else f"{self._protocol}://{path}"
+
+    def load(self) -> ParquetSource:
+        """The source handle (nothing is read yet).
+
+        Raises:
+            DatasetError: when there is no file or folder at ``filepath``.
+        """
+        if not self._exists():
+            raise DatasetError(f"no Parquet file or folder at {self._url()}")
+        return ParquetSource(self._url(), dict(self._storage_options), self._batch_rows)
+
+    def save(self, data: Any) -> None:
+        """Refuse: a raw source is read only."""
+        raise DatasetError("ParquetSourceDataset is read only: it streams a raw table that no pipeline writes")
+
+    def _exists(self) -> bool:
+        return self._fs.exists(get_filepath_str(self._filepath, self._protocol))
