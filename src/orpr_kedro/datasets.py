@@ -506,7 +506,8 @@ class ParquetSourceDataset(AbstractDataset[None, ParquetSource]):
     read in the order of their names), a local path or an fsspec URL. The node that
     reads it streams record batches of at most ``batch_rows`` rows
     (:meth:`ParquetSource.batches`) or reads it whole (:meth:`ParquetSource.read`).
-    Read only.
+    ``save`` writes a frame as one Parquet file (``kedro demo-data`` does, for a
+    missing raw file), into a temporary file that is renamed into place.
 
     Examples:
         ```yaml
@@ -558,9 +559,20 @@ class ParquetSourceDataset(AbstractDataset[None, ParquetSource]):
             raise DatasetError(f"no Parquet file or folder at {self._url()}")
         return ParquetSource(self._url(), dict(self._storage_options), self._batch_rows)
 
-    def save(self, data: Any) -> None:
-        """Refuse: a raw source is read only."""
-        raise DatasetError("ParquetSourceDataset is read only: it streams a raw table that no pipeline writes")
+    def save(self, data: pd.DataFrame) -> None:
+        """Write a frame as one Parquet file at ``filepath`` (without its index)."""
+        if not isinstance(data, pd.DataFrame):
+            raise DatasetError(f"ParquetSourceDataset saves a DataFrame, not {type(data).__name__}")
+        target = get_filepath_str(self._filepath, self._protocol)
+        partial = f"{target}.partial-{uuid.uuid4().hex}"
+        self._fs.makedirs(str(self._filepath.parent), exist_ok=True)
+        try:
+            with self._fs.open(partial, "wb") as handle:
+                data.to_parquet(handle, index=False)
+            self._fs.mv(partial, target)
+        finally:
+            if self._fs.exists(partial):
+                self._fs.rm(partial)
 
     def _exists(self) -> bool:
         return self._fs.exists(get_filepath_str(self._filepath, self._protocol))

@@ -9,6 +9,7 @@ from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import ParquetDataset
 
 from orpr_kedro.core.data.contract import DataContractError
+from orpr_kedro.datasets import LaneBlockDataset
 from orpr_kedro.pipelines.data_processing import create_pipeline
 
 
@@ -22,6 +23,7 @@ def _catalog(raw: dict[str, pd.DataFrame], fast_params, outputs: dict | None = N
     datasets.update(outputs or {})
     catalog = DataCatalog(datasets=datasets)
     catalog["params:data_processing"] = _params(fast_params)
+    catalog["params:execution"] = {"lanes_per_block": 4096}
     catalog["params:seed"] = 5
     return catalog
 
@@ -51,23 +53,40 @@ def test_pipeline_runs_on_an_in_memory_catalog(tiny_data, fast_params):
     assert accuracy.loc[("forecast", "all"), "wape"] < accuracy.loc[("seasonal_naive", "all"), "wape"]
 
 
+def _persisted(folder: Path) -> dict:
+    """File datasets for the validated sales (lane blocks), the lanes and the forecast."""
+    return {
+        "int_sales": LaneBlockDataset(filepath=str(folder / "int_sales")),
+        **{
+            name: ParquetDataset(filepath=str(folder / f"{name}.parquet"))
+            for name in ("prm_lanes", "ftr_demand_forecast")
+        },
+    }
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
 def test_bad_input_fails_and_overwrites_nothing(tiny_data, fast_params, tmp_path: Path):
     pipeline = create_pipeline()
-    persisted = {
-        name: ParquetDataset(filepath=str(tmp_path / f"{name}.parquet"))
-        for name in ("int_sales", "prm_lanes", "ftr_demand_forecast")
-    }
+    persisted = _persisted(tmp_path)
     others = {name: MemoryDataset() for name in pipeline.all_outputs() - set(persisted)}
     SequentialRunner().run(pipeline, _catalog(tiny_data.as_catalog_entries(), fast_params, {**persisted, **others}))
-    before = {path: path.read_bytes() for path in tmp_path.iterdir()}
-    assert len(before) == 3
+    before = _files(tmp_path)
+    assert sorted(before) == [
+        "ftr_demand_forecast.parquet",
+        "int_sales/_blocks.json",
+        "int_sales/block-00000.parquet",
+        "prm_lanes.parquet",
+    ]
 
     raw = tiny_data.as_catalog_entries()
     bad_sales = raw["raw_sales"].drop(columns="price")
     bad_sales.loc[7, "sales_units"] = -3
     bad_sales.loc[8, "sku_id"] = "SKU_UNKNOWN"
     raw["raw_sales"] = bad_sales
-    persisted = {name: ParquetDataset(filepath=str(tmp_path / f"{name}.parquet")) for name in persisted}
+    persisted = _persisted(tmp_path)
     others = {name: MemoryDataset() for name in pipeline.all_outputs() - set(persisted)}
     with pytest.raises(DataContractError) as caught:
         SequentialRunner().run(pipeline, _catalog(raw, fast_params, {**persisted, **others}))
@@ -75,4 +94,4 @@ def test_bad_input_fails_and_overwrites_nothing(tiny_data, fast_params, tmp_path
     assert "column 'price': required column is missing" in message
     assert "column 'sales_units': must be >= 0: 1 row(s) (rows 7)" in message
     assert "column 'sku_id': unknown SKU (not in raw_sku_master): 1 row(s) (rows 8)" in message
-    assert {path: path.read_bytes() for path in tmp_path.iterdir()} == before
+    assert _files(tmp_path) == before
