@@ -165,22 +165,19 @@ def partition_sales(
     n_blocks = n_blocks_for(n_lanes, lanes_per_block)
     key_columns = [name for name in ("sku_id", "dc_id", "date") if name in _column_names(sales)]
     if isinstance(sales, pd.DataFrame):
-        frame = sales.reset_index(drop=True)
-        lanes, parts, end = _assign(frame[key_columns], numbering, lanes_per_block, n_blocks, date_format)
-        frame = frame.assign(**{ROW: np.arange(len(frame), dtype="int64"), LANE: lanes})
+        lanes, parts, end = _assign(sales[key_columns], numbering, lanes_per_block, n_blocks, date_format)
         order = np.argsort(parts, kind="stable")
         bounds = np.searchsorted(parts[order], np.arange(2 * n_blocks + 1))
-        pieces = {part: frame.iloc[order[bounds[part] : bounds[part + 1]]] for part in range(2 * n_blocks)}
-        empty = frame.iloc[:0]
+        pieces = {part: _piece(sales, order[bounds[part] : bounds[part + 1]], lanes) for part in range(2 * n_blocks)}
         blocks = LaneBlocks(
             lanes_per_block=lanes_per_block,
-            parts={block: pieces[block].reset_index(drop=True) for block in range(n_blocks)},
-            schema=empty,
+            parts={block: pieces[block] for block in range(n_blocks)},
+            schema=_piece(sales, np.arange(0), lanes),
         )
         remainder: list[pd.DataFrame | str] = [
-            piece.reset_index(drop=True) for part, piece in pieces.items() if part >= n_blocks and len(piece)
+            piece for part, piece in pieces.items() if part >= n_blocks and len(piece)
         ]
-        return SalesPartition(blocks, remainder, len(frame), end)
+        return SalesPartition(blocks, remainder, len(sales), end)
 
     folder = spill.table_url("raw_sales")
     fs, root = fsspec.core.url_to_fs(folder, **spill.storage_options)
@@ -226,6 +223,17 @@ def partition_sales(
     )
     remainder = [url(part) for part in sorted(written) if part >= n_blocks]
     return SalesPartition(blocks, remainder, n_rows, end, folder, dict(spill.storage_options))
+
+
+def _piece(sales: pd.DataFrame, rows: np.ndarray, lanes: np.ndarray) -> pd.DataFrame:
+    """The raw rows ``rows`` (positions, ascending) with their row number and lane (one copy of the rows)."""
+    piece = sales.take(rows)
+    piece.index = pd.RangeIndex(len(piece))
+    if ROW in piece.columns or LANE in piece.columns:
+        piece = piece.drop(columns=[name for name in (ROW, LANE) if name in piece.columns])
+    piece[ROW] = rows.astype("int64")
+    piece[LANE] = lanes[rows]
+    return piece
 
 
 def _column_names(sales: pd.DataFrame | ParquetSource) -> list[str]:
@@ -276,7 +284,10 @@ def check_sales_part(
     """
     if isinstance(part, str):
         part = pd.read_parquet(part, storage_options=storage_options or None)
-    part = part.sort_values(ROW, kind="stable").reset_index(drop=True)  # the pieces in the table's order
+    if not part[ROW].is_monotonic_increasing:  # pieces of a folder, in the table's order
+        part = part.sort_values(ROW, kind="stable")
+    if not part.index.equals(pd.RangeIndex(len(part))):
+        part = part.reset_index(drop=True)
     rows = part[ROW].to_numpy(dtype="int64")
     original = part.drop(columns=[ROW, LANE])
     table = _Collector(rules.max_examples)
