@@ -148,8 +148,8 @@ def validate_history(
 
     lanes = typed["raw_sku_dc_master"]
     numbering = LaneNumbering.of(lanes)
-    size = lanes_per_block or max(1, numbering.n_lanes if numbering is not None else 1)
-    partition = partition_sales(sales, numbering, size, spill, formats.get("raw_sales"))
+    size = lanes_per_block or max(1, len(lanes))
+    partition = partition_sales(sales, numbering, len(lanes), size, spill, formats.get("raw_sales"))
     skus = typed["raw_sku_master"]
     rules = SalesRules(
         known_skus=frozenset(skus["sku_id"].dropna()) if "sku_id" in skus.columns else None,

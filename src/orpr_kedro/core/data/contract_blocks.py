@@ -151,17 +151,20 @@ def _frame_batches(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
 def partition_sales(
     sales: pd.DataFrame | ParquetSource,
     numbering: LaneNumbering | None,
+    n_lanes: int,
     lanes_per_block: int,
     spill: SpillFolder,
     date_format: str | None = None,
 ) -> SalesPartition:
     """Cut the raw sales into lane blocks and the remainder, rows untouched, each with its row number.
 
-    A frame is cut in memory (its parts are frames); a :class:`ParquetSource` is read
-    batch by batch and each batch's rows of a part are written as one Parquet piece of
-    that part's folder in ``spill``, so no more than a batch is held at a time.
+    ``n_lanes`` (the rows of the SKU-DC master) sets the number of blocks, and of
+    remainder pieces: as many, so even a table of no known lane is checked in pieces
+    of about a block's size. A frame is cut in memory (its parts are frames); a
+    :class:`ParquetSource` is read batch by batch and each batch's rows of a part are
+    written as one Parquet piece of that part's folder in ``spill``, so no more than a
+    batch is held at a time.
     """
-    n_lanes = numbering.n_lanes if numbering is not None else 0
     n_blocks = n_blocks_for(n_lanes, lanes_per_block)
     key_columns = [name for name in ("sku_id", "dc_id", "date") if name in _column_names(sales)]
     if isinstance(sales, pd.DataFrame):
