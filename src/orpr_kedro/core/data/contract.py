@@ -4,9 +4,10 @@ Six raw tables feed the project (``docs/data_contract.md`` is the user-facing
 version of this module): five history tables that ``data_processing`` reads
 (:data:`HISTORY_TABLES`) and the inventory state that ``recommend`` reads.
 :data:`RAW_CONTRACTS` states, per table, the columns, their types, bounds and the
-key; :func:`validate_raw_tables` checks the history tables and the links between
-them, :func:`validate_inventory_state` the state against the lanes and the sales.
-Both collect *all* problems and raise one :class:`DataContractError` whose message
+key; :func:`validate_history` checks the history tables and the links between
+them, the sales in lane blocks so they are never held whole (:func:`validate_raw_tables`
+is it on one block, in memory), :func:`validate_inventory_state` the state against the
+lanes and the sales. They collect *all* problems and raise one :class:`DataContractError` whose message
 names, for each problem, the dataset and its file, the column, the rule and a few
 offending rows.
 
@@ -15,7 +16,8 @@ file with a header line, file line = row + 2).
 
 The tables are defined in :mod:`~orpr_kedro.core.data.contract_tables`, the problems and
 the error in :mod:`~orpr_kedro.core.data.contract_problems`, the checks in
-:mod:`~orpr_kedro.core.data.contract_checks`; this module validates whole inputs.
+:mod:`~orpr_kedro.core.data.contract_checks`, the sales' cut into lane blocks in
+:mod:`~orpr_kedro.core.data.contract_blocks`; this module validates whole inputs.
 """
 
 from __future__ import annotations
