@@ -181,6 +181,9 @@ NAMED_TYPES = {
     "time_splits": ("primary", {"orpr_kedro.AtomicJSONDataset"}),
     "gurobi_licence": ("model_input", {"orpr_kedro.GurobiLicenceDataset"}),
     "raw_forecast": ("raw", {"orpr_kedro.OptionalDataset"}),
+    # streamed in record batches; a client environment may load it whole with a pandas dataset
+    "raw_sales": ("raw", {"orpr_kedro.ParquetSourceDataset", "pandas.ParquetDataset", "pandas.CSVDataset"}),
+    "int_sales": ("intermediate", {"orpr_kedro.LaneBlockDataset"}),
 }
 
 

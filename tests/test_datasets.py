@@ -1,5 +1,6 @@
 """Project datasets: the Gurobi licence from credentials, write-then-rename saves."""
 
+import pickle
 import subprocess
 import warnings
 from pathlib import Path
@@ -184,3 +185,32 @@ def test_lane_block_dataset_round_trip_moves_spilled_blocks(tmp_path):
 
 def _identity_block(sales):
     return {"sales": sales}
+
+
+def test_parquet_source_reads_a_folder_like_a_file(tmp_path):
+    from orpr_kedro.datasets import ParquetSourceDataset
+
+    frame = pd.DataFrame({"sku_id": [f"S{i % 3}" for i in range(10)], "units": list(range(10))})
+    file_source = ParquetSourceDataset(filepath=str(tmp_path / "sales.parquet"), batch_rows=4)
+    file_source.save(frame)  # what `kedro demo-data` does
+    folder = tmp_path / "sales"
+    folder.mkdir()
+    for number, start in enumerate(range(0, 10, 3)):  # part-00000 .. part-00003, 3 rows each (1 in the last)
+        frame.iloc[start : start + 3].to_parquet(folder / f"part-{number:05d}.parquet", index=False)
+    (folder / "_SUCCESS").write_text("")  # skipped, as pyarrow does
+    folder_source = ParquetSourceDataset(filepath=str(folder), batch_rows=4)
+    assert folder_source.exists() and not ParquetSourceDataset(filepath=str(tmp_path / "none")).exists()
+
+    from_file, from_folder = file_source.load(), folder_source.load()
+    assert pickle.loads(pickle.dumps(from_folder)) == from_folder  # a handle a task can take to another process
+    assert [Path(path).name for path in from_folder.files()] == [f"part-{n:05d}.parquet" for n in range(4)]
+    assert from_file.num_rows() == from_folder.num_rows() == 10
+    pd.testing.assert_frame_equal(from_folder.read(), from_file.read())
+    pd.testing.assert_frame_equal(from_file.read(), frame)
+    # batches of at most batch_rows rows, in the table's order (a folder's batches end with its files)
+    assert [batch.num_rows for batch in from_file.batches()] == [4, 4, 2]
+    assert [batch.num_rows for batch in from_folder.batches()] == [3, 3, 3, 1]
+    streamed = pd.concat([batch.to_pandas() for batch in from_folder.batches(columns=["units"])], ignore_index=True)
+    assert streamed["units"].tolist() == list(range(10))
+    with pytest.raises(DatasetError, match="no Parquet file or folder"):
+        ParquetSourceDataset(filepath=str(tmp_path / "none")).load()

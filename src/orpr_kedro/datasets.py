@@ -37,6 +37,7 @@ from kedro_datasets.pickle import PickleDataset
 from kedro_datasets.text import TextDataset
 
 from orpr_kedro.core.data.blocks import BLOCK_FILE, LaneBlocks
+from orpr_kedro.core.data.sources import ParquetSource
 from orpr_kedro.core.optimization import GurobiLicence
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "GurobiLicenceDataset",
     "LaneBlockDataset",
     "OptionalDataset",
+    "ParquetSourceDataset",
     "TorchModelDataset",
 ]
 
@@ -510,3 +512,82 @@ def _link(source: str, destination: str, protocol: str) -> bool:
 def _same_file_system(url: str, protocol: str) -> bool:
     part_protocol, _ = get_protocol_and_path(url)
     return part_protocol == protocol
+
+
+class ParquetSourceDataset(AbstractDataset[None, ParquetSource]):
+    """A raw Parquet table that is streamed, not loaded: ``load`` returns a :class:`ParquetSource`.
+
+    ``filepath`` is one Parquet file or a folder of them (``.../01_raw/sales/part-*.parquet``,
+    read in the order of their names), a local path or an fsspec URL. The node that
+    reads it streams record batches of at most ``batch_rows`` rows
+    (:meth:`ParquetSource.batches`) or reads it whole (:meth:`ParquetSource.read`).
+    ``save`` writes a frame as one Parquet file (``kedro demo-data`` does, for a
+    missing raw file), into a temporary file that is renamed into place.
+
+    Examples:
+        ```yaml
+        raw_sales:
+          type: orpr_kedro.datasets.ParquetSourceDataset
+          filepath: data/01_raw/sales.parquet   # or a folder: data/01_raw/sales
+        ```
+
+        >>> import pandas as pd
+        >>> from orpr_kedro.datasets import ParquetSourceDataset
+        >>> pd.DataFrame({"units": [1, 2]}).to_parquet(tmp_path / "sales.parquet", index=False)
+        >>> source = ParquetSourceDataset(filepath=str(tmp_path / "sales.parquet")).load()
+        >>> source.read()["units"].tolist()
+        [1, 2]
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        batch_rows: int = 500_000,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """A Parquet file or folder at ``filepath``, read in batches of ``batch_rows`` rows."""
+        protocol, path = get_protocol_and_path(filepath)
+        self._storage_options = {**(credentials or {}), **(fs_args or {})}
+        self._fs = fsspec.filesystem(protocol, **self._storage_options)
+        self._protocol = protocol
+        self._filepath = PurePosixPath(path)
+        self._batch_rows = int(batch_rows)
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath, "protocol": self._protocol, "batch_rows": self._batch_rows}
+
+    def _url(self) -> str:
+        path = get_filepath_str(self._filepath, self._protocol)
+        return path if self._protocol in ("file", "") else f"{self._protocol}://{path}"
+
+    def load(self) -> ParquetSource:
+        """The source handle (nothing is read yet).
+
+        Raises:
+            DatasetError: when there is no file or folder at ``filepath``.
+        """
+        if not self._exists():
+            raise DatasetError(f"no Parquet file or folder at {self._url()}")
+        return ParquetSource(self._url(), dict(self._storage_options), self._batch_rows)
+
+    def save(self, data: pd.DataFrame) -> None:
+        """Write a frame as one Parquet file at ``filepath`` (without its index)."""
+        if not isinstance(data, pd.DataFrame):
+            raise DatasetError(f"ParquetSourceDataset saves a DataFrame, not {type(data).__name__}")
+        target = get_filepath_str(self._filepath, self._protocol)
+        partial = f"{target}.partial-{uuid.uuid4().hex}"
+        self._fs.makedirs(str(self._filepath.parent), exist_ok=True)
+        try:
+            with self._fs.open(partial, "wb") as handle:
+                data.to_parquet(handle, index=False)
+            self._fs.mv(partial, target)
+        finally:
+            if self._fs.exists(partial):
+                self._fs.rm(partial)
+
+    def _exists(self) -> bool:
+        return self._fs.exists(get_filepath_str(self._filepath, self._protocol))

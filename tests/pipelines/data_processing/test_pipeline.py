@@ -57,28 +57,39 @@ def test_pipeline_runs_on_an_in_memory_catalog(tiny_data, fast_params):
     assert accuracy.loc[("forecast", "all"), "wape"] < accuracy.loc[("seasonal_naive", "all"), "wape"]
 
 
+def _persisted(folder: Path) -> dict:
+    """File datasets for the validated sales (lane blocks), the lanes and the forecast."""
+    return {
+        "int_sales": LaneBlockDataset(filepath=str(folder / "int_sales")),
+        "prm_lanes": ParquetDataset(filepath=str(folder / "prm_lanes.parquet")),
+        "ftr_demand_forecast": LaneBlockDataset(filepath=str(folder / "ftr_demand_forecast")),
+    }
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
 def test_bad_input_fails_and_overwrites_nothing(tiny_data, fast_params, tmp_path: Path):
     pipeline = create_pipeline()
-    persisted = {
-        "int_sales": ParquetDataset(filepath=str(tmp_path / "int_sales.parquet")),
-        "prm_lanes": ParquetDataset(filepath=str(tmp_path / "prm_lanes.parquet")),
-        "ftr_demand_forecast": LaneBlockDataset(filepath=str(tmp_path / "ftr_demand_forecast")),
-    }
+    persisted = _persisted(tmp_path)
     others = {name: MemoryDataset() for name in pipeline.all_outputs() - set(persisted)}
     SequentialRunner().run(pipeline, _catalog(tiny_data.as_catalog_entries(), fast_params, {**persisted, **others}))
-    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
-    assert len(before) == 4  # two files, and the forecast's one block with its _blocks.json
+    before = _files(tmp_path)
+    assert sorted(before) == [
+        "ftr_demand_forecast/_blocks.json",
+        "ftr_demand_forecast/block-00000.parquet",
+        "int_sales/_blocks.json",
+        "int_sales/block-00000.parquet",
+        "prm_lanes.parquet",
+    ]
 
     raw = tiny_data.as_catalog_entries()
     bad_sales = raw["raw_sales"].drop(columns="price")
     bad_sales.loc[7, "sales_units"] = -3
     bad_sales.loc[8, "sku_id"] = "SKU_UNKNOWN"
     raw["raw_sales"] = bad_sales
-    persisted = {
-        "int_sales": ParquetDataset(filepath=str(tmp_path / "int_sales.parquet")),
-        "prm_lanes": ParquetDataset(filepath=str(tmp_path / "prm_lanes.parquet")),
-        "ftr_demand_forecast": LaneBlockDataset(filepath=str(tmp_path / "ftr_demand_forecast")),
-    }
+    persisted = _persisted(tmp_path)
     others = {name: MemoryDataset() for name in pipeline.all_outputs() - set(persisted)}
     with pytest.raises(DataContractError) as caught:
         SequentialRunner().run(pipeline, _catalog(raw, fast_params, {**persisted, **others}))
@@ -86,7 +97,8 @@ def test_bad_input_fails_and_overwrites_nothing(tiny_data, fast_params, tmp_path
     assert "column 'price': required column is missing" in message
     assert "column 'sales_units': must be >= 0: 1 row(s) (rows 7)" in message
     assert "column 'sku_id': unknown SKU (not in raw_sku_master): 1 row(s) (rows 8)" in message
-    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+    assert _files(tmp_path) == before
+
 
 
 @pytest.mark.parametrize("kind", ["serial", "processes", "dask"])

@@ -165,6 +165,15 @@ def write_part(frame: pd.DataFrame, url: str, storage_options: Mapping[str, Any]
     return url
 
 
+def remove_parts(table: LaneBlocks) -> None:
+    """Delete the files of a file-backed table (e.g. spilled blocks that were read and are no longer needed)."""
+    for part in table.parts.values():
+        if isinstance(part, str):
+            fs, path = fsspec.core.url_to_fs(part, **table.storage_options)
+            if fs.exists(path):
+                fs.rm(path, recursive=True)
+
+
 class SpillFolder:
     """Where the tasks of :func:`map_blocks` write finished blocks until the catalog saves them.
 
@@ -323,7 +332,10 @@ def map_blocks(
                 block=block,
                 start=start,
                 stop=stop,
-                blocked={name: table.parts.get(block, table.load(block)) for name, table in blocked.items()},
+                blocked={
+                    name: table.parts[block] if block in table.parts else table.load(block)
+                    for name, table in blocked.items()
+                },
                 shared=dict(shared or {}),
                 outputs=tuple(outputs),
                 output_folders=folders,

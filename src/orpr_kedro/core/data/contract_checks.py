@@ -12,9 +12,10 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from orpr_kedro.core.data.contract_problems import _Collector
+from orpr_kedro.core.data.contract_problems import Problem, _Collector
 from orpr_kedro.core.data.contract_tables import ISO_DATE, Column, TableContract
 
+EMPTY_TABLE_RULE = "the table has no rows (a file with only its header line?); it needs at least one row"
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 
@@ -103,9 +104,7 @@ def check_table(
     frame = frame.reset_index(drop=True)
     typed = pd.DataFrame(index=frame.index)
     if frame.empty and not contract.may_be_empty:
-        collector.whole(
-            name, "*", "the table has no rows (a file with only its header line?); it needs at least one row"
-        )
+        collector.whole(name, "*", EMPTY_TABLE_RULE)
     for column in contract.columns:
         if column.name not in frame.columns:
             collector.whole(name, column.name, _missing_column_rule(column.name, [str(c) for c in frame.columns]))
@@ -174,37 +173,60 @@ def _unknown_rule(rule: str, values: pd.Series, mask: np.ndarray, known: Iterabl
     return rule + _id_hint(values[mask].dropna().unique()[:1000], known, str(values.name), where)
 
 
-def _check_links(tables: dict[str, pd.DataFrame], originals: dict[str, pd.DataFrame], collector: _Collector) -> None:
-    """Rules that involve more than one table."""
-    sales, skus, lanes = tables["raw_sales"], tables["raw_sku_master"], tables["raw_sku_dc_master"]
+def _has(frame: pd.DataFrame | None, *columns: str) -> bool:
+    return frame is not None and all(column in frame.columns for column in columns)
+
+
+def _check_sales_links(
+    sales: pd.DataFrame,
+    original: pd.DataFrame,
+    known_skus: set[str] | frozenset[str] | None,
+    lanes: pd.MultiIndex | None,
+    known_dcs: Iterable[str],
+    collector: _Collector,
+    *,
+    all_lanes_known: bool = False,
+) -> None:
+    """Sales rows of SKUs not in the SKU master, and of SKU-DC pairs not in the lanes.
+
+    ``known_skus`` is None without a usable SKU master, ``lanes`` (the master's
+    ``(sku_id, dc_id)`` pairs) None without a usable SKU-DC master. ``all_lanes_known``:
+    every row is of a lane (a lane block), so the pair check finds nothing without looking.
+    """
+    if known_skus is None or not _has(sales, "sku_id"):
+        return
+    unknown = ~sales["sku_id"].isin(known_skus).to_numpy()
+    rule = _unknown_rule("unknown SKU (not in raw_sku_master)", sales["sku_id"], unknown, known_skus, "raw_sku_master")
+    collector.add("raw_sales", "sku_id", rule, original, unknown)
+    if _has(sales, "dc_id") and lanes is not None:
+        if all_lanes_known:
+            unknown_lane = np.zeros(len(sales), dtype=bool)
+        else:
+            unknown_lane = ~unknown & ~_lane_index(sales).isin(lanes)
+        collector.add(
+            "raw_sales",
+            "sku_id, dc_id",
+            _unknown_rule(
+                "unknown SKU-DC pair (not in raw_sku_dc_master)",
+                sales["dc_id"],
+                unknown_lane,
+                known_dcs,
+                "raw_sku_dc_master",
+            ),
+            original,
+            unknown_lane,
+        )
+
+
+def _check_master_links(
+    tables: dict[str, pd.DataFrame], originals: dict[str, pd.DataFrame], collector: _Collector
+) -> None:
+    """Rules that involve more than one of the master tables (the SKU, SKU-DC, promotion and target tables)."""
+    skus, lanes = tables["raw_sku_master"], tables["raw_sku_dc_master"]
     promotions, targets = tables["raw_promotions"], tables["raw_category_targets"]
-
-    def has(frame: pd.DataFrame, *columns: str) -> bool:
-        return all(column in frame.columns for column in columns)
-
+    has = _has
     known_skus = set(skus["sku_id"].dropna()) if has(skus, "sku_id") else None
     known_categories = set(targets["category"].dropna()) if has(targets, "category") else None
-    if known_skus is not None and has(sales, "sku_id"):
-        unknown = ~sales["sku_id"].isin(known_skus).to_numpy()
-        rule = _unknown_rule(
-            "unknown SKU (not in raw_sku_master)", sales["sku_id"], unknown, known_skus, "raw_sku_master"
-        )
-        collector.add("raw_sales", "sku_id", rule, originals["raw_sales"], unknown)
-        if has(sales, "dc_id") and has(lanes, "sku_id", "dc_id"):
-            unknown_lane = ~unknown & ~_lane_index(sales).isin(_lane_index(lanes))
-            collector.add(
-                "raw_sales",
-                "sku_id, dc_id",
-                _unknown_rule(
-                    "unknown SKU-DC pair (not in raw_sku_dc_master)",
-                    sales["dc_id"],
-                    unknown_lane,
-                    lanes["dc_id"].dropna().unique(),
-                    "raw_sku_dc_master",
-                ),
-                originals["raw_sales"],
-                unknown_lane,
-            )
     if known_skus is not None and has(lanes, "sku_id"):
         unknown = ~lanes["sku_id"].isin(known_skus).to_numpy()
         collector.add(
@@ -268,58 +290,84 @@ def _check_links(tables: dict[str, pd.DataFrame], originals: dict[str, pd.DataFr
             originals["raw_promotions"],
             (promotions["dc_id"].notna() & ~promotions["dc_id"].isin(set(lanes["dc_id"]))).to_numpy(),
         )
-    if has(sales, "sku_id", "dc_id", "date"):
-        # rows of unknown lanes are reported above; gaps are checked on the others
-        known = (
-            _lane_index(sales).isin(_lane_index(lanes)) if has(lanes, "sku_id", "dc_id") else np.ones(len(sales), bool)
-        )
-        _check_date_gaps(sales[known], originals["raw_sales"], collector)
-        if has(lanes, "sku_id", "dc_id"):
-            _warn_lanes_without_sales(lanes, sales, collector)
 
 
-def _warn_lanes_without_sales(lanes: pd.DataFrame, sales: pd.DataFrame, collector: _Collector) -> None:
-    """Lanes in the master without a sales row: kept (no history, zero demand), but said out loud."""
-    silent = ~_lane_index(lanes).isin(_lane_index(sales))
-    if silent.any():
-        shown = ", ".join(f"({sku}, {dc})" for sku, dc in lanes.loc[silent, ["sku_id", "dc_id"]].head(5).to_numpy())
-        more = ", ..." if silent.sum() > 5 else ""
-        collector.warnings.append(
-            f"raw_sku_dc_master: {int(silent.sum())} SKU-DC pair(s) have master data but no row in raw_sales "
-            f"({shown}{more}); they stay in the lanes without history (no demand to forecast, a cold start for "
-            "recommend). Remove them from raw_sku_dc_master if they are no longer stocked."
-        )
+def lanes_without_sales_warning(lanes: pd.DataFrame, silent: np.ndarray) -> str | None:
+    """The warning for lanes in the master without a sales row (``silent``: a mask over the master's rows).
+
+    They are kept (no history, zero demand), but said out loud.
+    """
+    silent = np.asarray(silent, dtype=bool)
+    if not silent.any():
+        return None
+    shown = ", ".join(f"({sku}, {dc})" for sku, dc in lanes.loc[silent, ["sku_id", "dc_id"]].head(5).to_numpy())
+    more = ", ..." if silent.sum() > 5 else ""
+    return (
+        f"raw_sku_dc_master: {int(silent.sum())} SKU-DC pair(s) have master data but no row in raw_sales "
+        f"({shown}{more}); they stay in the lanes without history (no demand to forecast, a cold start for "
+        "recommend). Remove them from raw_sku_dc_master if they are no longer stocked."
+    )
 
 
-def _check_date_gaps(sales: pd.DataFrame, original: pd.DataFrame, collector: _Collector) -> None:
-    """Every lane reports every day from its first date to the last date of the data."""
+GAP_COLUMNS = ("sku_id", "dc_id", "row", "missing", "listed")
+
+
+def no_date_gaps() -> pd.DataFrame:
+    """The :func:`date_gap_lanes` of a part without gaps."""
+    return pd.DataFrame({column: pd.Series(dtype="object") for column in GAP_COLUMNS})
+
+
+def date_gap_lanes(sales: pd.DataFrame, rows: np.ndarray, end: pd.Timestamp, shown: int) -> pd.DataFrame:
+    """The lanes of ``sales`` (typed) that miss days between their first date and the data end ``end``.
+
+    Every lane must report every day from its first date to the last date of the data.
+    ``rows`` maps the rows of ``sales`` to positions in the whole table. One row per such
+    lane, ordered by its first row: ``sku_id``, ``dc_id``, ``row`` (its first row),
+    ``missing`` (days) and ``listed`` (the missing days as text; for the first
+    ``shown`` lanes only).
+    """
     valid = sales.dropna(subset=["sku_id", "dc_id", "date"])
+    empty = no_date_gaps()
     if valid.empty:
-        return
+        return empty
     span = valid.groupby(["sku_id", "dc_id"], sort=False)["date"].agg(["min", "max", "nunique"])
-    end = valid["date"].max()
     expected_days = (end - span["min"]).dt.days + 1
     gappy = span.index[(span["nunique"] < expected_days).to_numpy()]
-    if len(gappy):
-        # Flag the first row of each lane with missing days, so the message points at it.
-        first_rows = valid.assign(_row=valid.index).groupby(["sku_id", "dc_id"], sort=False)["_row"].min()
-        mask = np.zeros(len(original), dtype=bool)
-        mask[first_rows.loc[gappy].to_numpy()] = True
-        missing = (expected_days - span["nunique"]).loc[gappy]
-        collector.add(
-            "raw_sales",
-            "date",
-            f"date gaps: {len(gappy)} SKU-DC pair(s) miss {int(missing.sum())} day(s) between their "
-            f"first date and the data end {end.date()} (report zero-sales days as rows with sales_units 0); "
-            f"missing days: {_missing_days(valid, gappy[: collector.max_examples], end)}; "
-            "showing each pair's first row",
-            original,
-            mask,
-        )
+    if not len(gappy):
+        return empty
+    # the first row of each lane with missing days, so the message points at it
+    first_rows = valid.assign(_row=valid.index).groupby(["sku_id", "dc_id"], sort=False)["_row"].min()
+    listed = _missing_days(valid, gappy[:shown], end) + [""] * max(0, len(gappy) - shown)
+    return pd.DataFrame(
+        {
+            "sku_id": gappy.get_level_values(0).to_numpy(dtype=object),
+            "dc_id": gappy.get_level_values(1).to_numpy(dtype=object),
+            "row": rows[first_rows.loc[gappy].to_numpy(dtype="int64")],
+            "missing": (expected_days - span["nunique"]).loc[gappy].to_numpy(dtype="int64"),
+            "listed": listed,
+        }
+    )
 
 
-def _missing_days(sales: pd.DataFrame, lanes: pd.Index, end: pd.Timestamp, shown: int = 5) -> str:
-    """'(S1, D1): 2025-03-04, 2025-03-05; (S2, D1): ...' for a few gappy lanes."""
+def date_gap_problem(gaps: pd.DataFrame, examples: pd.DataFrame, end: pd.Timestamp, max_examples: int) -> Problem:
+    """The date-gap problem of the gappy lanes of :func:`date_gap_lanes` (of one or several parts).
+
+    ``examples``: the raw rows at (at least the first ``max_examples`` of) the lanes'
+    first rows, indexed by row.
+    """
+    gaps = gaps.sort_values("row", kind="stable")
+    rows = gaps["row"].to_numpy(dtype="int64")
+    rule = (
+        f"date gaps: {len(gaps)} SKU-DC pair(s) miss {int(gaps['missing'].sum())} day(s) between their "
+        f"first date and the data end {end.date()} (report zero-sales days as rows with sales_units 0); "
+        f"missing days: {'; '.join(gaps['listed'].iloc[:max_examples])}; "
+        "showing each pair's first row"
+    )
+    return Problem("raw_sales", "date", rule, rows, examples.sort_index(kind="stable").loc[rows[:max_examples]])
+
+
+def _missing_days(sales: pd.DataFrame, lanes: pd.Index, end: pd.Timestamp, shown: int = 5) -> list[str]:
+    """'(S1, D1): 2025-03-04, 2025-03-05' for each of a few gappy lanes."""
     parts = []
     dates = sales.set_index(["sku_id", "dc_id"])["date"]
     for sku_id, dc_id in lanes:
@@ -328,4 +376,4 @@ def _missing_days(sales: pd.DataFrame, lanes: pd.Index, end: pd.Timestamp, shown
         listed = ", ".join(str(day.date()) for day in absent[:shown])
         more = f" and {len(absent) - shown} more" if len(absent) > shown else ""
         parts.append(f"({sku_id}, {dc_id}): {listed}{more}")
-    return "; ".join(parts)
+    return parts

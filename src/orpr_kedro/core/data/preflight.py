@@ -37,10 +37,24 @@ def check_run_inputs(tables: Mapping[str, pd.DataFrame], params: DataProcessingP
     Raises:
         RunInputError: listing every problem.
     """
-    problems = unknown_categories({"data_processing": params}, tables["raw_category_targets"]["category"])
     dates = tables["raw_sales"]["date"]
+    check_run_span(tables["raw_category_targets"]["category"], dates.min(), dates.max(), params)
+
+
+def check_run_span(
+    categories: Iterable[str], first_date: pd.Timestamp, last_date: pd.Timestamp, params: DataProcessingParams
+) -> None:
+    """:func:`check_run_inputs` from the categories and the first and last sales date alone.
+
+    What a run whose sales were validated in lane blocks knows without reading them
+    again (the blocks' summaries, :class:`~orpr_kedro.core.data.contract.ValidatedSales`).
+
+    Raises:
+        RunInputError: listing every problem.
+    """
+    problems = unknown_categories({"data_processing": params}, categories)
     try:
-        make_time_splits(dates.min(), dates.max(), params.splits)
+        make_time_splits(pd.Timestamp(first_date), pd.Timestamp(last_date), params.splits)
     except ValueError as error:
         problems.append(str(error))
     if problems:

@@ -10,7 +10,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from orpr_kedro.core.data.blocks import LaneBlocks, as_frame
+from orpr_kedro.core.data.contract_tables import RAW_CONTRACTS
 from orpr_kedro.core.params import CostParams
+
+LANE_KEY = ("sku_id", "dc_id")
+
+
+def lane_order(sku_dc_master: pd.DataFrame) -> np.ndarray:
+    """Row positions of the SKU-DC master in lane order: lane ``i`` is row ``lane_order(master)[i]``.
+
+    Lanes are the master's rows sorted by (sku_id, dc_id) (a stable sort, missing IDs
+    last); every table keyed by ``lane_id`` uses this numbering.
+
+    >>> import pandas as pd
+    >>> lane_order(pd.DataFrame({"sku_id": ["S2", "S1", "S1"], "dc_id": ["D1", "D2", "D1"]})).tolist()
+    [2, 1, 0]
+    """
+    keys = sku_dc_master[list(LANE_KEY)].reset_index(drop=True)
+    return keys.sort_values(list(LANE_KEY), kind="stable").index.to_numpy(dtype="int64")
 
 
 def build_lanes(
@@ -29,12 +47,10 @@ def build_lanes(
       floored at 0) or ``lost_sale_cost_multiple`` x unit_cost;
     * ``order_cost``: per order placed.
     """
-    lanes = (
-        sku_dc_master.merge(sku_master, on="sku_id", how="left", validate="many_to_one")
-        .merge(category_targets, on="category", how="left", validate="many_to_one")
-        .sort_values(["sku_id", "dc_id"], kind="stable")
-        .reset_index(drop=True)
+    lanes = sku_dc_master.merge(sku_master, on="sku_id", how="left", validate="many_to_one").merge(
+        category_targets, on="category", how="left", validate="many_to_one"
     )
+    lanes = lanes.iloc[lane_order(lanes)].reset_index(drop=True)
     unknown = sorted(set(costs.holding_rate_by_category) - set(category_targets["category"]))
     if unknown:
         raise ValueError(f"data_processing.costs.holding_rate_by_category names unknown categories {unknown}")
@@ -52,9 +68,9 @@ def build_lanes(
     return lanes
 
 
-def build_daily_sales(sales: pd.DataFrame, lanes: pd.DataFrame) -> pd.DataFrame:
+def build_daily_sales(sales: pd.DataFrame | LaneBlocks, lanes: pd.DataFrame) -> pd.DataFrame:
     """Sales with ``lane_id``, sorted by lane and date."""
-    keyed = sales.merge(
+    keyed = as_frame(sales, RAW_CONTRACTS["raw_sales"].column_names).merge(
         lanes[["sku_id", "dc_id", "lane_id"]], on=["sku_id", "dc_id"], how="inner", validate="many_to_one"
     )
     columns = ["lane_id", "sku_id", "dc_id", "date", "sales_units", "price", "promo_flag"]

@@ -10,10 +10,12 @@ import pandas as pd
 
 from orpr_kedro.core import processing
 from orpr_kedro.core.data import preparation
-from orpr_kedro.core.data.blocks import LaneBlocks
-from orpr_kedro.core.data.contract import validate_raw_tables
-from orpr_kedro.core.data.preflight import check_run_inputs
+from orpr_kedro.core.data.blocks import LaneBlocks, spill_folder
+from orpr_kedro.core.data.contract import validate_history
+from orpr_kedro.core.data.preflight import check_run_span
+from orpr_kedro.core.data.sources import ParquetSource
 from orpr_kedro.core.data.splits import TimeSplits, make_time_splits
+from orpr_kedro.core.executor import TaskExecutor
 from orpr_kedro.core.forecasting import model as forecasting
 from orpr_kedro.core.forecasting.provided import provided_forecaster
 from orpr_kedro.core.params import DataProcessingParams, ExecutionParams, as_params
@@ -23,45 +25,55 @@ Table = pd.DataFrame | LaneBlocks
 
 
 def validate_raw_data(
-    raw_sales: pd.DataFrame,
+    raw_sales: pd.DataFrame | ParquetSource,
     raw_sku_master: pd.DataFrame,
     raw_sku_dc_master: pd.DataFrame,
     raw_promotions: pd.DataFrame,
     raw_category_targets: pd.DataFrame,
     params: DataProcessingParams,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Check all five raw tables against the data contract and return them typed.
+    execution: ExecutionParams,
+) -> tuple[LaneBlocks, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Check all five raw tables against the data contract and return them typed, the sales in lane blocks.
 
     Every later node depends on this one, so a contract breach stops the run
     before any output is replaced; the error lists every problem with its file,
     column, rule and example rows. The parameters are cross-checked against the
     data here too (categories they name, a history long enough for the splits).
+    The sales (a frame, or a Parquet source streamed in record batches) are never
+    held whole: they are checked block by block of ``execution.lanes_per_block`` lanes
+    on ``execution.executor``.
     """
     settings = as_params(DataProcessingParams, params)
-    tables = validate_raw_tables(
-        {
-            "raw_sales": raw_sales,
-            "raw_sku_master": raw_sku_master,
-            "raw_sku_dc_master": raw_sku_dc_master,
-            "raw_promotions": raw_promotions,
-            "raw_category_targets": raw_category_targets,
-        },
-        sources=settings.raw_files,
-        max_examples=settings.validation.max_example_rows,
-        date_formats=settings.date_formats,
-    )
-    check_run_inputs(tables, settings)
+    run = as_params(ExecutionParams, execution)
+    with TaskExecutor(run.executor) as executor:
+        masters, sales = validate_history(
+            raw_sales,
+            {
+                "raw_sku_master": raw_sku_master,
+                "raw_sku_dc_master": raw_sku_dc_master,
+                "raw_promotions": raw_promotions,
+                "raw_category_targets": raw_category_targets,
+            },
+            executor=executor,
+            spill=spill_folder(run.spill_dir),
+            lanes_per_block=run.lanes_per_block,
+            sources=settings.raw_files,
+            max_examples=settings.validation.max_example_rows,
+            date_formats=settings.date_formats,
+        )
+    check_run_span(masters["raw_category_targets"]["category"], sales.first_date, sales.last_date, settings)
     logger.info(
-        "Raw data valid: %s sales rows, %s SKU-DC pairs",
-        f"{len(tables['raw_sales']):,}",
-        len(tables["raw_sku_dc_master"]),
+        "Raw data valid: %s sales rows, %s SKU-DC pairs (%d lane block(s))",
+        f"{sales.n_rows:,}",
+        len(masters["raw_sku_dc_master"]),
+        sales.blocks.n_blocks,
     )
     return (
-        tables["raw_sales"],
-        tables["raw_sku_master"],
-        tables["raw_sku_dc_master"],
-        tables["raw_promotions"],
-        tables["raw_category_targets"],
+        sales.blocks,
+        masters["raw_sku_master"],
+        masters["raw_sku_dc_master"],
+        masters["raw_promotions"],
+        masters["raw_category_targets"],
     )
 
 

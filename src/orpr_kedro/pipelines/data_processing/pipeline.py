@@ -23,6 +23,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "raw_promotions",
                     "raw_category_targets",
                     _PARAMS,
+                    "params:execution",
                 ],
                 outputs=["int_sales", "int_sku_master", "int_sku_dc_master", "int_promotions", "int_category_targets"],
                 name="validate_raw_data",
