@@ -100,7 +100,6 @@ def test_bad_input_fails_and_overwrites_nothing(tiny_data, fast_params, tmp_path
     assert _files(tmp_path) == before
 
 
-
 @pytest.mark.parametrize("kind", ["serial", "processes", "dask"])
 def test_lane_blocks_give_the_whole_table_outputs(tiny_data, fast_params, kind):
     if kind == "dask":

@@ -5,7 +5,14 @@ from kedro.pipeline import Node, Pipeline
 from . import nodes
 
 _PARAMS = "params:evaluation"
-_TABLES = ["mi_training_features", "mi_or_labels", "mi_training_lanes", "mi_training_sales", "mi_training_forecast", "time_splits"]
+_TABLES = [
+    "mi_training_features",
+    "mi_or_labels",
+    "mi_training_lanes",
+    "mi_training_sales",
+    "mi_training_forecast",
+    "time_splits",
+]
 _SETTINGS = [_PARAMS, "params:or_labeling", "params:rl_alignment", "params:seed"]
 
 

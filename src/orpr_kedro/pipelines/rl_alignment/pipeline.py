@@ -6,7 +6,14 @@ from . import nodes
 
 _PARAMS = "params:rl_alignment"
 _OR = "params:or_labeling"
-_TABLES = ["mi_training_features", "mi_or_labels", "mi_training_lanes", "mi_training_sales", "mi_training_forecast", "time_splits"]
+_TABLES = [
+    "mi_training_features",
+    "mi_or_labels",
+    "mi_training_lanes",
+    "mi_training_sales",
+    "mi_training_forecast",
+    "time_splits",
+]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
