@@ -16,7 +16,7 @@ of 512).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ from orpr_kedro.core.forecasting.quality import report_findings, treat_sales
 from orpr_kedro.core.learning import features
 from orpr_kedro.core.params import DataQualityParams, ExecutionParams, FeatureParams
 
-Table = pd.DataFrame | LaneBlocks
+Table: TypeAlias = pd.DataFrame | LaneBlocks
 
 
 class BlockedStage:

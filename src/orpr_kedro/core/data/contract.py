@@ -204,13 +204,14 @@ def validate_history(
         raise DataContractError(problems, sources)
     for warning in table_checks.warnings + link_checks.warnings:
         logger.warning(warning)
-    if numbering is not None and "date" in partition.blocks.schema.columns:
+    schema = partition.blocks.schema
+    if numbering is not None and schema is not None and "date" in schema.columns:
         silent = np.zeros(len(lanes), dtype=bool)
         silent_lanes = checked.gathered("silent")[LANE].to_numpy(dtype="int64")
         silent[numbering.master_rows[silent_lanes]] = True
-        warning = lanes_without_sales_warning(lanes, silent)
-        if warning is not None:
-            logger.warning(warning)
+        silent_warning = lanes_without_sales_warning(lanes, silent)
+        if silent_warning is not None:
+            logger.warning(silent_warning)
     firsts = [result.first_date for result in results if result.first_date is not None]
     lasts = [result.last_date for result in results if result.last_date is not None]
     return typed, ValidatedSales(

@@ -13,7 +13,7 @@ the sample is every lane and the tables are the universe's, unchanged (no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,7 @@ def sample_table(
     position = np.full(n_universe, -1, dtype="int64")
     position[lane_ids] = np.arange(len(lane_ids))
     frames = []
+    sources: Iterator[pd.DataFrame]
     if isinstance(table, LaneBlocks):
         wanted = np.unique(lane_ids // table.lanes_per_block)
         sources = (table.load(int(block)) for block in wanted)
