@@ -151,13 +151,10 @@ def label_history(or_labels: pd.DataFrame | None, lane_id: np.ndarray) -> LabelH
     n = len(lane_id)
     if or_labels is None or or_labels.empty:
         return LabelHistory(np.zeros(n, "int64"), np.zeros(n, "int64"), np.full(n, np.nan))
-    grouped = or_labels.groupby("lane_id")["coverage_days"]
+    days = or_labels["coverage_days"]
+    grouped = days.groupby(or_labels["lane_id"])
     stats_by_lane = pd.DataFrame(
-        {
-            "dates": grouped.size(),
-            "zero": grouped.apply(lambda days: int((days == 0).sum())),
-            "median": grouped.median(),
-        }
+        {"dates": grouped.size(), "zero": (days == 0).groupby(or_labels["lane_id"]).sum(), "median": grouped.median()}
     ).reindex(lane_id)
     return LabelHistory(
         stats_by_lane["dates"].fillna(0).to_numpy("int64"),
