@@ -448,3 +448,39 @@ def test_one_snapshot_date_not_after_the_sales(raw_state, tiny_data):
     ) in rules
     assert ("as_of_date", f"after the last sales date {sales_end.date()} in raw_sales", (5,)) in rules
     assert "raw_inventory_state (data/01_raw/inventory_state.csv): column 'as_of_date'" in str(error)
+
+
+class SharePolicy:
+    """Stands in for the policy: a coverage that moves with every digit of the category sales share."""
+
+    coverage_grid = GRID
+    action_grid = ActionGrid("coverage_days", GRID)
+
+    def decide_index(self, inputs: DecisionInputs) -> np.ndarray:
+        share = inputs.targets[:, 0]
+        return (np.floor(share * 1e6).astype("int64") % len(GRID)).astype(np.int64)
+
+
+@pytest.mark.parametrize("kind", ["serial", "processes"])
+def test_recommendations_in_lane_blocks_are_the_whole_tables(setting, tmp_path, kind):
+    """Blocks of 5 lanes give the whole table's rows: category shares of every lane, one day numbering."""
+    from orpr_kedro.core.params import ExecutionParams
+    from orpr_kedro.core.recommend import recommend_in_blocks
+
+    state = setting["state"].iloc[[1, 2, 3, 4, 12, 13, 14]]  # no lane of block 1 (lanes 5-9) in the snapshot
+    params = RecommendParams(min_history_days=14)
+    arguments = (setting["forecaster"], SharePolicy(), setting["params"].features, 0, params)
+    labels = pd.DataFrame({"lane_id": [1, 1, 12], "coverage_days": [0.0, 6.0, 0.0]})
+    whole = recommend_orders(
+        state, setting["lanes"], setting["sales"], setting["promotion_days"], *arguments, or_labels=labels
+    )
+    execution = ExecutionParams.model_validate(
+        {"lanes_per_block": 5, "executor": {"kind": kind, "n_workers": 2}, "spill_dir": str(tmp_path)}
+    )
+    blocked = recommend_in_blocks(
+        state, setting["lanes"], setting["sales"], setting["promotion_days"], *arguments, execution, or_labels=labels
+    )
+    assert whole["coverage_days"].nunique() > 3  # the shares tell the lanes apart
+    assert (whole["reason_code"] == "no_state").sum() == len(setting["lanes"]) - len(state)
+    pd.testing.assert_frame_equal(blocked, whole)  # per-block category totals would move shares and covers
+    assert not list(tmp_path.glob("orpr-blocks-*/*/block-*.parquet"))

@@ -7,6 +7,7 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import CSVDataset
+from kedro_datasets.pickle import PickleDataset
 
 from orpr_kedro.core.data.contract import DataContractError
 from orpr_kedro.pipelines.recommend import create_pipeline
@@ -14,7 +15,13 @@ from tests.core.test_recommend import random_policy
 
 
 def _catalog(
-    tiny_processed, fast_params, policy, state: pd.DataFrame, sales: pd.DataFrame, outputs: dict | None = None
+    tiny_processed,
+    fast_params,
+    policy,
+    state: pd.DataFrame,
+    sales: pd.DataFrame,
+    outputs: dict | None = None,
+    execution: dict | None = None,
 ) -> DataCatalog:
     catalog = DataCatalog(
         datasets={
@@ -24,9 +31,8 @@ def _catalog(
             "prm_promotion_days": MemoryDataset(tiny_processed["promotion_days"]),
             "ftr_demand_forecaster": MemoryDataset(tiny_processed["forecaster"], copy_mode="assign"),
             "mdl_orpr_policy": MemoryDataset(policy.to_payload(), copy_mode="assign"),
-            "mi_or_labels": MemoryDataset(
-                pd.DataFrame({"lane_id": [1, 1], "coverage_days": [0.0, 6.0], "split": ["train", "train"]})
-            ),
+            # numbered as a training sample of its own: lane 0 here is lane 1 of prm_lanes
+            "mi_or_labels": MemoryDataset(_labels_of_lane(tiny_processed["lanes"], 1, [0.0, 6.0])),
             "time_splits": MemoryDataset(tiny_processed["splits"].to_dict()),
             **(outputs or {}),
         }
@@ -35,8 +41,22 @@ def _catalog(
     values["raw_files"] = {"raw_inventory_state": "data/test/01_raw/inventory_state.csv"}
     catalog["params:data_processing"] = values
     catalog["params:recommend"] = {"min_history_days": 14, "batch_size": 5}
+    catalog["params:execution"] = execution or {"lanes_per_block": 4096}
     catalog["params:currency"] = "EUR"
     return catalog
+
+
+def _labels_of_lane(lanes: pd.DataFrame, lane: int, coverage: list[float]) -> pd.DataFrame:
+    """OR labels of one lane of ``lanes``, numbered 0 as in a training-lane sample."""
+    return pd.DataFrame(
+        {
+            "lane_id": 0,
+            "sku_id": lanes.loc[lane, "sku_id"],
+            "dc_id": lanes.loc[lane, "dc_id"],
+            "coverage_days": coverage,
+            "split": "train",
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +151,62 @@ def test_a_bad_snapshot_fails_and_writes_nothing(tiny_processed, tiny_data, fast
     )
     assert "1 row(s) (rows 3)" in message and "SKU_NEW" in message
     assert not recommendations.exists()
+
+
+def _zero_cover(policy):
+    """The same network deciding 0 days of cover for every lane."""
+    import copy
+
+    import torch
+
+    zero = copy.deepcopy(policy)
+    head = zero.model.decision_head[-1]
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.fill_(-10.0)
+        head.bias[0] = 10.0
+    return zero
+
+
+def test_or_labels_of_a_lane_sample_explain_a_zero_cover_by_sku_dc(
+    tiny_processed, tiny_data, fast_params, policy, tmp_path: Path
+):
+    """The labels number their own lane sample; the reason names the lane they belong to, by SKU-DC."""
+    zero = _zero_cover(policy)
+    assert zero.action_grid.values[0] == 0
+    recommendations = CSVDataset(filepath=str(tmp_path / "recommendations.csv"), save_args={"index": False})
+    catalog = _catalog(
+        tiny_processed,
+        fast_params,
+        zero,
+        tiny_data.inventory_state,
+        tiny_processed["daily_sales"],
+        {"mo_recommendations": recommendations},
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    table = recommendations.load()
+    assert (table["coverage_days"] == 0).all()
+    assert "the OR labels gave this lane 0 d on 1 of 2 dates" in table.loc[1, "reason"]
+    assert "the OR labels" not in table.loc[0, "reason"]
+
+
+def test_recommendations_in_lane_blocks_are_those_of_one_block(
+    tiny_processed, tiny_data, fast_params, policy, tmp_path: Path
+):
+    """The node on blocks of 5 lanes in two processes (one block without a snapshot row) gives one block's rows."""
+    state = tiny_data.inventory_state.iloc[[1, 2, 3, 4, 12, 13, 14]]  # lanes 5-9 (block 1) not in the snapshot
+    sales = _with_cold_start_lane(tiny_processed["daily_sales"], lane_id=2, days=6)
+    tables = {}
+    for name, execution in {
+        "one": {"lanes_per_block": 4096},
+        "five": {"lanes_per_block": 5, "executor": {"kind": "processes", "n_workers": 2}, "spill_dir": str(tmp_path)},
+    }.items():
+        kept = PickleDataset(filepath=str(tmp_path / f"{name}.pkl"))
+        SequentialRunner().run(
+            create_pipeline(),
+            _catalog(tiny_processed, fast_params, policy, state, sales, {"mo_recommendations": kept}, execution),
+        )
+        tables[name] = kept.load()
+    assert (tables["one"]["reason_code"] == "no_state").sum() == len(tiny_processed["lanes"]) - len(state)
+    assert tables["one"]["cold_start"].sum() == 1
+    pd.testing.assert_frame_equal(tables["five"], tables["one"])

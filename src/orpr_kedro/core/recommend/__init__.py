@@ -42,7 +42,12 @@ lane's next review, the stock-out risk until that review, a reason code and empt
 ``override_units`` / ``approved`` columns for the planner. Lanes of ``prm_lanes``
 without a snapshot row get a ``no_state`` row and no order.
 
+Memory: :func:`recommend_in_blocks` computes the lanes block by block
+(:mod:`~orpr_kedro.core.recommend.blocks`); only ``category_sales_share`` needs every
+lane, and its category totals are gathered in a first pass.
+
 The modules: :mod:`~orpr_kedro.core.recommend.orders` (:func:`recommend_orders`),
+:mod:`~orpr_kedro.core.recommend.blocks` (:func:`recommend_in_blocks`),
 :mod:`~orpr_kedro.core.recommend.arithmetic` (review date and order quantities),
 :mod:`~orpr_kedro.core.recommend.reasons` (the reason sentence),
 :mod:`~orpr_kedro.core.recommend.columns` (the table's columns) and
@@ -50,6 +55,7 @@ The modules: :mod:`~orpr_kedro.core.recommend.orders` (:func:`recommend_orders`)
 """
 
 from orpr_kedro.core.recommend.arithmetic import OrderArithmetic, next_review_date, next_review_days, order_arithmetic
+from orpr_kedro.core.recommend.blocks import recommend_in_blocks
 from orpr_kedro.core.recommend.columns import INCUMBENT_FALLBACK, ORDER_COLUMNS, ORPR, RECOMMENDATION_COLUMNS
 from orpr_kedro.core.recommend.orders import recommend_orders
 from orpr_kedro.core.recommend.summaries import orders_only, summarise_by_dc_category, summarise_recommendations
@@ -64,6 +70,7 @@ __all__ = [
     "next_review_days",
     "order_arithmetic",
     "orders_only",
+    "recommend_in_blocks",
     "recommend_orders",
     "summarise_by_dc_category",
     "summarise_recommendations",

@@ -212,6 +212,9 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
     or_labels: pd.DataFrame | None = None,
     currency: str = "EUR",
     review_anchor: pd.Timestamp | None = None,
+    category_sums: np.ndarray | None = None,
+    data_start: pd.Timestamp | None = None,
+    log_level: int = logging.INFO,
 ) -> pd.DataFrame:
     """The order for the next review of every lane, with what a buyer needs to act on it.
 
@@ -235,6 +238,13 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
             every lane reviews each ``review_period`` days from it, so a daily lane
             orders for the next day and a weekly one for the next decision weekday.
             None: the next decision weekday after the snapshot.
+        category_sums: every lane's recent sales per category (``[category code, 1]``,
+            :func:`~orpr_kedro.core.learning.features.category_totals`) when ``lanes``
+            is one block of a larger universe; None: the categories of ``lanes``.
+        data_start: the first day of the panels (every block's the same, so day
+            numbers agree); None: the first sales day of the look-back window. Given,
+            an empty window is a block of lanes without recent sales, not an error.
+        log_level: the level of the summary line (a block logs at DEBUG).
 
     Returns:
         One row per lane of ``lanes`` in lane order (lanes without a snapshot row get
@@ -253,16 +263,16 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
 
     lookback = max(LOOKBACK_DAYS, features.history_days, params.min_history_days)
     recent = _sales_window(daily_sales, origin - pd.Timedelta(days=lookback), as_of)
-    if recent.empty:
+    if recent.empty and data_start is None:
         raise ValueError(f"prm_daily_sales has no sales in the {lookback} days up to the snapshot day {as_of.date()}")
-    panels = build_demand_panels(recent, promotion_days, lanes, as_of, forecaster.horizon_days)
+    panels = build_demand_panels(recent, promotion_days, lanes, as_of, forecaster.horizon_days, data_start=data_start)
     splits = _single_origin_splits(panels.dates[0], origin)
     clock.lap("panels")
     # The policy reads forecast_days of forecast; the few lanes whose level reaches
     # further get the rest of the horizon below (same numbers, a third fewer trees walked).
     forecasts = forecast_table(forecaster, panels, splits, quantiles=False, horizon_days=features.forecast_days)
     clock.lap("forecast")
-    feature_rows = build_decision_features(forecasts, panels, lanes, splits, features)
+    feature_rows = build_decision_features(forecasts, panels, lanes, splits, features, category_sums)
     clock.lap("features")
 
     keyed = state.merge(
@@ -371,7 +381,8 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
     )
     result = _with_every_lane(result, _without_state(lanes, missing, as_of, missing_review, currency))
     clock.lap("orders")
-    logger.info(
+    logger.log(
+        log_level,
         "Recommendations for %s lanes as of %s (reviews %s to %s): %s aligned, %s cold start, %s without state, "
         "%s orders worth %s %s, in %s",
         f"{n:,}",

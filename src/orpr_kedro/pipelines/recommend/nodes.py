@@ -8,18 +8,25 @@ import pandas as pd
 
 from orpr_kedro.core import recommend
 from orpr_kedro.core.data import contract
-from orpr_kedro.core.data.blocks import as_frame
+from orpr_kedro.core.data.sample import universe_lane_ids
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.forecasting.model import DemandForecaster
 from orpr_kedro.core.learning.policy import FoundationPolicy
-from orpr_kedro.core.params import DataProcessingParams, RecommendParams, as_params, parse_currency
-from orpr_kedro.core.processing import sales_date_range
+from orpr_kedro.core.params import (
+    DataProcessingParams,
+    ExecutionParams,
+    RecommendParams,
+    as_params,
+    parse_currency,
+)
+from orpr_kedro.core.processing import Table, sales_date_range
+from orpr_kedro.core.recommend.blocks import recommend_in_blocks
 
 
 def validate_inventory_state(
     raw_inventory_state: pd.DataFrame,
     lanes: pd.DataFrame,
-    daily_sales: pd.DataFrame,
+    daily_sales: Table,
     data_processing: DataProcessingParams,
 ) -> pd.DataFrame:
     """Check the inventory snapshot against the data contract, the lanes and the sales; return it typed.
@@ -41,14 +48,15 @@ def validate_inventory_state(
 def recommend_orders(
     inventory_state: pd.DataFrame,
     lanes: pd.DataFrame,
-    daily_sales: pd.DataFrame,
-    promotion_days: pd.DataFrame,
+    daily_sales: Table,
+    promotion_days: Table,
     forecaster: DemandForecaster,
     orpr_policy: dict[str, Any],
     or_labels: pd.DataFrame,
     time_splits: dict[str, Any],
     data_processing: DataProcessingParams,
     params: RecommendParams,
+    execution: ExecutionParams,
     currency: str,
 ) -> pd.DataFrame:
     """Every lane's order for the next review (units, value), its arrival, projected stock, stock-out risk and reason.
@@ -61,17 +69,18 @@ def recommend_orders(
     """
     settings = as_params(RecommendParams, params)
     processing = as_params(DataProcessingParams, data_processing)
-    return recommend.recommend_orders(
+    return recommend_in_blocks(
         inventory_state,
         lanes,
-        as_frame(daily_sales),
-        as_frame(promotion_days),
+        daily_sales,
+        promotion_days,
         forecaster,
         FoundationPolicy.from_payload(orpr_policy, batch_size=settings.batch_size),
         processing.features,
         processing.splits.decision_weekday,
         settings,
-        or_labels=or_labels[["lane_id", "coverage_days"]],
+        as_params(ExecutionParams, execution),
+        or_labels=universe_lane_ids(or_labels[["sku_id", "dc_id", "coverage_days"]], lanes),
         currency=parse_currency(currency),
         review_anchor=TimeSplits.from_dict(time_splits).first_decision_date,
     )

@@ -28,6 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "time_splits",
                     "params:data_processing",
                     "params:recommend",
+                    "params:execution",
                     "params:currency",
                 ],
                 outputs="mo_recommendations",
