@@ -19,7 +19,15 @@ forecast, features, policy, orders and reasons): the first call of the process
 and median of ``--repeats`` further calls; the log line of each call gives its
 steps. Not timed: loading the tables from files (catalog I/O) and writing the CSV.
 
-Usage: ``.venv/bin/python bench/bench_recommend.py [--lanes 100000] [--repeats 3] [--threads 2] [--random-policy]``
+With ``--lanes-per-block N`` the timed function is
+:func:`orpr_kedro.core.recommend.recommend_in_blocks` (what the node calls) on blocks
+of N lanes on the serial executor: the tables stay in memory here, so the process's
+peak memory (printed last) is the synthetic tables' plus one block's work; the peak of
+the node reading its tables from lane-block files is measured by
+``bench/bench_scale.py`` (stage ``recommend``).
+
+Usage: ``.venv/bin/python bench/bench_recommend.py [--lanes 100000] [--repeats 3] [--threads 2] [--random-policy]
+[--lanes-per-block N]``
 """
 
 # ruff: noqa: T201 - a benchmark reports on stdout
@@ -29,6 +37,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -44,8 +53,8 @@ from orpr_kedro.core.learning.features import ATTRIBUTE_COLUMNS
 from orpr_kedro.core.learning.inputs import DecisionInputs, Normalisation
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.learning.pretraining import build_model, model_config
-from orpr_kedro.core.params import RecommendParams, parse_params
-from orpr_kedro.core.recommend import recommend_orders
+from orpr_kedro.core.params import ExecutionParams, RecommendParams, parse_params
+from orpr_kedro.core.recommend import recommend_in_blocks, recommend_orders
 
 ROOT = Path(__file__).resolve().parents[1]
 CATEGORIES = ["snacks", "beverages", "dairy", "personal_care", "household", "baby", "pet", "small_appliances"]
@@ -190,6 +199,7 @@ def main() -> None:
     parser.add_argument(
         "--random-policy", action="store_true", help="random weights instead of the demo's aligned policy"
     )
+    parser.add_argument("--lanes-per-block", type=int, default=None, help="time recommend_in_blocks on such blocks")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="    %(message)s")
     logging.getLogger("orpr_kedro.core.recommend").setLevel(logging.INFO)
@@ -214,6 +224,19 @@ def main() -> None:
     )
 
     def run() -> pd.DataFrame:
+        if args.lanes_per_block:
+            return recommend_in_blocks(
+                tables["state"],
+                tables["lanes"],
+                tables["daily_sales"],
+                tables["promotion_days"],
+                forecaster,
+                policy,
+                processing.features,
+                processing.splits.decision_weekday,
+                settings,
+                ExecutionParams(lanes_per_block=args.lanes_per_block),
+            )
         return recommend_orders(
             tables["state"],
             tables["lanes"],
@@ -234,10 +257,14 @@ def main() -> None:
         began = time.perf_counter()
         run()
         times.append(time.perf_counter() - began)
+    function = (
+        f"recommend_in_blocks ({args.lanes_per_block} lanes per block)" if args.lanes_per_block else "recommend_orders"
+    )
     print(
-        f"recommend_orders for {len(result):,} SKU-DC pairs ({int(result['cold_start'].sum()):,} cold starts, "
+        f"{function} for {len(result):,} SKU-DC pairs ({int(result['cold_start'].sum()):,} cold starts, "
         f"{int((result['order_units'] > 0).sum()):,} orders, mean coverage {result['coverage_days'].mean():.1f} d): "
-        f"first call {first:.2f} s; then best {min(times):.2f} s, median {statistics.median(times):.2f} s over {args.repeats} calls"
+        f"first call {first:.2f} s; then best {min(times):.2f} s, median {statistics.median(times):.2f} s over {args.repeats} calls; "
+        f"peak memory of the process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
     )
 
 
