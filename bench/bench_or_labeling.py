@@ -60,6 +60,7 @@ def main() -> None:
         context = session.load_context()
         catalog = context.catalog
         settings = parse_params("or_labeling", context.params["or_labeling"])
+        executor_params = parse_params("execution", context.params["execution"]).executor
         seed = int(context.params["seed"])
         splits = TimeSplits.from_dict(catalog.load("time_splits"))
         data = labeling.labeling_data(
@@ -74,7 +75,7 @@ def main() -> None:
     timer = Timed()
     window.simulate_candidates = timer.wrap("simulate candidates", window.simulate_candidates)
     labeling.replay_actual = timer.wrap("replay actual demand", labeling.replay_actual)
-    with TaskExecutor(settings.executor) as executor:
+    with TaskExecutor(executor_params) as executor:
         executor.map = timer.wrap("solve models (executor)", executor.map)
         start = time.perf_counter()
         output = labeling.label_windows(data, windows, settings, seed, executor, labeling.initial_state(data.lanes))
@@ -85,7 +86,7 @@ def main() -> None:
     print(
         f"  grid {len(settings.coverage_grid.values())} candidates, {settings.n_scenarios} scenarios, horizon {settings.horizon_days} days"
     )
-    print(f"  executor {settings.executor.kind} ({settings.executor.n_workers} workers), {os.cpu_count()} CPU cores")
+    print(f"  executor {executor_params.kind} ({executor_params.n_workers} workers), {os.cpu_count()} CPU cores")
     print(f"  load average at the end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"  wall time {total:.1f} s ({total / 60:.2f} min), {total / n_windows:.2f} s per decision date")
     for name, seconds in timer.seconds.items():

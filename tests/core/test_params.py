@@ -108,3 +108,9 @@ def test_as_params_passes_a_model_through_and_validates_a_mapping():
 def test_a_null_block_is_an_error_at_start_up():
     with pytest.raises(ParameterError, match=r"parameter 'recommend': the block is empty \(null\)"):
         validate_parameters({"recommend": None})
+
+
+def test_the_old_or_labeling_executor_names_its_new_place():
+    with pytest.raises(ParameterError, match=r"or_labeling\.executor is now execution\.executor"):
+        parse_params("or_labeling", {"executor": {"kind": "processes"}})
+    assert parse_params("execution", {"executor": {"kind": "processes"}}).executor.kind == "processes"

@@ -166,6 +166,7 @@ def evaluation_run(tiny_processed, fast_params, tmp_path_factory, one_torch_thre
     catalog["params:evaluation"] = evaluation_params().model_dump(mode="json")
     catalog["params:or_labeling"] = OR_PARAMS.model_dump(mode="json")
     catalog["params:rl_alignment"] = rl_params(tmp_path).model_dump(mode="json")
+    catalog["params:execution"] = {"executor": {"kind": "serial"}}
     catalog["params:seed"] = SEED
     catalog["params:data_is_demo"] = True
     catalog["params:currency"] = "EUR"

@@ -27,7 +27,9 @@ def _labeling():
     return create_pipeline() - create_pipeline().only_nodes("sample_training_lanes")
 
 
-def _run(tiny_processed, params: dict, credentials: dict | None = None, pipeline=None) -> dict:
+def _run(
+    tiny_processed, params: dict, credentials: dict | None = None, pipeline=None, executor: dict | None = None
+) -> dict:
     """Run the pipeline on an in-memory catalog; return every output by name."""
     catalog = DataCatalog(
         datasets={
@@ -41,6 +43,7 @@ def _run(tiny_processed, params: dict, credentials: dict | None = None, pipeline
         }
     )
     catalog["params:or_labeling"] = ORLabelingParams.model_validate(params).model_dump(mode="json")
+    catalog["params:execution"] = {"executor": executor or {"kind": "serial"}}
     catalog["params:seed"] = 5
     outputs = SequentialRunner().run(pipeline or _labeling(), catalog)
     result = {name: value.load() if hasattr(value, "load") else value for name, value in outputs.items()}
@@ -71,7 +74,7 @@ def test_or_labeling_on_an_in_memory_catalog(serial_run, tiny_processed):
 
 
 def test_dask_cluster_gives_the_serial_labels(serial_run, tiny_processed):
-    """The executor block of conf/prod, pointed at a running two-worker scheduler."""
+    """The execution.executor block of conf/prod, pointed at a running two-worker scheduler."""
     distributed = pytest.importorskip("dask.distributed")
     # worker processes, as on a real cluster: every task and result crosses a process boundary
     with (
@@ -81,8 +84,9 @@ def test_dask_cluster_gives_the_serial_labels(serial_run, tiny_processed):
         distributed.Client(cluster) as observer,
         distributed.get_task_stream(observer) as stream,
     ):
-        params = {**PARAMS, "executor": {"kind": "dask", "scheduler_address": cluster.scheduler_address}}
-        on_dask = _run(tiny_processed, params)
+        on_dask = _run(
+            tiny_processed, PARAMS, executor={"kind": "dask", "scheduler_address": cluster.scheduler_address}
+        )
         workers = set(cluster.scheduler_info["workers"])
     solved = [task for task in stream.data if "solve_task" in str(task["key"])]
     assert len(solved) == len(on_dask["rpt_or_solver_log"])  # every model was solved on the cluster
@@ -141,6 +145,7 @@ def test_the_node_refuses_a_licence_that_is_not_one(tiny_processed):
             pd.DataFrame(),
             WLS,
             PARAMS,
+            {"executor": {"kind": "serial"}},
             5,
         )
 

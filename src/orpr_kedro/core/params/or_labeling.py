@@ -1,4 +1,4 @@
-"""Parameters of the or_labeling pipeline: coverage grid, bands, scenarios, solver and executor.
+"""Parameters of the or_labeling pipeline: coverage grid, bands, scenarios, solver; the executor block.
 
 Coverage levels and bands are in days of forecast demand; the horizon in days.
 """
@@ -76,7 +76,7 @@ class SolverParams(StrictModel):
 
 
 class ExecutorParams(StrictModel):
-    """Where independent tasks run (the OR model solves, the lane blocks of a stage)."""
+    """Where independent tasks run (the OR model solves, the lane blocks of a stage): ``execution.executor``."""
 
     kind: Literal["serial", "processes", "dask"] = "serial"
     n_workers: int = Field(2, ge=1)
@@ -156,7 +156,16 @@ class ORLabelingParams(StrictModel):
     max_lead_time: int = Field(60, ge=1)
     save_candidates: bool = True
     solver: SolverParams = Field(default_factory=SolverParams)
-    executor: ExecutorParams = Field(default_factory=ExecutorParams)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_executor(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "executor" in values:
+            raise ValueError(
+                "or_labeling.executor is now execution.executor (conf/base/parameters.yml): one executor runs "
+                "every stage, the OR models and the lane blocks alike; move the block there"
+            )
+        return values
 
     @model_validator(mode="after")
     def _floors(self) -> ORLabelingParams:

@@ -21,7 +21,14 @@ from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.optimization import GurobiLicence
 from orpr_kedro.core.optimization.scenarios import calibrated_period
 from orpr_kedro.core.optimization.summary import log_solve_summary
-from orpr_kedro.core.params import EvaluationParams, ORLabelingParams, ParameterError, RLAlignmentParams, as_params
+from orpr_kedro.core.params import (
+    EvaluationParams,
+    ExecutionParams,
+    ORLabelingParams,
+    ParameterError,
+    RLAlignmentParams,
+    as_params,
+)
 from orpr_kedro.core.rl.curves import training_curves_figure
 
 from . import figures
@@ -70,6 +77,7 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     params: EvaluationParams,
     or_labeling: ORLabelingParams,
     rl_alignment: RLAlignmentParams,
+    execution: ExecutionParams,
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every policy on the test period, closed loop, same demand and lead times.
@@ -115,7 +123,10 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
         pretrained.normalisation,
         pretrained.action_grid,
     )
-    with TaskExecutor(or_settings.executor) as executor, learned.torch_runtime(settings.threads):
+    with (
+        TaskExecutor(as_params(ExecutionParams, execution).executor) as executor,
+        learned.torch_runtime(settings.threads),
+    ):
         result, solver_log, expected = comparison.evaluate_policies(
             window,
             learned_policies,
@@ -208,6 +219,7 @@ def sweep_service_level(  # noqa: PLR0913
     params: EvaluationParams,
     or_labeling: ORLabelingParams,
     rl_alignment: RLAlignmentParams,
+    execution: ExecutionParams,
     seed: int,
 ) -> pd.DataFrame:
     """The OR policy re-solved at each service level alpha on the test period: turnover versus in-stock.
@@ -218,7 +230,7 @@ def sweep_service_level(  # noqa: PLR0913
     inputs = _inputs(features, labels, lanes, daily_sales, forecasts, time_splits, params, or_labeling, rl_alignment)
     settings, or_settings = inputs.settings, inputs.or_settings
     window = inputs.window(inputs.splits.test_start, settings.burn_in_weeks)
-    with TaskExecutor(or_settings.executor) as executor:
+    with TaskExecutor(as_params(ExecutionParams, execution).executor) as executor:
         return comparison.service_level_sweep(
             window,
             settings.tradeoff_alphas,

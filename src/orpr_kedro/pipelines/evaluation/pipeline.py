@@ -14,6 +14,8 @@ _TABLES = [
     "time_splits",
 ]
 _SETTINGS = [_PARAMS, "params:or_labeling", "params:rl_alignment", "params:seed"]
+# the nodes that solve OR models, on the executor of every stage
+_OR_SETTINGS = [_PARAMS, "params:or_labeling", "params:rl_alignment", "params:execution", "params:seed"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -35,7 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "gurobi_licence",
                     "mi_scenario_calibration",
                     *_TABLES,
-                    *_SETTINGS,
+                    *_OR_SETTINGS,
                 ],
                 outputs=[
                     "mo_evaluation_decisions",
@@ -68,7 +70,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.sweep_service_level,
-                inputs=["gurobi_licence", "mi_scenario_calibration", *_TABLES, *_SETTINGS],
+                inputs=["gurobi_licence", "mi_scenario_calibration", *_TABLES, *_OR_SETTINGS],
                 outputs="rpt_evaluation_tradeoff",
                 name="sweep_service_level",
             ),

@@ -100,6 +100,7 @@ def create_or_labels(
     scenario_calibration: pd.DataFrame,
     gurobi_licence: GurobiLicence,
     params: ORLabelingParams,
+    execution: ExecutionParams,
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Label the decision dates of the configured periods; return labels, solver log, candidates.
@@ -107,7 +108,8 @@ def create_or_labels(
     ``scenario_calibration`` (:func:`calibrate_scenarios`) calibrates the demand
     scenarios unless ``or_labeling.scenarios.calibrate`` is false.
     ``gurobi_licence`` comes from the ``gurobi`` credentials (``GurobiLicenceDataset``);
-    only its kind is logged and written (solver log column ``gurobi_licence``).
+    only its kind is logged and written (solver log column ``gurobi_licence``). The
+    models of a date run on ``execution.executor``, the executor of every stage.
     """
     settings = as_params(ORLabelingParams, params)
     if not isinstance(gurobi_licence, GurobiLicence):
@@ -128,7 +130,7 @@ def create_or_labels(
         errors = ForecastErrors.from_table(scenario_calibration, settings.scenarios.group)
         data = data.with_forecast_errors(*errors.lane_arrays(data.lanes))
     indices = labeling.windows_to_label(data.decision_dates, splits, settings)
-    with TaskExecutor(settings.executor) as executor:
+    with TaskExecutor(as_params(ExecutionParams, execution).executor) as executor:
         output = labeling.label_windows(
             data, indices, settings, seed, executor, labeling.initial_state(data.lanes), licence=gurobi_licence
         )

@@ -40,6 +40,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "mi_scenario_calibration",
                     "gurobi_licence",
                     _PARAMS,
+                    "params:execution",
                     "params:seed",
                 ],
                 outputs=["mi_or_labels", "rpt_or_solver_log", "mi_or_candidates"],
