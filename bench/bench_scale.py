@@ -11,7 +11,8 @@ its own process, as a user runs it:
 
 - ``demo-data``: ``kedro demo-data --env scale_<lanes>`` (the generator, in blocks of
   ``--block-size`` SKUs); when it is among the stages the data folder starts empty;
-- one per pipeline, in the order of the chain: ``kedro run --env scale_<lanes>
+- one per pipeline, in the order of ``kedro run`` (recommend before evaluation,
+  whose report reads recommend's summaries): ``kedro run --env scale_<lanes>
   --pipelines <stage>``.
 
 Each stage is timed (wall clock) and its peak memory is the largest sum of the
@@ -40,7 +41,8 @@ import psutil
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
-CHAIN = ["demo-data", "data_processing", "or_labeling", "pretraining", "rl_alignment", "evaluation", "recommend"]
+# the order of `kedro run`: the report (evaluation) summarises recommend's orders
+CHAIN = ["demo-data", "data_processing", "or_labeling", "pretraining", "rl_alignment", "recommend", "evaluation"]
 POLL_SECONDS = 0.2
 
 
