@@ -223,31 +223,22 @@ def main() -> None:
         f"policy: {policy_name}, torch {args.threads} threads"
     )
 
+    arguments = (
+        tables["state"],
+        tables["lanes"],
+        tables["daily_sales"],
+        tables["promotion_days"],
+        forecaster,
+        policy,
+        processing.features,
+        processing.splits.decision_weekday,
+        settings,
+    )
+
     def run() -> pd.DataFrame:
         if args.lanes_per_block:
-            return recommend_in_blocks(
-                tables["state"],
-                tables["lanes"],
-                tables["daily_sales"],
-                tables["promotion_days"],
-                forecaster,
-                policy,
-                processing.features,
-                processing.splits.decision_weekday,
-                settings,
-                ExecutionParams(lanes_per_block=args.lanes_per_block),
-            )
-        return recommend_orders(
-            tables["state"],
-            tables["lanes"],
-            tables["daily_sales"],
-            tables["promotion_days"],
-            forecaster,
-            policy,
-            processing.features,
-            processing.splits.decision_weekday,
-            settings,
-        )
+            return recommend_in_blocks(*arguments, ExecutionParams(lanes_per_block=args.lanes_per_block))
+        return recommend_orders(*arguments)
 
     began = time.perf_counter()
     result = run()
