@@ -27,7 +27,6 @@ from orpr_kedro.core.learning.features import category_totals, recent_sales
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.params import ExecutionParams, FeatureParams, RecommendParams
 from orpr_kedro.core.processing import BlockedStage, Table, sales_date_range
-from orpr_kedro.core.recommend.arithmetic import next_review_date, next_review_days
 from orpr_kedro.core.recommend.columns import RECOMMENDATION_COLUMNS
 from orpr_kedro.core.recommend.orders import (
     _check_inputs,
@@ -35,7 +34,9 @@ from orpr_kedro.core.recommend.orders import (
     _single_origin_splits,
     _Stopwatch,
     _without_state,
+    keyed_state,
     recommend_orders,
+    review_dates,
 )
 
 logger = logging.getLogger("orpr_kedro.core.recommend")
@@ -78,10 +79,9 @@ def _recommend_block(
     if state.empty:
         # no lane of the block is in the snapshot: every row says so, nothing is forecast
         origin = as_of + pd.Timedelta(days=1)
-        anchor = next_review_date(as_of, decision_weekday) if review_anchor is None else pd.Timestamp(review_anchor)
-        lane_id = lanes["lane_id"].to_numpy()
-        days = next_review_days(as_of, lanes["review_period"].to_numpy("int64"), anchor)
-        rows = _without_state(lanes, lane_id, as_of, origin + pd.to_timedelta(days, unit="D"), currency)
+        _, days = review_dates(as_of, lanes["review_period"].to_numpy("int64"), decision_weekday, review_anchor)
+        review = origin + pd.to_timedelta(days, unit="D")
+        rows = _without_state(lanes, lanes["lane_id"].to_numpy(), as_of, review, currency)
         return {"recommendations": rows.reset_index(drop=True)}
     result = recommend_orders(
         state.drop(columns="lane_id"),
@@ -101,18 +101,6 @@ def _recommend_block(
         log_level=logging.DEBUG,
     )
     return {"recommendations": result}
-
-
-def _keyed_state(state: pd.DataFrame, lanes: pd.DataFrame) -> pd.DataFrame:
-    """The snapshot rows with their ``lane_id`` (rows of unknown lanes are an error, as on the whole table)."""
-    keyed = state.merge(
-        lanes[["sku_id", "dc_id", "lane_id"]], on=["sku_id", "dc_id"], how="inner", validate="one_to_one"
-    )
-    if len(keyed) < len(state):
-        raise ValueError(
-            f"{len(state) - len(keyed)} snapshot rows name lanes that are not in prm_lanes; validate the snapshot first"
-        )
-    return keyed
 
 
 def _finished(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -169,7 +157,7 @@ def recommend_in_blocks(
     first_sale, _ = sales_date_range(daily_sales)
     # the whole table's panels start on the window's first sales day: the later of the two
     data_start = max(window_start, pd.Timestamp(first_sale)) if pd.notna(first_sale) else window_start
-    keyed = _keyed_state(state, lanes)
+    keyed = keyed_state(state, lanes)
     labels = or_labels if or_labels is not None else pd.DataFrame({"lane_id": [], "coverage_days": []})
     labels = labels[["lane_id", "coverage_days"]].astype({"lane_id": "int64", "coverage_days": "float64"})
 

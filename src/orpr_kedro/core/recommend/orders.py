@@ -130,6 +130,26 @@ def _check_inputs(state: pd.DataFrame, features: FeatureParams, forecaster: Dema
         )
 
 
+def keyed_state(state: pd.DataFrame, lanes: pd.DataFrame) -> pd.DataFrame:
+    """The snapshot rows with their ``lane_id``; a row naming a lane not in ``lanes`` is an error."""
+    keyed = state.merge(
+        lanes[["sku_id", "dc_id", "lane_id"]], on=["sku_id", "dc_id"], how="inner", validate="one_to_one"
+    )
+    if len(keyed) < len(state):
+        raise ValueError(
+            f"{len(state) - len(keyed)} snapshot rows name lanes that are not in prm_lanes; validate the snapshot first"
+        )
+    return keyed
+
+
+def review_dates(
+    as_of: pd.Timestamp, review_period: np.ndarray, decision_weekday: int, review_anchor: pd.Timestamp | None
+) -> tuple[pd.Timestamp, np.ndarray]:
+    """The review anchor and each lane's days from the origin to its next review (see ``recommend_orders``)."""
+    anchor = next_review_date(as_of, decision_weekday) if review_anchor is None else pd.Timestamp(review_anchor)
+    return anchor, next_review_days(as_of, review_period, anchor)
+
+
 def _with_every_lane(result: pd.DataFrame, without_state: pd.DataFrame) -> pd.DataFrame:
     """The snapshot lanes' rows and the ``no_state`` rows in lane order, empty planner columns, rounded."""
     if len(without_state):
@@ -275,14 +295,7 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
     feature_rows = build_decision_features(forecasts, panels, lanes, splits, features, category_sums)
     clock.lap("features")
 
-    keyed = state.merge(
-        lanes[["sku_id", "dc_id", "lane_id"]], on=["sku_id", "dc_id"], how="inner", validate="one_to_one"
-    )
-    keyed = keyed.sort_values("lane_id").reset_index(drop=True)
-    if len(keyed) < len(state):
-        raise ValueError(
-            f"{len(state) - len(keyed)} snapshot rows name lanes that are not in prm_lanes; validate the snapshot first"
-        )
+    keyed = keyed_state(state, lanes).sort_values("lane_id").reset_index(drop=True)
     lane_id = keyed["lane_id"].to_numpy()
     rows = feature_rows.iloc[lane_id].reset_index(drop=True)
     if not np.array_equal(rows["lane_id"].to_numpy(), lane_id):
@@ -295,8 +308,7 @@ def recommend_orders(  # noqa: PLR0915 - the timed steps of one recommendation, 
     cold_start = history_days < params.min_history_days
 
     review_period = lanes["review_period"].to_numpy("int64")[lane_id]
-    anchor = next_review_date(as_of, decision_weekday) if review_anchor is None else pd.Timestamp(review_anchor)
-    days_to_review = next_review_days(as_of, review_period, anchor)
+    anchor, days_to_review = review_dates(as_of, review_period, decision_weekday, review_anchor)
     review = origin + pd.to_timedelta(days_to_review, unit="D")
     far = int(days_to_review.max())
     lane_row = np.arange(n)
