@@ -89,3 +89,33 @@ def test_calibrated_scenarios_have_the_bias_and_the_extra_spread() -> None:
     assert totals_plain.var(axis=0) == pytest.approx([200.0, 200.0], rel=0.1)
     expected = 120 + 144 * np.exp(0.09) + 14400 * (np.exp(0.09) - 1)
     assert totals[:, 1].var() == pytest.approx(expected, rel=0.1)
+
+
+def test_per_lane_windows_measure_the_error_of_each_lanes_own_window() -> None:
+    """Lane a sums 2 days, lane b 5; a pair whose window runs past the demand is left out.
+
+    Forecast 100/day. Lane a: days 0-1 at 80 (total 160 vs 200), days 7-8 at 120 (240 vs 200):
+    ratios 0.8 and 1.2. Lane b's window from origin 7 ends on day 12, past the 10 days of demand.
+    """
+    cube = _cube([100.0, 100.0], 2)
+    demand = np.zeros((2, 10))
+    demand[0, 0:2], demand[0, 7:9] = 80.0, 120.0
+    demand[1, :] = 100.0
+    errors = fit_forecast_errors(
+        cube,
+        demand,
+        np.array([0, 7]),
+        np.array([0, 1]),
+        np.zeros(2),
+        np.array(["a", "b"]),
+        horizon_days=H,
+        window_days=np.array([2, 5]),
+        min_rows=1,
+    )
+    table = errors.table.set_index("category")
+    assert table.loc["a", "n_origins"] == 2 and table.loc["b", "n_origins"] == 1
+    assert table.loc["a", "bias"] == pytest.approx(1.0)
+    nb_relative = (200 + 1e-6 * 2 * 100**2) / 200**2  # Poisson part of a 2-day total of 200
+    assert table.loc["a", "level_sd"] == pytest.approx(np.sqrt(np.log1p(0.04 - nb_relative)))
+    assert table.loc["b", "bias"] == pytest.approx(1.0) and table.loc["b", "level_sd"] == 0.0
+    assert set(table["window"]) == {"per_lane"}

@@ -192,3 +192,21 @@ def test_labels_on_a_lane_sample_name_the_universe_lanes(tiny_processed, fast_pa
     # each label row is the sampled lane's: its SKU is that of the universe lane it stands for
     by_lane = labels.drop_duplicates("lane_id").set_index("lane_id")["sku_id"]
     assert by_lane.loc[range(10)].tolist() == universe
+
+
+def test_the_protection_window_measures_each_lanes_lead_time_plus_review(tiny_processed):
+    """From every validation origin whose window ends before the test period: more lane-origins, never test demand."""
+    from orpr_kedro.core.optimization import labeling
+    from orpr_kedro.pipelines.or_labeling.nodes import calibrate_scenarios
+
+    splits = tiny_processed["splits"]
+    tables = (tiny_processed["lanes"], tiny_processed["daily_sales"], tiny_processed["forecasts"], splits.to_dict())
+    horizon = calibrate_scenarios(*tables, PARAMS).set_index("category")
+    protection = calibrate_scenarios(*tables, {**PARAMS, "scenarios": {"window": "protection"}}).set_index("category")
+    assert set(horizon["window"]) == {"horizon"} and set(protection["window"]) == {"per_lane"}
+    assert protection.loc["__all__", "n_origins"] > horizon.loc["__all__", "n_origins"]
+    # the core function on the same data with the test period's demand tripled: nothing moves
+    data = labeling.labeling_data(*tables[:3], splits.decision_dates(), splits.first_decision_date)
+    data.demand[:, data.day(splits.test_start) :] *= 3.0
+    again = labeling.forecast_errors(data, splits, PARAMS["horizon_days"], window="protection").table
+    pd.testing.assert_frame_equal(again.set_index("category"), protection)

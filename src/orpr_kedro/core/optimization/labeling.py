@@ -261,38 +261,55 @@ def initial_state(lanes: pd.DataFrame) -> LaneState:
 
 
 def forecast_errors(
-    data: LabelingData, splits: TimeSplits, horizon_days: int, *, group: str = "category", min_rows: int = 30
+    data: LabelingData,
+    splits: TimeSplits,
+    horizon_days: int,
+    *,
+    group: str = "category",
+    min_rows: int = 30,
+    window: str = "horizon",
 ) -> ForecastErrors:
-    """Forecast error of horizon totals on the validation origins whose horizon ends before the test period.
+    """Forecast error on validation origins, from demand before the test period only.
 
     Those origins are out of sample for the forecaster (fitted on earlier targets) and
     never read test demand; the horizon is capped at the forecast's length.
+    ``window``: ``horizon`` sums the whole horizon from each origin whose horizon ends
+    before the test period; ``protection`` sums each lane's mean lead time plus review
+    period (rounded up) from every validation origin whose window ends before it.
     """
+    if window not in ("horizon", "protection"):
+        raise ValueError(f"window must be 'horizon' or 'protection', got {window!r}")
     horizon = min(int(horizon_days), data.forecast_cube.shape[2])
     test_day = data.day(splits.test_start)
+    lane_window = None
+    if window == "protection":
+        protection = data.lanes["lead_time_mean"].to_numpy(float) + data.lanes["review_period"].to_numpy(float)
+        lane_window = np.clip(np.ceil(protection).astype(np.int64), 1, horizon)
+    shortest = horizon if lane_window is None else int(lane_window.min())
     windows = np.array(
         [
             w
             for w, date in enumerate(data.decision_dates)
-            if date >= splits.validation_start and data.day(date) + horizon <= test_day
+            if date >= splits.validation_start and data.day(date) + shortest <= test_day
         ],
         dtype=np.int64,
     )
     if len(windows) == 0:
         raise ValueError(
-            f"no validation decision date leaves {horizon} days of demand before the test period "
+            f"no validation decision date leaves {shortest} days of demand before the test period "
             f"({splits.validation_start.date()} to {splits.test_start.date()}): lengthen the validation period "
             "or shorten or_labeling.horizon_days"
         )
     days = np.array([data.day(data.decision_dates[w]) for w in windows], dtype=np.int64)
     return fit_forecast_errors(
         data.forecast_cube,
-        data.demand,
+        data.demand[:, :test_day],
         days,
         windows,
         data.dispersion,
         data.lanes[group].to_numpy(),
         horizon_days=horizon,
+        window_days=lane_window,
         group=group,
         min_rows=min_rows,
     )

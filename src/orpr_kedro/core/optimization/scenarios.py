@@ -11,10 +11,16 @@ on (the validation decision dates, horizons ending before the test period), from
 persisted forecast cube and the actual demand, so it reads whichever forecaster is in
 place. Per lane group (category by default) it estimates
 
-* ``bias``: sum of actual over sum of forecast demand over the horizon (1 = unbiased);
+* ``bias``: sum of actual over sum of forecast demand over the window (1 = unbiased);
 * ``level_sd``: the log-scale standard deviation of a multiplicative level error,
   the part of the spread of ``actual / (bias x forecast)`` that the negative binomial
   does not explain (0 when it explains all of it).
+
+The window is either the OR model's whole horizon or, per lane, its protection window
+(mean lead time plus review period, ``or_labeling.scenarios.window``): the demand an
+order-up-to level has to cover. The relative error of a short window is larger than
+that of a 42-day total (errors of single weeks partly cancel over six), and the
+short one is what decides whether a level runs out before the next order arrives.
 
 :func:`sample_calibrated_demand` then draws, per scenario and lane, one level factor
 ``bias x LogNormal(-level_sd^2 / 2, level_sd)`` for the whole horizon and daily
@@ -90,11 +96,12 @@ def fit_forecast_errors(
     lane_groups: np.ndarray,
     *,
     horizon_days: int,
+    window_days: np.ndarray | None = None,
     group: str = "category",
     min_forecast: float = 1.0,
     min_rows: int = 30,
 ) -> ForecastErrors:
-    """Measure the forecast error of horizon totals on the given origins.
+    """Measure the forecast error of horizon totals (or of each lane's window) on the given origins.
 
     Args:
         forecast_cube: ``[N, W, F]`` forecasts (units/day) made on each decision date.
@@ -104,6 +111,10 @@ def fit_forecast_errors(
         dispersion: ``[N]`` negative-binomial dispersion ``phi`` (variance ``m + phi m^2``).
         lane_groups: ``[N]`` group of each lane.
         horizon_days: days summed from each origin (the OR model's horizon).
+        window_days: ``[N]`` days summed per lane instead (each at most ``horizon_days``),
+            e.g. its protection window, lead time plus review period: the demand an
+            order-up-to level has to cover. Lane-origin pairs whose window runs past
+            ``demand`` are left out (``horizon_days`` alone: such an origin is an error).
         group: name of the group column in the table.
         min_forecast: lane-origin pairs whose forecast total is below this are skipped
             (a ratio to a near-zero forecast says nothing about its level).
@@ -116,23 +127,38 @@ def fit_forecast_errors(
     if horizon < 1 or horizon > forecast_cube.shape[2]:
         raise ValueError(f"horizon_days must be in [1, {forecast_cube.shape[2]}], got {horizon_days}")
     origin_days = np.asarray(origin_days, dtype=np.int64)
-    if len(origin_days) == 0 or np.any(origin_days + horizon > demand.shape[1]):
-        raise ValueError("every origin needs horizon_days of actual demand after it; got none or too late an origin")
+    n_lanes = forecast_cube.shape[0]
+    if window_days is None:
+        if len(origin_days) == 0 or np.any(origin_days + horizon > demand.shape[1]):
+            raise ValueError(
+                "every origin needs horizon_days of actual demand after it; got none or too late an origin"
+            )
+        window = np.full(n_lanes, horizon, dtype=np.int64)
+    else:
+        window = np.clip(np.asarray(window_days, dtype=np.int64), 1, horizon)
+        if len(origin_days) == 0:
+            raise ValueError("no origin given")
     forecast = forecast_cube[:, np.asarray(origin_windows, dtype=np.int64), :horizon]  # [N, O, H]
+    # days past the end of the demand read day 0: every such pair is masked below
     days = origin_days[:, None] + np.arange(horizon)[None, :]  # [O, H]
-    actual = demand[:, days]  # [N, O, H]
+    actual = demand[:, np.where(days < demand.shape[1], days, 0)]  # [N, O, H]
     phi = np.maximum(np.asarray(dispersion, dtype=np.float64), 1e-6)[:, None, None]
-    forecast_total = forecast.sum(axis=2)
-    nb_var = (forecast + phi * forecast**2).sum(axis=2)
+    in_window = (np.arange(horizon)[None, :] < window[:, None])[:, None, :]  # [N, 1, H]
+    forecast_total = np.where(in_window, forecast, 0.0).sum(axis=2)
+    actual_total = np.where(in_window, actual, 0.0).sum(axis=2)
+    nb_var = np.where(in_window, forecast + phi * forecast**2, 0.0).sum(axis=2)
     groups = np.broadcast_to(np.asarray(lane_groups)[:, None], forecast_total.shape)
-    usable = forecast_total >= min_forecast
+    inside = origin_days[None, :] + window[:, None] <= demand.shape[1]
+    usable = (forecast_total >= min_forecast) & inside
     if not usable.any():
-        raise ValueError(f"no lane-origin pair has a forecast total of at least {min_forecast} units")
+        raise ValueError(
+            f"no lane-origin pair has its window of actual demand and a forecast total of at least {min_forecast} units"
+        )
     pairs = pd.DataFrame(
         {
             group: groups[usable],
             "forecast": forecast_total[usable],
-            "actual": actual.sum(axis=2)[usable],
+            "actual": actual_total[usable],
             "nb_var": nb_var[usable],
         }
     )
@@ -141,7 +167,11 @@ def fit_forecast_errors(
         own = len(part) >= min_rows
         rows.append({**(_group_row(part, name) if own else rows[0]), "n_origins": len(part), "pooled": not own})
         rows[-1]["group"] = name
-    table = pd.DataFrame(rows).rename(columns={"group": group}).assign(horizon_days=horizon)
+    table = (
+        pd.DataFrame(rows)
+        .rename(columns={"group": group})
+        .assign(horizon_days=horizon, window=("horizon" if window_days is None else "per_lane"))
+    )
     table = table[[group, *[c for c in table.columns if c != group]]]
     return ForecastErrors(group=group, horizon_days=horizon, table=table)
 

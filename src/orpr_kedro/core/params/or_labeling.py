@@ -105,6 +105,11 @@ class ScenarioParams(StrictModel):
     )
     group: str = Field("category", description="lanes column whose groups get one error estimate each")
     min_rows: int = Field(30, ge=1, description="lane-origin pairs a group needs for its own estimate")
+    window: Literal["horizon", "protection"] = Field(
+        "horizon",
+        description="demand window whose error is measured: horizon = the OR model's whole horizon; "
+        "protection = each lane's mean lead time plus review period (what an order-up-to level covers)",
+    )
 
 
 class ActionSpaceParams(StrictModel):

@@ -67,7 +67,7 @@ def calibrate_scenarios(
     time_splits: dict[str, Any],
     params: ORLabelingParams,
 ) -> pd.DataFrame:
-    """Out-of-sample error of the forecast's horizon totals per lane group (the scenarios' calibration)."""
+    """Out-of-sample error of the forecast per lane group (the scenarios' calibration), over ``scenarios.window``."""
     settings = as_params(ORLabelingParams, params)
     splits = TimeSplits.from_dict(time_splits)
     errors = labeling.forecast_errors(
@@ -76,12 +76,15 @@ def calibrate_scenarios(
         settings.horizon_days,
         group=settings.scenarios.group,
         min_rows=settings.scenarios.min_rows,
+        window=settings.scenarios.window,
     )
     pooled = errors.table[errors.table[settings.scenarios.group] == "__all__"].iloc[0]
     logger.info(
-        "Forecast error over %d-day totals (%d lane-origins): bias %.3f, level sd %.3f; 80%% intervals cover "
+        "Forecast error over %s (%d lane-origins): bias %.3f, level sd %.3f; 80%% intervals cover "
         "%.0f%% of actual totals with daily noise alone, %.0f%% calibrated%s",
-        errors.horizon_days,
+        "each lane's lead time plus review period"
+        if settings.scenarios.window == "protection"
+        else f"{errors.horizon_days}-day totals",
         pooled["n_origins"],
         pooled["bias"],
         pooled["level_sd"],
