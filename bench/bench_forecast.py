@@ -1,11 +1,12 @@
 """Fit and predict times and accuracy of each global forecaster on one environment's persisted tables.
 
 Usage:
-    .venv/bin/python bench/bench_forecast.py [--data data] [--model lightgbm] [--set key=value ...]
+    .venv/bin/python bench/bench_forecast.py [--data data] [--env base] [--model lightgbm] [--set key=value ...]
 
 Reads ``03_primary`` of a finished ``kedro run --pipelines data_processing``
 (``prm_forecast_sales``, promotion days, lanes, splits) and the forecast block of
-``conf/base/parameters_data_processing.yml``; ``--set`` overrides its keys (e.g.
+``conf/base/parameters_data_processing.yml``, with ``conf/<env>``'s overrides of it
+merged over (e.g. ``--env staging --data data/staging``); ``--set`` overrides its keys (e.g.
 ``--set min_samples_leaf=40``). Prints fit and predict seconds (every decision
 date, the whole horizon, means and quantiles), and the validation and test WAPE.
 """
@@ -29,9 +30,20 @@ from orpr_kedro.core.params import ForecastParams
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+def _merged(base: dict, override: dict) -> dict:
+    """``override`` over ``base``, nested blocks key by key (as Kedro's soft merge of environments)."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = (
+            _merged(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(PROJECT / "data"))
+    parser.add_argument("--env", default="base", help="conf environment whose forecast overrides apply")
     parser.add_argument("--model", default=None, help="hist_gradient_boosting or lightgbm (default: conf/base)")
     parser.add_argument("--set", action="append", default=[], help="forecast parameter override, key=value")
     args = parser.parse_args()
@@ -42,6 +54,11 @@ def main() -> None:
     splits = TimeSplits.from_dict(json.loads((data / "time_splits.json").read_text()))
     conf = yaml.safe_load((PROJECT / "conf/base/parameters_data_processing.yml").read_text())
     settings = conf["data_processing"]["forecast"]
+    override = PROJECT / "conf" / args.env / "parameters_data_processing.yml"
+    if args.env != "base" and override.exists():
+        settings = _merged(
+            settings, (yaml.safe_load(override.read_text()) or {}).get("data_processing", {}).get("forecast", {})
+        )
     if args.model:
         settings["model"] = args.model
     for item in args.set:
