@@ -18,9 +18,10 @@ place. Per lane group (category by default) it estimates
 
 The window is either the OR model's whole horizon or, per lane, its protection window
 (mean lead time plus review period, ``or_labeling.scenarios.window``): the demand an
-order-up-to level has to cover. The relative error of a short window is larger than
-that of a 42-day total (errors of single weeks partly cancel over six), and the
-short one is what decides whether a level runs out before the next order arrives.
+order-up-to level has to cover, and the one that decides whether a level runs out
+before the next order arrives. On the demo the horizon measured better: over a short
+window the daily noise explains most of the spread, and what the OR model misses is
+error that persists for weeks (docs/evaluation.md).
 
 :func:`sample_calibrated_demand` then draws, per scenario and lane, one level factor
 ``bias x LogNormal(-level_sd^2 / 2, level_sd)`` for the whole horizon and daily
