@@ -29,6 +29,7 @@ POLICY_COLOURS = {
     "baseline_learner": "#CC79A7",
     "pretrained": "#E69F00",
     "orpr": "#D55E00",
+    "aligned": "#F0A582",
 }
 
 # Colours for policies outside POLICY_COLOURS (a client's own rule), none of them used above.

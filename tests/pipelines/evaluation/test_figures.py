@@ -86,7 +86,7 @@ def test_a_policy_has_the_same_colour_in_every_figure() -> None:
         assert line_colour[POLICY_LABELS[policy]] == bar_colour[POLICY_LABELS[policy]]
     assert line_colour["ORPR"] == "#d55e00" and bar_colour["Incumbent rule"] == "#595959"
     # eight policies, eight colours
-    assert len(set(POLICY_COLOURS.values())) == len(POLICY_COLOURS) == 8
+    assert len(set(POLICY_COLOURS.values())) == len(POLICY_COLOURS) == 9
 
 
 def test_a_policy_outside_the_palette_keeps_its_colour() -> None:

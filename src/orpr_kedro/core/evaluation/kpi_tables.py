@@ -24,6 +24,7 @@ POLICY_ORDER = (
     "baseline_learner",
     "pretrained",
     "orpr",
+    "aligned",
     "or_hindsight",
 )
 

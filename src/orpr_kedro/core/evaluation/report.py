@@ -135,6 +135,13 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
             "of `rl_alignment.deploy`, in `rpt_rl_alignment_summary`), so ORPR here is the pretrained network "
             "(the aligned policy is not deployed)."
         )
+        if "aligned" in overall.index and "total_cost_change_vs_pretrained" in overall.columns:
+            row = overall.loc["aligned"]
+            comparisons.append(
+                "On the test period the aligned network, run for the record, cost "
+                f"{row['total_cost_change_vs_pretrained']:+.1%} [{row['total_cost_change_vs_pretrained_ci_low']:+.1%}, "
+                f"{row['total_cost_change_vs_pretrained_ci_high']:+.1%}] against the pretrained one."
+            )
     extra = _tuning_section(tuning, currency) if tuning is not None else []
     if lane_kpis is not None and baseline is not None:
         extra += _worst_lanes_section(lane_kpis, baseline, currency=currency)

@@ -22,6 +22,7 @@ POLICY_LABELS = {
     "baseline_learner": "Baseline learner",
     "pretrained": "Pretrained network",
     "orpr": "ORPR",
+    "aligned": "Aligned network (not deployed)",
     "or_hindsight": "Hindsight OR",
 }
 
@@ -33,6 +34,7 @@ POLICY_DESCRIPTIONS = {
     "baseline_learner": "a gradient-boosted classifier trained on the OR labels (the yardstick the network must beat).",
     "pretrained": "the foundation network after supervised pretraining on the OR labels.",
     "orpr": "the network ORPR deploys: the pretrained network after reinforcement-learning alignment in the simulator where alignment passed its validation gate (rpt_rl_alignment_summary), otherwise the pretrained network itself.",
+    "aligned": "the network after reinforcement-learning alignment, which its validation gate did not deploy (ORPR is the pretrained network); run on the test period for the record.",
     "or_hindsight": "the OR program solved every week on the actual future demand (lead times still uncertain): what knowing demand is worth to the OR model. It is not a strict bound: it still picks one coverage per week from the grid, myopically over its horizon, under the category budgets.",
 }
 

@@ -30,6 +30,7 @@ from orpr_kedro.core.params import (
     as_params,
 )
 from orpr_kedro.core.rl.curves import training_curves_figure
+from orpr_kedro.core.rl.deploy import ALIGNED
 
 from . import figures
 
@@ -65,6 +66,7 @@ def _inputs(  # noqa: PLR0913 - the persisted tables every evaluation node reads
 def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     foundation_model: dict[str, Any],
     orpr_policy: dict[str, Any],
+    aligned_policy: dict[str, Any],
     baseline_learner: object,
     gurobi_licence: GurobiLicence,
     scenario_calibration: pd.DataFrame,
@@ -83,7 +85,9 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     """Every policy on the test period, closed loop, same demand and lead times.
 
     ``orpr`` is ``mdl_orpr_policy``: the aligned policy only where alignment beat the
-    pretrained network on validation, otherwise the pretrained network.
+    pretrained network on validation, otherwise the pretrained network; then the
+    aligned network (``mdl_aligned_policy``) runs too, as ``aligned``, so the test
+    period shows what the gate turned down.
     The tuned base-stock's service levels are chosen on the validation period; the OR
     policy's scenarios carry the measured forecast error (``mi_scenario_calibration``)
     unless ``or_labeling.scenarios.calibrate`` is false, as its labels did.
@@ -116,6 +120,9 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     orpr = FoundationPolicy.from_payload(orpr_policy)
     deployed = str(dict(orpr_policy.get("metadata", {})).get("orpr_network", "aligned"))
     networks = {"pretrained": pretrained.model, "orpr": orpr.model}
+    if deployed != ALIGNED:
+        # the gate kept the pretrained network: the aligned one is still evaluated, for the record
+        networks[ALIGNED] = FoundationPolicy.from_payload(aligned_policy).model
     learned_policies = learned.learned_policies(
         window.rows,
         {"baseline_learner": baseline_learner},
@@ -172,10 +179,13 @@ def summarise_kpis(
     baseline = comparison.strongest_baseline(lane_kpis)
     intervals = comparison.bootstrap_kpis(lane_kpis, bootstrap, reference=baseline)
     table = comparison.kpi_table(lane_kpis, intervals, decision_time, reference=baseline)
-    if {"orpr", "pretrained"} <= set(lane_kpis["policy"]):
+    # the aligned network against the pretrained one: ORPR where it is the aligned one, else the
+    # aligned network evaluated apart
+    aligned = ALIGNED if ALIGNED in set(lane_kpis["policy"]) else "orpr"
+    if {aligned, "pretrained"} <= set(lane_kpis["policy"]):
         versus = comparison.bootstrap_kpis(lane_kpis, bootstrap, reference="pretrained")
-        for column, value in comparison.paired_change(versus, "orpr", "pretrained").items():
-            table.loc[(table["policy"] == "orpr") & (table["scope"] == "all"), column] = value
+        for column, value in comparison.paired_change(versus, aligned, "pretrained").items():
+            table.loc[(table["policy"] == aligned) & (table["scope"] == "all"), column] = value
     logger.info("Strongest classic baseline on the test period: %s (the paired intervals are against it)", baseline)
     return table, intervals
 

@@ -33,6 +33,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "mdl_foundation_model",
                     "mdl_orpr_policy",
+                    "mdl_aligned_policy",
                     "mdl_baseline_learner",
                     "gurobi_licence",
                     "mi_scenario_calibration",
