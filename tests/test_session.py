@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+import torch
 import yaml
 from click.testing import CliRunner
 from kedro.framework.session import KedroSession
@@ -128,6 +129,14 @@ def test_default_run_on_the_test_environment(test_project: Path, monkeypatch, ca
     assert "mo_recommendations" in manifest["replaced_outputs"]
     summary = pd.read_csv(_latest(data / "08_reporting", "recommend_summary.csv")).set_index("metric")["value"]
     assert summary["incumbent_fallback"] == "1"
+    # tuned base-stock ran in the alignment's validation loop; ORPR's service floor is where it won there
+    rl_kpis = pd.read_csv(_latest(data / "08_reporting", "rl_validation_kpis.csv"))
+    assert "tuned_base_stock" in set(rl_kpis["policy"])
+    [policy_file] = (data / "06_models/orpr_policy.pt").glob("*/orpr_policy.pt")
+    floor = torch.load(policy_file, weights_only=True)["metadata"]["service_floor"]
+    assert all(entry["validation_cost_network"] > entry["validation_cost_tuned_base_stock"] for entry in floor)
+    tuning = pd.read_csv(_latest(data / "08_reporting", "tuned_base_stock.csv"))
+    assert set(tuning.loc[tuning["orpr_service_floor"].notna(), "category"]) == {entry["category"] for entry in floor}
 
     # the exploration notebook runs top to bottom on what the run wrote
     notebook = nbformat.read(test_project / "notebooks" / "exploration.ipynb", as_version=4)

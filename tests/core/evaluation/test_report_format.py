@@ -186,3 +186,22 @@ def test_orders_section_summarises_and_links_the_orders() -> None:
     assert "| no snapshot row (no order computed) | 1 |" in text and "cold start" not in text  # zero rows left out
     assert "| value (EUR) |" in text and "| DC01 | 291 | 220 | 15,432 | 159,100 | 4.2% | 90.0% |" in text
     assert "| **all DCs** | 291 |" in text
+
+
+def test_the_tuning_section_names_the_categories_under_orprs_service_floor():
+    from orpr_kedro.core.evaluation.report_sections import _tuning_section
+
+    tuning = pd.DataFrame(
+        {
+            "category": ["a", "b"],
+            "candidate": ["0.9999", "0.98"],
+            "total_cost": [100.0, 50.0],
+            "in_stock_rate": [0.999, 0.99],
+            "chosen": [True, True],
+            "orpr_service_floor": [0.9999, np.nan],
+        }
+    )
+    text = "\n".join(_tuning_section(tuning, "EUR"))
+    assert "ORPR's service floor: in a (99.99%) the deployed network cost more than tuned base-stock" in text
+    assert "b (" not in text
+    assert "service floor" not in "\n".join(_tuning_section(tuning.drop(columns="orpr_service_floor"), "EUR"))

@@ -252,3 +252,17 @@ def test_reports_side_by_side(samples):
     assert all(list(table.columns) == columns for table in schedules.values())
     learned = schedules["baseline_learner"]
     np.testing.assert_array_equal(learned["coverage_days"], GRID[learned["coverage_index"]])
+
+
+def test_a_service_floor_in_the_payload_lifts_the_decisions_of_its_category_only(samples):
+    payload = pretraining.train_foundation_model(samples, GRID, TINY, seed=1).payload()
+    free = FoundationPolicy.from_payload(payload).decide_index(samples)
+    code = int(samples["category_code"].iloc[0])
+    floor = [{"category": "first", "category_code": code, "service_level": 0.99, "index": len(GRID) - 1}]
+    guarded = FoundationPolicy.from_payload({**payload, "metadata": {"service_floor": floor}})
+    assert guarded.floor_by("category") == {"first": len(GRID) - 1}
+    index = guarded.decide_index(samples)
+    own = samples["category_code"].to_numpy() == code
+    assert own.any() and (~own).any()
+    np.testing.assert_array_equal(index[own], len(GRID) - 1)
+    np.testing.assert_array_equal(index[~own], free[~own])

@@ -537,3 +537,25 @@ def test_scenario_episodes_draw_demand_around_the_forecast_with_the_measured_err
         context.rows.period = period
     with pytest.raises(ValueError, match="actual or scenarios"):
         LaneEpisodes(context, 2, 1, RLAlignmentParams().reward, demand="history")
+
+
+def test_the_service_floor_guards_the_categories_where_the_network_lost_to_tuned_base_stock():
+    """a: network 120 vs tuned 100 at 0.99 -> floor index 2; b: network cheaper, no floor; c: lost, level
+    0.995 between grid levels -> the next one up (3); d: lost, but the newsvendor fractile won (NaN): no floor."""
+    from orpr_kedro.core.rl.deploy import service_floor
+
+    kpis = pd.DataFrame(
+        {
+            "policy": ["pretrained", "tuned_base_stock"] * 5,
+            "scope": ["all", "all", "a", "a", "b", "b", "c", "c", "d", "d"],
+            "total_cost": [500.0, 460.0, 120.0, 100.0, 80.0, 90.0, 150.0, 140.0, 150.0, 130.0],
+        }
+    )
+    chosen = pd.DataFrame({"category": ["a", "b", "c", "d"], "service_level": [0.99, 0.9, 0.995, np.nan]})
+    codes = pd.Series({"a": 0, "b": 1, "c": 2, "d": 3})
+    floors = service_floor(kpis, "pretrained", chosen, np.array([0.5, 0.9, 0.99, 0.999]), codes)
+    assert [(f["category"], f["category_code"], f["service_level"], f["index"]) for f in floors] == [
+        ("a", 0, 0.99, 2),
+        ("c", 2, 0.995, 3),
+    ]
+    assert floors[0]["validation_cost_network"] == 120.0 and floors[0]["validation_cost_tuned_base_stock"] == 100.0

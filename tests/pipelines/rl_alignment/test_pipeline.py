@@ -44,6 +44,7 @@ def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_p
     )
     catalog["params:rl_alignment"] = params.model_dump(mode="json")
     catalog["params:or_labeling"] = OR_PARAMS.model_dump(mode="json")
+    catalog["params:evaluation"] = {}
     catalog["params:seed"] = SEED
     with caplog.at_level(logging.INFO, logger="orpr_kedro.pipelines.rl_alignment.nodes"):
         outputs = SequentialRunner().run(create_pipeline(), catalog)
@@ -74,6 +75,8 @@ def test_rl_alignment_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_p
     assert gate["low"] <= gate["change"] <= gate["high"]
     expected = "aligned" if gate["high"] < 0 else "pretrained"
     assert deployed["metadata"]["orpr_network"] == expected
+    # coverage-day actions: no service levels to floor, and no tuned base-stock in the loop
+    assert deployed["metadata"]["service_floor"] == []
     source = catalog.load("mdl_aligned_policy" if expected == "aligned" else "mdl_foundation_model")
     assert all(deployed["state_dict"][name].equal(tensor) for name, tensor in source["state_dict"].items())
     decisions = catalog.load("mo_rl_validation_decisions")

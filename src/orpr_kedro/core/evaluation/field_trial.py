@@ -81,7 +81,9 @@ def simulate_worlds(
     grid = aligned.action_grid
     context = lane_context_from_rows(rows, aligned.normalisation, grid)
     incumbent = IncumbentRule.from_lanes(rows.period.lane_arrays)
-    orpr = SwitchPolicy(incumbent, NetworkPolicy(context, aligned.model), design.switch)
+    orpr = SwitchPolicy(
+        incumbent, NetworkPolicy(context, aligned.model, service_floor=aligned.floor_by("category")), design.switch
+    )
     with torch_runtime(threads):
         return closed_loop_validation(
             rows,

@@ -62,11 +62,13 @@ def learned_policies(
     networks: Mapping[str, FoundationModel],
     normalisation: Normalisation,
     grid: ActionGrid | np.ndarray,
+    service_floors: Mapping[str, Mapping[str, int]] | None = None,
 ) -> dict[str, Policy]:
     """Learners, then networks, as policies on ``rows``; the networks share one observation cache.
 
     ``normalisation`` and ``grid`` are the foundation model's (its scaling and action
-    grid); every network evaluated here must share them.
+    grid); every network evaluated here must share them. ``service_floors``: per
+    network name, its ``{category: lowest grid index}`` (ORPR's, where it has one).
     """
     grid = as_action_grid(grid)
     policies: dict[str, Policy] = {}
@@ -77,5 +79,5 @@ def learned_policies(
     if networks:
         context = lane_context_from_rows(rows, normalisation, grid)
         for name, model in networks.items():
-            policies[name] = NetworkPolicy(context, model)
+            policies[name] = NetworkPolicy(context, model, service_floor=(service_floors or {}).get(name))
     return policies

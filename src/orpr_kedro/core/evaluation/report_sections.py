@@ -262,6 +262,20 @@ def _tuning_section(tuning: pd.DataFrame, currency: str = "currency") -> list[st
         "",
         markdown_table(table, {cost: "{:,.0f}", "validation in-stock": "{:.2%}"}),
         "",
+        *_floor_lines(chosen, group),
+    ]
+
+
+def _floor_lines(chosen: pd.DataFrame, group: str) -> list[str]:
+    """The categories where ORPR may not order below tuned base-stock's service level (rl_alignment's guard)."""
+    if "orpr_service_floor" not in chosen.columns or not chosen["orpr_service_floor"].notna().any():
+        return []
+    floored = chosen[chosen["orpr_service_floor"].notna()]
+    names = ", ".join(f"{row[group]} ({_service_level(row['orpr_service_floor'])})" for _, row in floored.iterrows())
+    return [
+        f"ORPR's service floor: in {names} the deployed network cost more than tuned base-stock on the validation "
+        "period (rl_alignment's closed loop), so there ORPR never orders below tuned base-stock's service level.",
+        "",
     ]
 
 

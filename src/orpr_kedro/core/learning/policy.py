@@ -8,7 +8,7 @@ fitted on the training split.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -24,9 +24,18 @@ from orpr_kedro.core.learning.inputs import (
 from orpr_kedro.core.learning.network import FoundationModel, ModelConfig
 from orpr_kedro.core.simulation.actions import ActionGrid, ActionKind
 
-__all__ = ["PAYLOAD_FORMAT", "FoundationPolicy"]
+__all__ = ["PAYLOAD_FORMAT", "FoundationPolicy", "floor_index"]
 
 PAYLOAD_FORMAT = "orpr_kedro.foundation_model/1"
+
+
+def floor_index(floor: Mapping[Any, int], keys: np.ndarray) -> np.ndarray:
+    """The lowest grid index allowed for each row: its key's entry in ``floor`` (0 where it has none)."""
+    keys = np.asarray(keys)
+    allowed = np.zeros(len(keys), dtype=np.int64)
+    for key, index in floor.items():
+        allowed[keys == key] = int(index)
+    return allowed
 
 
 class FoundationPolicy:
@@ -36,12 +45,27 @@ class FoundationPolicy:
     arrays) for any number of lanes, runs the network in eval mode under
     ``torch.inference_mode`` in batches of ``batch_size`` rows, and returns the
     argmax of the decision logits as a grid index or as coverage days.
+
+    ``service_floor``: per category, the lowest grid index the policy may choose (the
+    payload's ``metadata.service_floor``, written by rl_alignment where the deployed
+    network lost to tuned base-stock on validation); rows of other categories are free.
     """
 
-    def __init__(self, model: FoundationModel, normalisation: Normalisation, batch_size: int = 4096) -> None:
+    def __init__(
+        self,
+        model: FoundationModel,
+        normalisation: Normalisation,
+        batch_size: int = 4096,
+        service_floor: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
         self.model = model.eval()
         self.normalisation = normalisation
         self.batch_size = int(batch_size)
+        self.service_floor = [dict(entry) for entry in service_floor]
+
+    def floor_by(self, key: str) -> dict[Any, int]:
+        """The floor as ``{category name or code: grid index}`` (``key``: ``category`` or ``category_code``)."""
+        return {entry[key]: int(entry["index"]) for entry in self.service_floor}
 
     @property
     def config(self) -> ModelConfig:
@@ -81,7 +105,8 @@ class FoundationPolicy:
             )
         model = FoundationModel(ModelConfig.from_dict(payload["config"]))
         model.load_state_dict(payload["state_dict"])
-        return cls(model, Normalisation.from_dict(payload["normalisation"]), batch_size=batch_size)
+        floor = dict(payload.get("metadata", {})).get("service_floor", [])
+        return cls(model, Normalisation.from_dict(payload["normalisation"]), batch_size=batch_size, service_floor=floor)
 
     # ---------------------------------------------------------------- inference
     def tensors(self, inputs: DecisionInputs | pd.DataFrame, on_hand=None, on_order=None) -> ModelTensors:
@@ -105,8 +130,13 @@ class FoundationPolicy:
         return self.logits_from_tensors(self.tensors(inputs, on_hand, on_order)).numpy()
 
     def decide_index(self, inputs: DecisionInputs | pd.DataFrame, on_hand=None, on_order=None) -> np.ndarray:
-        """Grid index ``[N]`` of the chosen coverage."""
-        return self.logits_from_tensors(self.tensors(inputs, on_hand, on_order)).argmax(dim=1).numpy()
+        """Grid index ``[N]`` of the chosen coverage (at least the service floor of the row's category)."""
+        if isinstance(inputs, pd.DataFrame):
+            inputs = DecisionInputs.from_frame(inputs, on_hand=on_hand, on_order=on_order)
+        index = self.logits_from_tensors(self.tensors(inputs)).argmax(dim=1).numpy()
+        if self.service_floor:
+            index = np.maximum(index, floor_index(self.floor_by("category_code"), inputs.category_code))
+        return index
 
     def decide(self, inputs: DecisionInputs | pd.DataFrame, on_hand=None, on_order=None) -> np.ndarray:
         """The chosen action's value ``[N]`` per lane (coverage days, or a service level)."""

@@ -113,6 +113,12 @@ class DeployParams(StrictModel):
         "the pretrained network's",
     )
     n_resamples: int = Field(1000, ge=100, description="bootstrap resamples of the SKU-DCs")
+    service_floor: bool = Field(
+        True,
+        description="per category where the deployed network costs more than tuned base-stock on validation "
+        "(same closed loop), ORPR never decides below tuned base-stock's service level there "
+        "(action kind service_level only)",
+    )
 
 
 class RLAlignmentParams(StrictModel):

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from orpr_kedro.core.evaluation.bootstrap import BootstrapSettings, bootstrap_kpis
 from orpr_kedro.core.params import DeployParams
 
-__all__ = ["ALIGNED", "PRETRAINED", "AlignmentGate", "alignment_gate"]
+__all__ = ["ALIGNED", "PRETRAINED", "TUNED_BASE_STOCK", "AlignmentGate", "alignment_gate", "service_floor"]
 
 ALIGNED, PRETRAINED = "aligned", "pretrained"
+TUNED_BASE_STOCK = "tuned_base_stock"
 
 
 @dataclass(frozen=True)
@@ -85,3 +87,54 @@ def alignment_gate(lane_kpis: pd.DataFrame, params: DeployParams, seed: int) -> 
     return AlignmentGate(
         change, low, high, params.level, params.rule, deployed, in_stock_change, params.max_in_stock_drop
     )
+
+
+def service_floor(
+    category_kpis: pd.DataFrame,
+    network: str,
+    chosen_levels: pd.DataFrame,
+    grid: np.ndarray,
+    category_codes: pd.Series,
+    baseline: str = TUNED_BASE_STOCK,
+) -> list[dict]:
+    """Where the deployed network lost to tuned base-stock on validation: the lowest action it may take.
+
+    Args:
+        category_kpis: the validation closed loop's KPI table (``policy``, ``scope`` = a
+            category or ``all``, ``total_cost``), with ``network`` and ``baseline`` in it.
+        network: the deployed network's policy name.
+        chosen_levels: tuned base-stock's choice per category (``category``,
+            ``service_level``; NaN where each lane's newsvendor fractile won: no floor).
+        grid: the service levels of the action grid, ascending.
+        category_codes: ``category -> category_code`` of the lanes.
+
+    Returns one entry per floored category: ``category``, ``category_code``,
+    ``service_level`` (tuned base-stock's), ``index`` (the first grid level at or above
+    it) and both validation costs (currency).
+    """
+    costs = category_kpis[category_kpis["scope"] != "all"].pivot_table(
+        index="scope", columns="policy", values="total_cost", aggfunc="sum"
+    )
+    grid = np.asarray(grid, dtype=np.float64)
+    if grid.size == 0:
+        raise ValueError("a service floor needs the service levels of the action grid; got none")
+    floors = []
+    for row in chosen_levels.itertuples(index=False):
+        category, level = str(row.category), float(row.service_level)
+        if np.isnan(level) or category not in costs.index:
+            continue
+        own, bar = float(costs.loc[category, network]), float(costs.loc[category, baseline])
+        if own <= bar:
+            continue
+        index = int(min(np.searchsorted(grid, level - 1e-12), len(grid) - 1))
+        floors.append(
+            {
+                "category": category,
+                "category_code": int(category_codes[category]),
+                "service_level": level,
+                "index": index,
+                "validation_cost_network": own,
+                "validation_cost_tuned_base_stock": bar,
+            }
+        )
+    return floors

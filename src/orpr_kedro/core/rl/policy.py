@@ -8,7 +8,12 @@ it also records ``KL(policy || reference)`` on its own states (nats).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
+
 from orpr_kedro.core.learning.network import FoundationModel
+from orpr_kedro.core.learning.policy import floor_index
 from orpr_kedro.core.rl.actor_critic import categorical_kl
 from orpr_kedro.core.rl.alignment import decision_logits
 from orpr_kedro.core.rl.observation import LaneContext
@@ -19,12 +24,23 @@ __all__ = ["NetworkPolicy"]
 
 
 class NetworkPolicy:
-    """A network deciding the argmax grid index from its own state; ``reference``: KL recorded against it."""
+    """A network deciding the argmax grid index from its own state; ``reference``: KL recorded against it.
 
-    def __init__(self, context: LaneContext, model: FoundationModel, reference: FoundationModel | None = None) -> None:
+    ``service_floor``: ``{category: lowest grid index}`` (``FoundationPolicy.floor_by("category")``);
+    a row of such a category never decides below it.
+    """
+
+    def __init__(
+        self,
+        context: LaneContext,
+        model: FoundationModel,
+        reference: FoundationModel | None = None,
+        service_floor: Mapping[str, int] | None = None,
+    ) -> None:
         self.context = context
         self.model = model
         self.reference = reference
+        self.service_floor = dict(service_floor or {})
 
     def decide(self, lanes: Lanes, state: DecisionState) -> Decision:
         if state.rows is None or state.on_hand is None:
@@ -37,4 +53,6 @@ class NetworkPolicy:
             reference = decision_logits(self.reference, self.context.layout, obs)
             kl = categorical_kl(logits, reference).clamp_min(0.0).numpy()
         index = logits.argmax(dim=1).numpy()
+        if self.service_floor:
+            index = np.maximum(index, floor_index(self.service_floor, self.context.rows.row_category[state.rows]))
         return self.context.decision(state.rows, index, state.n_days, kl_to_reference=kl)

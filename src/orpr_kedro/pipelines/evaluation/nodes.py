@@ -129,6 +129,7 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
         networks,
         pretrained.normalisation,
         pretrained.action_grid,
+        service_floors={"orpr": orpr.floor_by("category")},
     )
     with (
         TaskExecutor(as_params(ExecutionParams, execution).executor) as executor,
@@ -166,7 +167,10 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
         f"{overall_row['realised_cost']:,.0f}",
         100 * overall_row["error"],
     )
-    tuned = tuning.table.assign(orpr_network=deployed)
+    floors = {entry["category"]: entry["service_level"] for entry in orpr.service_floor}
+    tuned = tuning.table.assign(
+        orpr_network=deployed, orpr_service_floor=tuning.table[tuning_settings.group].map(floors).astype(float)
+    )
     return decisions, per_lane, trajectories, timing, solver_log, tuned, calibration
 
 

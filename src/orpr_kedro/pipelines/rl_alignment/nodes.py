@@ -11,14 +11,15 @@ from matplotlib.figure import Figure
 
 from orpr_kedro.core.data.blocks import as_frame
 from orpr_kedro.core.data.splits import TimeSplits
+from orpr_kedro.core.evaluation.baselines import tune_base_stock
 from orpr_kedro.core.evaluation.closed_loop import closed_loop_validation, promotion_gaps
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.optimization.scenarios import calibrated_period
-from orpr_kedro.core.params import ORLabelingParams, RLAlignmentParams, as_params
+from orpr_kedro.core.params import EvaluationParams, ORLabelingParams, RLAlignmentParams, as_params
 from orpr_kedro.core.rl import alignment
 from orpr_kedro.core.rl.actor_critic import torch_runtime
 from orpr_kedro.core.rl.curves import training_curves_figure
-from orpr_kedro.core.rl.deploy import ALIGNED, PRETRAINED, alignment_gate
+from orpr_kedro.core.rl.deploy import ALIGNED, PRETRAINED, TUNED_BASE_STOCK, alignment_gate, service_floor
 from orpr_kedro.core.rl.policy import NetworkPolicy
 from orpr_kedro.core.simulation.actions import label_schedule
 from orpr_kedro.core.simulation.backtest import rule_policies
@@ -102,9 +103,10 @@ def validate_aligned_policy(
     time_splits: dict[str, Any],
     params: RLAlignmentParams,
     or_labeling: ORLabelingParams,
+    evaluation: EvaluationParams,
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Closed loop on the validation period: OR labels, pretrained, aligned, incumbent, base-stock.
+    """Closed loop on the validation period: OR labels, pretrained, aligned, incumbent, base-stock, tuned base-stock.
 
     Learned policies decide week by week from their own simulated state; all policies
     share the demand, the lead-time draws and the initial state. Returns the decisions
@@ -114,6 +116,10 @@ def validate_aligned_policy(
     by default the paired interval of the change lies below zero and in-stock falls at
     most 0.5 points), otherwise the pretrained network; its payload's metadata names
     which (``orpr_network``) and carries the change with its interval (``alignment_gate``).
+    With ``deploy.service_floor`` tuned base-stock (its service levels chosen on the same
+    period, ``evaluation.tuned_base_stock``) runs in the same loop, and where the deployed
+    network costs more than it in a category, ORPR may not decide below its service level
+    there (``metadata.service_floor``).
     """
     settings = as_params(RLAlignmentParams, params)
     or_settings = as_params(ORLabelingParams, or_labeling)
@@ -143,6 +149,20 @@ def validate_aligned_policy(
             labels[validation_dates], rows.period.lanes["lane_id"].to_numpy(), context.grid, context.risk, "or_policy"
         )
     policies.update(rule_policies(rows.period))
+    tuning = None
+    if settings.deploy.service_floor and context.grid.kind == "service_level":
+        tuned = as_params(EvaluationParams, evaluation).tuned_base_stock
+        tuning = tune_base_stock(
+            rows.period,
+            splits.validation_start,
+            splits.test_start,
+            service_levels=tuned.service_levels,
+            seed=int(seed),
+            max_lead_time=or_settings.max_lead_time,
+            burn_in_weeks=tuned.burn_in_weeks,
+            group="category",
+        )
+        policies[TUNED_BASE_STOCK] = tuning.policy(rows.period.lane_arrays, rows.period.dispersion)
     with torch_runtime(1):
         result = closed_loop_validation(
             rows,
@@ -167,9 +187,24 @@ def validate_aligned_policy(
     deployed = gate.deployed
     (logger.info if deployed == ALIGNED else logger.warning)("RL alignment gate: %s", gate.reason())
     chosen = aligned_policy if deployed == ALIGNED else foundation_model
+    floors = []
+    if tuning is not None:
+        codes = lanes.drop_duplicates("category").set_index("category")["category_code"]
+        floors = service_floor(table, deployed, tuning.choices(), context.grid.values, codes)
+        logger.info(
+            "Service floor of ORPR (where the %s network cost more than tuned base-stock on validation): %s",
+            deployed,
+            ", ".join(
+                f"{f['category']} at {f['service_level']:g} ({f['validation_cost_network']:,.0f} vs "
+                f"{f['validation_cost_tuned_base_stock']:,.0f})"
+                for f in floors
+            )
+            or "none",
+        )
     metadata = {
         **dict(chosen.get("metadata", {})),
         "orpr_network": deployed,
+        "service_floor": floors,
         "alignment_gate": {
             "change": gate.change,
             "low": gate.low,

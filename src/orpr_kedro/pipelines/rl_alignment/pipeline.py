@@ -34,7 +34,15 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=nodes.validate_aligned_policy,
-                inputs=["mdl_foundation_model", "mdl_aligned_policy", *_TABLES, _PARAMS, _OR, "params:seed"],
+                inputs=[
+                    "mdl_foundation_model",
+                    "mdl_aligned_policy",
+                    *_TABLES,
+                    _PARAMS,
+                    _OR,
+                    "params:evaluation",
+                    "params:seed",
+                ],
                 outputs=["mo_rl_validation_decisions", "rpt_rl_validation_kpis", "mdl_orpr_policy"],
                 name="validate_aligned_policy",
             ),
