@@ -126,7 +126,7 @@ def service_floor(
         own, bar = float(costs.loc[category, network]), float(costs.loc[category, baseline])
         if own <= bar:
             continue
-        index = int(min(np.searchsorted(grid, level - 1e-12), len(grid) - 1))
+        index = min(int(np.searchsorted(grid, level - 1e-12)), len(grid) - 1)
         floors.append(
             {
                 "category": category,
