@@ -21,12 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from orpr_kedro.core.data.splits import TimeSplits
+from orpr_kedro.core.params import TunedBaseStockParams
 from orpr_kedro.core.simulation.conventions import DECISION_INTERVAL_DAYS
 from orpr_kedro.core.simulation.kernel import draw_lead_times, simulate_order_up_to
 from orpr_kedro.core.simulation.period import Lanes, Period
 from orpr_kedro.core.simulation.policies import BaseStock, base_stock_for
 
-__all__ = ["NEWSVENDOR", "BaseStockTuning", "base_stock_policy", "tune_base_stock"]
+__all__ = ["NEWSVENDOR", "BaseStockTuning", "base_stock_policy", "tune_base_stock", "tune_on_validation"]
 
 NEWSVENDOR = "newsvendor"
 """Candidate name of each lane's own newsvendor fractile (the untuned ``base_stock``)."""
@@ -170,6 +172,25 @@ def tune_base_stock(
         pipeline,
     )
     return _choose(result, lanes, names, candidates, group)
+
+
+def tune_on_validation(
+    data: Period, splits: TimeSplits, settings: TunedBaseStockParams, *, seed: int, max_lead_time: int, group=None
+) -> BaseStockTuning:
+    """:func:`tune_base_stock` on the validation period with ``evaluation.tuned_base_stock``'s settings.
+
+    ``group`` overrides the settings' group (rl_alignment's service floor is per category).
+    """
+    return tune_base_stock(
+        data,
+        splits.validation_start,
+        splits.test_start,
+        service_levels=settings.service_levels,
+        seed=int(seed),
+        max_lead_time=max_lead_time,
+        burn_in_weeks=settings.burn_in_weeks,
+        group=settings.group if group is None else group,
+    )
 
 
 def _choose(

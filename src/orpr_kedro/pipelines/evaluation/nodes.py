@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from orpr_kedro.core.data.blocks import as_frame
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.evaluation import comparison, field_trial, learned, report
-from orpr_kedro.core.evaluation.baselines import tune_base_stock
+from orpr_kedro.core.evaluation.baselines import tune_on_validation
 from orpr_kedro.core.evaluation.calibration import calibration_table
 from orpr_kedro.core.evaluation.report_field_test import effects_table
 from orpr_kedro.core.executor import TaskExecutor
@@ -99,15 +99,8 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
     inputs = _inputs(features, labels, lanes, daily_sales, forecasts, time_splits, params, or_labeling, rl_alignment)
     settings, or_settings, splits = inputs.settings, inputs.or_settings, inputs.splits
     tuning_settings = settings.tuned_base_stock
-    tuning = tune_base_stock(
-        inputs.period,
-        splits.validation_start,
-        splits.test_start,
-        service_levels=tuning_settings.service_levels,
-        seed=int(seed),
-        max_lead_time=or_settings.max_lead_time,
-        burn_in_weeks=tuning_settings.burn_in_weeks,
-        group=tuning_settings.group,
+    tuning = tune_on_validation(
+        inputs.period, splits, tuning_settings, seed=seed, max_lead_time=or_settings.max_lead_time
     )
     chosen = tuning.choices()
     logger.info(

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from orpr_kedro.core.data.blocks import as_frame
 from orpr_kedro.core.data.splits import TimeSplits
-from orpr_kedro.core.evaluation.baselines import tune_base_stock
+from orpr_kedro.core.evaluation.baselines import tune_on_validation
 from orpr_kedro.core.evaluation.closed_loop import closed_loop_validation, promotion_gaps
 from orpr_kedro.core.learning.policy import FoundationPolicy
 from orpr_kedro.core.optimization.scenarios import calibrated_period
@@ -151,15 +151,12 @@ def validate_aligned_policy(
     policies.update(rule_policies(rows.period))
     tuning = None
     if settings.deploy.service_floor and context.grid.kind == "service_level":
-        tuned = as_params(EvaluationParams, evaluation).tuned_base_stock
-        tuning = tune_base_stock(
+        tuning = tune_on_validation(
             rows.period,
-            splits.validation_start,
-            splits.test_start,
-            service_levels=tuned.service_levels,
-            seed=int(seed),
+            splits,
+            as_params(EvaluationParams, evaluation).tuned_base_stock,
+            seed=seed,
             max_lead_time=or_settings.max_lead_time,
-            burn_in_weeks=tuned.burn_in_weeks,
             group="category",
         )
         policies[TUNED_BASE_STOCK] = tuning.policy(rows.period.lane_arrays, rows.period.dispersion)
