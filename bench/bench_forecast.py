@@ -5,8 +5,8 @@ Usage:
 
 Reads ``03_primary`` of a finished ``kedro run --pipelines data_processing``
 (``prm_forecast_sales``, promotion days, lanes, splits) and the forecast block of
-``conf/base/parameters_data_processing.yml``, with ``conf/<env>``'s overrides of it
-merged over (e.g. ``--env staging --data data/staging``); ``--set`` overrides its keys (e.g.
+the environment's parameters as ``kedro run --env <env>`` reads them (e.g. ``--env staging
+--data data/staging``); ``--set`` overrides its keys (e.g.
 ``--set min_samples_leaf=40``). Prints fit and predict seconds (every decision
 date, the whole horizon, means and quantiles), and the validation and test WAPE.
 """
@@ -21,23 +21,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
 
 from orpr_kedro.core.data.splits import TimeSplits
 from orpr_kedro.core.forecasting import model as fc
 from orpr_kedro.core.forecasting.accuracy import forecast_errors
-from orpr_kedro.core.params import ForecastParams
+from orpr_kedro.core.params import ForecastParams, parse_params
 
 PROJECT = Path(__file__).resolve().parents[1]
-
-
-def _merged(base: dict, override: dict) -> dict:
-    """``override`` over ``base``, nested blocks key by key (as Kedro's soft merge of environments)."""
-    merged = dict(base)
-    for key, value in override.items():
-        merged[key] = (
-            _merged(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
-        )
-    return merged
 
 
 def main() -> None:
@@ -52,20 +44,18 @@ def main() -> None:
     promotions = pd.read_parquet(data / "promotion_days")
     lanes = pd.read_parquet(data / "lanes.parquet")
     splits = TimeSplits.from_dict(json.loads((data / "time_splits.json").read_text()))
-    conf = yaml.safe_load((PROJECT / "conf/base/parameters_data_processing.yml").read_text())
-    settings = conf["data_processing"]["forecast"]
-    override = PROJECT / "conf" / args.env / "parameters_data_processing.yml"
-    if args.env != "base" and override.exists():
-        settings = _merged(
-            settings, (yaml.safe_load(override.read_text()) or {}).get("data_processing", {}).get("forecast", {})
-        )
+    # the environment's parameters as a run reads them (Kedro's soft merge of conf/<env> over conf/base)
+    bootstrap_project(PROJECT)
+    with KedroSession.create(project_path=PROJECT, env=None if args.env == "base" else args.env) as session:
+        context_params = session.load_context().params
+    settings = parse_params("data_processing", context_params["data_processing"]).forecast.model_dump()
     if args.model:
         settings["model"] = args.model
     for item in args.set:
         key, value = item.split("=", 1)
         settings[key] = yaml.safe_load(value)
     params = ForecastParams(**settings)
-    seed = yaml.safe_load((PROJECT / "conf/base/parameters.yml").read_text())["seed"]
+    seed = int(context_params["seed"])
     panels = fc.build_demand_panels(sales, promotions, lanes, splits.data_end, params.horizon_days)
 
     started = time.perf_counter()

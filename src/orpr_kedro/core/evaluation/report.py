@@ -47,6 +47,7 @@ from orpr_kedro.core.evaluation.report_sections import (
     deployment_verdict,
     zero_cover_lanes,
 )
+from orpr_kedro.core.rl.deploy import ALIGNED
 
 __all__ = [
     "KPI_COLUMNS",
@@ -135,8 +136,8 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
             "of `rl_alignment.deploy`, in `rpt_rl_alignment_summary`), so ORPR here is the pretrained network "
             "(the aligned policy is not deployed)."
         )
-        if "aligned" in overall.index and "total_cost_change_vs_pretrained" in overall.columns:
-            row = overall.loc["aligned"]
+        if ALIGNED in overall.index and "total_cost_change_vs_pretrained" in overall.columns:
+            row = overall.loc[ALIGNED]
             comparisons.append(
                 "On the test period the aligned network, run for the record, cost "
                 f"{row['total_cost_change_vs_pretrained']:+.1%} [{row['total_cost_change_vs_pretrained_ci_low']:+.1%}, "
