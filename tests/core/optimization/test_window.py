@@ -1,5 +1,7 @@
 """The OR window step on a case small enough to simulate by hand."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -126,3 +128,18 @@ def test_in_stock_floors_are_shares_and_not_with_dc_capacity():
     with pytest.raises(ValueError, match="cannot be combined"):
         ORLabelingParams.model_validate({"in_stock_floor": {"a": 0.9}, "dc_capacity": {"DC01": 100.0}})
     assert ORLabelingParams.model_validate({"in_stock_floor": {"a": 0.9, "default": 0.5}}).floor_of("b") == 0.5
+
+
+def test_a_step_between_forecast_origins_reads_the_day_and_the_shifted_forecast(data):
+    """Daily lanes, constant demand: the same candidate costs two days after the origin; the view is shifted."""
+    daily = replace(data, lanes=data.lanes.assign(review_period=[1, 1]))
+    state = labeling.initial_state(daily.lanes)
+    with TaskExecutor(ExecutorParams(), progress=False) as executor:
+        at_origin = window.decide_window(daily, 0, state, GRID, PARAMS, 3, executor)
+        later = window.decide_window(daily, 0, state, GRID, PARAMS, 3, executor, day_offset=2)
+    np.testing.assert_array_equal(later.costs.total_cost, at_origin.costs.total_cost)
+    np.testing.assert_array_equal(later.choice, at_origin.choice)
+    ramp = replace(daily, forecast_cube=np.broadcast_to(np.arange(14.0), (2, 2, 14)).copy())
+    view = ramp.shifted_origin(1, 3)
+    assert list(view.decision_dates) == [pd.Timestamp("2025-01-16")] and view.forecast_cube.shape == (2, 1, 14)
+    assert view.forecast_cube[0, 0].tolist() == [*range(3, 14), 7.0, 8.0, 9.0]  # the last week repeats

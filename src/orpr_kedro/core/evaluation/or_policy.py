@@ -73,23 +73,24 @@ class ORPolicy:
             self.executor,
             self.licence,
             truncate_hindsight=True,
-            description=f"{self.name} {date.date()}",
+            description=f"{self.name} {(date + pd.Timedelta(days=state.day_offset)).date()}",
+            day_offset=state.day_offset,
         )
         results, choice = decision.results, decision.choice
         lanes_table = self.data.lanes
-        self._expected.append(
-            pd.DataFrame(
-                {
-                    "decision_date": date,
-                    "lane_id": lanes_table["lane_id"].to_numpy(),
-                    "category": lanes_table["category"].to_numpy(),
-                    "expected_cost": decision.costs.interval_total_cost[np.arange(len(choice)), choice],
-                }
+        if state.day_offset == 0:  # the plan of the week's date: what the calibration table holds against the week
+            self._expected.append(
+                pd.DataFrame(
+                    {
+                        "decision_date": date,
+                        "lane_id": lanes_table["lane_id"].to_numpy(),
+                        "category": lanes_table["category"].to_numpy(),
+                        "expected_cost": decision.costs.interval_total_cost[np.arange(len(choice)), choice],
+                    }
+                )
             )
-        )
-        self._log.append(
-            pd.DataFrame([{"policy": self.name, "decision_date": pd.Timestamp(date), **r.to_record()} for r in results])
-        )
+        day = date + pd.Timedelta(days=state.day_offset)
+        self._log.append(pd.DataFrame([{"policy": self.name, "decision_date": day, **r.to_record()} for r in results]))
         return self.grid.decision(state.forecast, choice, state.n_days, self.risk)
 
     @property
@@ -98,6 +99,8 @@ class ORPolicy:
 
         The OR model's own prediction (its scenarios), to hold against the cost realised
         on actual demand (:func:`~orpr_kedro.core.evaluation.comparison.calibration_table`).
+        With decisions at each lane's review, only the plans of the weeks' decision dates
+        (``day_offset`` 0) are recorded: the week the realised cost is summed over.
         """
         columns = ["decision_date", "lane_id", "category", "expected_cost"]
         return pd.concat(self._expected, ignore_index=True) if self._expected else pd.DataFrame(columns=columns)

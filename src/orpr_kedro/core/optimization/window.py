@@ -72,9 +72,15 @@ class CandidateCosts:
         return self.holding_cost + self.lost_sales_cost + self.order_cost
 
 
-def window_streams(seed: int, window_ordinal: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """Independent random streams of one window: (candidate scenarios, actual replay)."""
-    scenarios, replay = np.random.SeedSequence([seed, window_ordinal]).spawn(2)
+def window_streams(
+    seed: int, window_ordinal: int, day_offset: int = 0
+) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent random streams of one window: (candidate scenarios, actual replay).
+
+    ``day_offset`` > 0: a decision that many days after the window's date (its own streams).
+    """
+    entropy = [seed, window_ordinal] if day_offset == 0 else [seed, window_ordinal, day_offset]
+    scenarios, replay = np.random.SeedSequence(entropy).spawn(2)
     return np.random.default_rng(scenarios), np.random.default_rng(replay)
 
 
@@ -98,7 +104,8 @@ def simulate_candidates(
     """Expected costs of every candidate action for every lane from ``state``.
 
     ``truncate_hindsight``: in hindsight mode near the end of the data, simulate only
-    the days of actual demand left (at least 7) instead of failing: the oracle of a
+    the days of actual demand left instead of failing (a week or more on a weekly
+    decision date, fewer on a later review day of the last week): the oracle of a
     period that is scored up to the data's last day (evaluation).
     """
     grid = as_action_grid(grid)
@@ -109,7 +116,7 @@ def simulate_candidates(
     if params.mode == "hindsight":
         start = data.day(date)
         left = data.demand.shape[1] - start
-        if truncate_hindsight and 7 <= left < horizon:
+        if truncate_hindsight and 0 < left < horizon:
             horizon = left
         demand = data.demand[:, start : start + horizon][None]
         if demand.shape[2] < horizon:
@@ -302,16 +309,21 @@ def decide_window(
     *,
     truncate_hindsight: bool = False,
     description: str | None = None,
+    day_offset: int = 0,
 ) -> WindowDecision:
     """The OR step of decision date ``data.decision_dates[window]`` from ``state``.
 
     Candidates are simulated with the scenario stream of :func:`window_streams`
-    ``(seed, window)``; every model is solved on ``executor`` (progress bar
+    ``(seed, window, day_offset)``; every model is solved on ``executor`` (progress bar
     ``description``, default ``models <date>``). ``truncate_hindsight`` as in
-    :func:`simulate_candidates`.
+    :func:`simulate_candidates`. ``day_offset`` > 0: the step is taken that many days
+    after the date, from the date's forecast shifted to the day
+    (:meth:`~orpr_kedro.core.simulation.period.Period.shifted_origin`).
     """
     grid = as_action_grid(grid)
-    scenario_rng, _ = window_streams(seed, window)
+    scenario_rng, _ = window_streams(seed, window, day_offset)
+    if day_offset:
+        data, window = data.shifted_origin(window, day_offset), 0
     costs = simulate_candidates(data, window, state, grid, params, scenario_rng, truncate_hindsight=truncate_hindsight)
     tasks = build_tasks(data, window, costs, params, seed, licence)
     date = data.decision_dates[window].date()

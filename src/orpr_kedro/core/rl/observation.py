@@ -159,10 +159,17 @@ class LaneContext:
         lanes = self.rows.row_lane[rows]
         return self.grid.levels(self.rows.forecast(rows), index, n_days, self.risk.take(lanes))
 
-    def decision(self, rows: np.ndarray, index: np.ndarray, n_days: int, **extra) -> Decision:
-        """The harness decision of actions ``index`` ``[n]`` on ``rows``."""
+    def decision(
+        self, rows: np.ndarray, index: np.ndarray, n_days: int, forecast: np.ndarray | None = None, **extra
+    ) -> Decision:
+        """The harness decision of actions ``index`` ``[n]`` on ``rows``.
+
+        ``forecast`` ``[n, F]``: the path the levels are built from (the harness's, shifted
+        to a review day); by default the rows' own forecast.
+        """
         lanes = self.rows.row_lane[rows]
-        return self.grid.decision(self.rows.forecast(rows), index, n_days, self.risk.take(lanes), **extra)
+        path = self.rows.forecast(rows) if forecast is None else forecast
+        return self.grid.decision(path, index, n_days, self.risk.take(lanes), **extra)
 
     @property
     def or_index(self) -> np.ndarray:

@@ -55,4 +55,4 @@ class NetworkPolicy:
         index = logits.argmax(dim=1).numpy()
         if self.service_floor:
             index = np.maximum(index, floor_index(self.service_floor, self.context.rows.row_category[state.rows]))
-        return self.context.decision(state.rows, index, state.n_days, kl_to_reference=kl)
+        return self.context.decision(state.rows, index, state.n_days, state.forecast, kl_to_reference=kl)

@@ -16,6 +16,12 @@ simulated in one call. For such policies both give the same KPIs.
 
 Weeks before ``score_from`` are a burn-in: simulated (every policy reaches its own
 state) but not counted in the KPIs.
+
+``cadence="review"`` decides at each lane's review instead: each day of the week the
+lanes whose review day it is decide from that morning's state, with the week's forecast
+shifted to the day (the forecaster runs once a week; replenishment follows each lane's
+calendar), and one day is simulated per call. A lane reviewed daily decides daily, one
+reviewed weekly once a week on its own weekday.
 """
 
 from __future__ import annotations
@@ -33,12 +39,20 @@ import pandas as pd
 from orpr_kedro.core.simulation.conventions import WEEK
 from orpr_kedro.core.simulation.kernel import ACCUMULATOR_FIELDS, SimulationResult, simulate_order_up_to
 from orpr_kedro.core.simulation.kpi import aggregate_kpis, lane_kpi_frame
-from orpr_kedro.core.simulation.levels import draw_lead_times, lane_coverage_levels
+from orpr_kedro.core.simulation.levels import draw_lead_times, extend_forecast, lane_coverage_levels
 from orpr_kedro.core.simulation.period import Period
 from orpr_kedro.core.simulation.policies import Decision, DecisionState, Policy, grid_index
 from orpr_kedro.core.simulation.rows import DecisionRows, initial_pipeline
 
-__all__ = ["BacktestResult", "ClosedLoopResult", "run_closed_loop", "run_open_loop", "serial_simulation"]
+__all__ = [
+    "CADENCES",
+    "BacktestResult",
+    "ClosedLoopResult",
+    "run_closed_loop",
+    "run_open_loop",
+    "serial_simulation",
+    "shift_forecast",
+]
 
 
 @contextlib.contextmanager
@@ -126,6 +140,29 @@ def _lead_times(period: Period, first_day: int, n_days: int, seed: int, max_lead
     return draw_lead_times(lanes.lead_time_mean, lanes.lead_time_std, n_days, rng, max_lead_time=max_lead_time)
 
 
+CADENCES = ("weekly", "review")
+
+
+def _cadence_steps(cadence: str) -> list[tuple[int, int]]:
+    """(days after the decision date, days simulated) of each step of a week."""
+    if cadence == "weekly":
+        return [(0, WEEK)]
+    if cadence == "review":
+        return [(offset, 1) for offset in range(WEEK)]
+    raise ValueError(f"cadence must be one of {CADENCES}, got {cadence!r}")
+
+
+def shift_forecast(forecast: np.ndarray, offset: int) -> np.ndarray:
+    """The forecast ``[N, F]`` made ``offset`` days before, as seen from today: ``[N, F]`` from day ``offset`` on.
+
+    The days beyond ``F`` continue the last week's pattern
+    (:func:`~orpr_kedro.core.simulation.levels.extend_forecast`), so every level built
+    from the shifted path equals the one built from the original path at that day.
+    """
+    f = np.asarray(forecast, dtype=np.float64)
+    return extend_forecast(f, f.shape[1] + int(offset))[:, int(offset) :]
+
+
 def _levels(decision: Decision, forecast: np.ndarray, n_days: int) -> np.ndarray:
     if decision.levels is not None:
         return np.asarray(decision.levels, dtype=np.float64)
@@ -205,6 +242,7 @@ def run_closed_loop(  # noqa: PLR0915 - one loop over decision dates, kept in on
     initial_state: str = "master",
     score_from: pd.Timestamp | None = None,
     daily_lanes: np.ndarray | None = None,
+    cadence: str = "weekly",
 ) -> ClosedLoopResult:
     """Every policy deciding from its own state on consecutive decision ``dates`` (each with a week of demand).
 
@@ -222,10 +260,17 @@ def run_closed_loop(  # noqa: PLR0915 - one loop over decision dates, kept in on
             ``or_trajectory`` (the OR policy's state on the first date).
         score_from: dates before it are a burn-in; ``None`` scores all.
         daily_lanes: lane indices whose daily trajectories are kept (scored days).
+        cadence: ``weekly`` (every lane decides on each date and holds the decision for
+            the week) or ``review`` (each lane decides on each of its review days, from
+            its state that morning and the week's forecast shifted to the day,
+            :func:`shift_forecast`; the date's decision rows; ``DecisionState.day_offset``
+            the days since the date). Policies that ignore the state give the same KPIs
+            either way; ``decisions`` then holds one row per lane and review day.
 
     Raises:
-        ValueError: when no date is scored.
+        ValueError: when no date is scored, or on an unknown cadence.
     """
+    steps = _cadence_steps(cadence)
     dates = [pd.Timestamp(d) for d in dates]
     scored = [score_from is None or date >= pd.Timestamp(score_from) for date in dates]
     if not any(scored):
@@ -251,55 +296,66 @@ def run_closed_loop(  # noqa: PLR0915 - one loop over decision dates, kept in on
             day_rows = rows.rows_of(date) if rows is not None else None
             promotion = rows.promotion[day_rows] if rows is not None and day_rows is not None else no_promotion
             expert = rows.expert_coverage[day_rows] if rows is not None and day_rows is not None else no_rows
-            forecast = period.forecast_cube[:, period.window(date), :]
-            levels = np.empty((n_policies, n_lanes, WEEK))
-            for index, name in enumerate(names):
-                state = DecisionState(date, forecast, WEEK, on_hand[index], pipeline[index], day_rows)
-                started = time.perf_counter()
-                decision = policies[name].decide(lanes, state)
-                days = np.asarray(decision.coverage_days, dtype=np.float64)
-                levels[index] = _levels(decision, forecast, WEEK)
-                seconds[name] += time.perf_counter() - started
-                counts[name] += n_lanes
-                record = {
-                    "policy": np.full(n_lanes, name, dtype=object),
-                    "lane_id": table["lane_id"].to_numpy(),
-                    "decision_date": np.full(n_lanes, np.datetime64(date, "ns")),
-                    "scored": np.full(n_lanes, scored[week]),
-                    "coverage_days": days,
-                    "coverage_index": grid_index(grid, days) if decision.grid_index is None else decision.grid_index,
-                    "order_up_to": levels[index][:, 0],
-                    "on_hand": on_hand[index],
-                    "on_order": pipeline[index].sum(axis=1),
-                    "promotion": promotion,
-                    "expert_coverage_days": expert,
-                    "kl_to_reference": no_rows if decision.kl_to_reference is None else decision.kl_to_reference,
-                }
-                for column, values in record.items():
-                    columns.setdefault(column, []).append(values)
-            day = period.day(date)
-            demand = period.demand[:, day : day + WEEK]
-            keep_daily = daily_lanes is not None and scored[week]
-            result = simulate_order_up_to(
-                demand[None],
-                levels,
-                np.ascontiguousarray(lead_times[:, week * WEEK : (week + 1) * WEEK])[None],
-                period.lane_params_at(date),
-                on_hand[:, None, :],
-                pipeline[:, None, :, :],
-                return_pipeline=True,
-                record_trajectories=keep_daily,
-            )
-            if scored[week]:
-                for name in ACCUMULATOR_FIELDS:
-                    totals[name] += getattr(result, name)
-            if keep_daily and daily_lanes is not None and result.trajectories is not None:
-                for name in _DAILY_FIELDS:
-                    daily[name].append(getattr(result.trajectories, name)[:, 0][:, daily_lanes, :])
-                daily["demand"].append(np.broadcast_to(demand[daily_lanes], (n_policies, len(daily_lanes), WEEK)))
-            assert result.final_on_hand is not None and result.final_pipeline is not None
-            on_hand = result.final_on_hand[:, 0, :].copy()
-            pipeline = result.final_pipeline[:, 0, :, :pipeline_days].copy()
+            week_forecast = period.forecast_cube[:, period.window(date), :]
+            for offset, n_days in steps:
+                step_date = date + pd.Timedelta(days=offset)
+                params = period.lane_params_at(step_date)
+                # weekly: every lane decides on the date; review: the lanes whose review day it is
+                deciding = np.ones(n_lanes, dtype=bool) if cadence == "weekly" else params.review_offset == 0
+                forecast = week_forecast if offset == 0 else shift_forecast(week_forecast, offset)
+                levels = np.zeros((n_policies, n_lanes, n_days))
+                for index, name in enumerate(names if deciding.any() else []):
+                    state = DecisionState(
+                        date, forecast, n_days, on_hand[index], pipeline[index], day_rows, day_offset=offset
+                    )
+                    started = time.perf_counter()
+                    decision = policies[name].decide(lanes, state)
+                    days = np.asarray(decision.coverage_days, dtype=np.float64)
+                    levels[index] = _levels(decision, forecast, n_days)
+                    seconds[name] += time.perf_counter() - started
+                    counts[name] += n_lanes
+                    record = {
+                        "policy": np.full(n_lanes, name, dtype=object),
+                        "lane_id": table["lane_id"].to_numpy(),
+                        "decision_date": np.full(n_lanes, np.datetime64(step_date, "ns")),
+                        "scored": np.full(n_lanes, scored[week]),
+                        "coverage_days": days,
+                        "coverage_index": grid_index(grid, days)
+                        if decision.grid_index is None
+                        else decision.grid_index,
+                        "order_up_to": levels[index][:, 0],
+                        "on_hand": on_hand[index],
+                        "on_order": pipeline[index].sum(axis=1),
+                        "promotion": promotion,
+                        "expert_coverage_days": expert,
+                        "kl_to_reference": no_rows if decision.kl_to_reference is None else decision.kl_to_reference,
+                    }
+                    for column, values in record.items():
+                        columns.setdefault(column, []).append(np.asarray(values)[deciding])
+                day = period.day(step_date)
+                demand = period.demand[:, day : day + n_days]
+                keep_daily = daily_lanes is not None and scored[week]
+                first = week * WEEK + offset
+                result = simulate_order_up_to(
+                    demand[None],
+                    levels,
+                    np.ascontiguousarray(lead_times[:, first : first + n_days])[None],
+                    params,
+                    on_hand[:, None, :],
+                    pipeline[:, None, :, :],
+                    return_pipeline=True,
+                    record_trajectories=keep_daily,
+                )
+                if scored[week]:
+                    for name in ACCUMULATOR_FIELDS:
+                        totals[name] += getattr(result, name)
+                if keep_daily and daily_lanes is not None and result.trajectories is not None:
+                    for name in _DAILY_FIELDS:
+                        daily[name].append(getattr(result.trajectories, name)[:, 0][:, daily_lanes, :])
+                    daily["demand"].append(np.broadcast_to(demand[daily_lanes], (n_policies, len(daily_lanes), n_days)))
+                assert result.final_on_hand is not None and result.final_pipeline is not None
+                on_hand = result.final_on_hand[:, 0, :].copy()
+                pipeline = result.final_pipeline[:, 0, :, :pipeline_days].copy()
     decisions = pd.DataFrame({column: np.concatenate(values) for column, values in columns.items()})
     return ClosedLoopResult(
         BacktestResult(policies=names, result=totals),

@@ -164,6 +164,21 @@ class Period:
         """Simulator parameters whose day 0 is ``date``."""
         return self.lane_arrays.lane_params_at(self.day(date) - self.first_review_day)
 
+    def shifted_origin(self, window: int, offset: int) -> Period:
+        """A one-date view: the decision date ``window`` moved ``offset`` days on, its forecast shifted with it.
+
+        For decisions taken between two forecast origins (at a lane's review day): the
+        view's only decision date is ``decision_dates[window] + offset`` and its forecast
+        is that origin's from day ``offset`` on
+        (:func:`~orpr_kedro.core.simulation.harness.shift_forecast`); demand, lanes and
+        the forecast error are the period's.
+        """
+        from orpr_kedro.core.simulation.harness import shift_forecast  # noqa: PLC0415 - harness imports period
+
+        date = self.decision_dates[window] + pd.Timedelta(days=int(offset))
+        forecast = shift_forecast(self.forecast_cube[:, window, :], int(offset))
+        return replace(self, decision_dates=pd.DatetimeIndex([date]), forecast_cube=forecast[:, None, :])
+
     def with_forecast_errors(self, bias: np.ndarray, level_sd: np.ndarray) -> Period:
         """The same period whose demand scenarios carry a measured forecast error (``[N]`` each)."""
         return replace(

@@ -66,7 +66,11 @@ class DecisionState:
     ``[N]`` and ``pipeline`` ``[N, P]`` (units due at the start of day ``k`` from the date)
     are the policy's own simulated state, ``None`` in an open-loop run (levels fixed in
     advance); ``rows`` the lanes' decision rows (lane order) where the run has them;
-    ``n_days`` the days until the next decision.
+    ``n_days`` the days until the next decision. With decisions at each lane's review
+    (the harness's ``cadence="review"``) the decision is taken ``day_offset`` days after
+    ``date``: ``date`` and ``rows`` stay those of the week's decision date (the forecast
+    origin), ``forecast`` is that forecast shifted to the day and the state is the
+    day's.
     """
 
     date: pd.Timestamp
@@ -75,6 +79,7 @@ class DecisionState:
     on_hand: np.ndarray | None = None
     pipeline: np.ndarray | None = None
     rows: np.ndarray | None = None
+    day_offset: int = 0
 
     @property
     def on_order(self) -> np.ndarray:
