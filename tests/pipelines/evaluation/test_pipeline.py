@@ -395,3 +395,28 @@ def test_the_html_report_renders_in_headless_chromium(evaluation_run, tmp_path):
     ).stdout
     n_images = page.count('src="data:image/png;base64,')
     assert f"<title>images={n_images} broken=0 overflow=false</title>" in dom
+
+
+def test_decisions_at_each_review_day_leave_the_rules_unchanged(evaluation_run):
+    """``decision_cadence: review`` on the same inputs: the rules' KPIs are the weekly run's, lane by lane,
+    and a lane decides once per review day (a daily lane on every day of the week)."""
+    catalog, _ = evaluation_run
+    node = create_pipeline().filter(node_names=["evaluate_policies"]).nodes[0]
+    params = catalog.load("params:evaluation") | {"decision_cadence": "review"}
+    inputs = {name: params if name == "params:evaluation" else catalog.load(name) for name in node.inputs}
+    outputs = node.run(inputs)
+    weekly, review = catalog.load("mo_evaluation_lane_kpis"), outputs["mo_evaluation_lane_kpis"]
+    rules = ["incumbent", "base_stock", "tuned_base_stock"]
+
+    def of_rules(table: pd.DataFrame) -> pd.DataFrame:
+        return table[table["policy"].isin(rules)].sort_values(["policy", "lane_id"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(of_rules(review), of_rules(weekly))
+    decisions = outputs["mo_evaluation_decisions"]
+    incumbent = decisions[decisions["policy"] == "incumbent"]
+    per_week = incumbent.groupby("lane_id").size() / incumbent["decision_date"].dt.to_period("W").nunique()
+    lanes = catalog.load("mi_training_lanes").set_index("lane_id")
+    expected = np.ceil(7 / lanes.loc[per_week.index, "review_period"])
+    assert (per_week.to_numpy() >= np.floor(7 / lanes.loc[per_week.index, "review_period"]).to_numpy()).all()
+    assert (per_week.to_numpy() <= expected.to_numpy()).all()
+    assert (incumbent["decision_date"].dt.dayofweek != 0).any()

@@ -56,6 +56,7 @@ def closed_loop_validation(
     initial_state: str = "or_trajectory",
     score_from: pd.Timestamp | None = None,
     daily_lanes: np.ndarray | None = None,
+    cadence: str = "weekly",
 ) -> ClosedLoopResult:
     """Simulate ``policies`` (in that order) in one closed loop on ``[start, end)``.
 
@@ -70,6 +71,8 @@ def closed_loop_validation(
         score_from: weeks before this date are a burn-in: simulated (every policy
             reaches its own state) but not counted in the KPIs; ``None`` scores all.
         daily_lanes: lane indices whose daily trajectories are kept (scored days).
+        cadence: ``weekly`` (every lane decides each decision date) or ``review`` (each
+            lane at each of its review days; see :func:`~orpr_kedro.core.simulation.harness.run_closed_loop`).
 
     Raises:
         ValueError: when the period has no decision date with a week of demand.
@@ -86,6 +89,7 @@ def closed_loop_validation(
         initial_state=initial_state,
         score_from=None if score_from is None else pd.Timestamp(score_from),
         daily_lanes=None if daily_lanes is None else np.asarray(daily_lanes, dtype=np.int64),
+        cadence=cadence,
     )
 
 

@@ -156,6 +156,7 @@ def evaluate_policies(  # noqa: PLR0913 - every policy of the comparison
     licence: GurobiLicence | None = None,
     classic: Mapping[str, Policy] | None = None,
     or_data: Period | None = None,
+    cadence: str = "weekly",
 ) -> tuple[ClosedLoopResult, pd.DataFrame, pd.DataFrame]:
     """Every policy in one closed loop on the scored period.
 
@@ -164,7 +165,8 @@ def evaluate_policies(  # noqa: PLR0913 - every policy of the comparison
 
     ``classic``: more rule policies (e.g. ``tuned_base_stock``), run after the two built-in
     ones; ``or_data``: the period the OR policy reads in scenario mode (the window's, with
-    the measured forecast error attached), by default the window's own.
+    the measured forecast error attached), by default the window's own. ``cadence``:
+    ``weekly`` or ``review`` (each lane decides at each of its review days).
 
     Policies: ``or_policy`` (scenario mode), the ``learned`` ones (e.g.
     ``baseline_learner``, ``pretrained``, ``orpr``), with ``hindsight`` ``or_hindsight`` (OR
@@ -200,6 +202,7 @@ def evaluate_policies(  # noqa: PLR0913 - every policy of the comparison
         initial_state="master",
         score_from=window.score_from,
         daily_lanes=selected if len(selected) else None,
+        cadence=cadence,
     )
     order = [
         "incumbent",

@@ -74,9 +74,14 @@ class FieldTestDesign:
 
 
 def simulate_worlds(
-    window: EvaluationWindow, aligned: FoundationPolicy, design: FieldTestDesign, seed: int, threads: int = 1
+    window: EvaluationWindow,
+    aligned: FoundationPolicy,
+    design: FieldTestDesign,
+    seed: int,
+    threads: int = 1,
+    cadence: str = "weekly",
 ) -> ClosedLoopResult:
-    """Both worlds, every SKU-DC, with daily trajectories from the pre-period start."""
+    """Both worlds, every SKU-DC, with daily trajectories from the pre-period start (decisions at ``cadence``)."""
     rows = window.rows
     grid = aligned.action_grid
     context = lane_context_from_rows(rows, aligned.normalisation, grid)
@@ -95,6 +100,7 @@ def simulate_worlds(
             initial_state="master",
             score_from=design.pre_start,
             daily_lanes=np.arange(rows.period.n_lanes),
+            cadence=cadence,
         )
 
 

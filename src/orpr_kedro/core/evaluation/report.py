@@ -61,6 +61,13 @@ __all__ = [
 ]
 
 
+# how often the policies decided, by evaluation.decision_cadence
+_CADENCE_TEXT = {
+    "weekly": "every week",
+    "review": "at each SKU-DC's review days (a daily SKU-DC every day, with the week's forecast)",
+}
+
+
 def render_report(  # noqa: PLR0913 - one argument per section's table
     *,
     kpis: pd.DataFrame,
@@ -166,7 +173,8 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
         "",
         *order_lines,
         f"Every policy ran in the same simulator on the same actual demand, the same lead-time draws and the same starting "
-        f"stock; each decided every week from its own stock. A burn-in of {period['burn_in_weeks']} weeks before the test "
+        f"stock; each decided {_CADENCE_TEXT.get(period.get('cadence', 'weekly'), 'every week')} from its own stock. "
+        f"A burn-in of {period['burn_in_weeks']} weeks before the test "
         "period was simulated but not scored.",
         "",
         *_targets_section(targets),

@@ -30,12 +30,12 @@ POLICY_DESCRIPTIONS = {
     "incumbent": "today's rule: order up to the category's target turnover days of forecast demand.",
     "base_stock": "order up to a critical-fractile quantile of demand over lead time plus review (negative-binomial forecast spread); the textbook newsvendor fractile of each SKU-DC.",
     "tuned_base_stock": "the same base-stock policy with its service level chosen per category by simulation on the validation period (the bar a planner could set without ORPR).",
-    "or_policy": "the integer program re-solved every week from the current stock: each SKU-DC's coverage is chosen by simulating every candidate against demand scenarios sampled from the forecast with its measured out-of-sample error (bias and level error per category), under the category's lost-sales budget (1 - alpha) and its in-stock floor.",
+    "or_policy": "the integer program re-solved at every decision from the current stock: each SKU-DC's coverage is chosen by simulating every candidate against demand scenarios sampled from the forecast with its measured out-of-sample error (bias and level error per category), under the category's lost-sales budget (1 - alpha) and its in-stock floor.",
     "baseline_learner": "a gradient-boosted classifier trained on the OR labels (the yardstick the network must beat).",
     "pretrained": "the foundation network after supervised pretraining on the OR labels.",
     "orpr": "the network ORPR deploys: the pretrained network after reinforcement-learning alignment in the simulator where alignment passed its validation gate (rpt_rl_alignment_summary), otherwise the pretrained network itself; in categories where that network cost more than tuned base-stock on validation it never orders below tuned base-stock's service level (its service floor).",
     "aligned": "the network after reinforcement-learning alignment, which its validation gate did not deploy (ORPR is the pretrained network); run on the test period for the record.",
-    "or_hindsight": "the OR program solved every week on the actual future demand (lead times still uncertain): what knowing demand is worth to the OR model. It is not a strict bound: it still picks one coverage per week from the grid, myopically over its horizon, under the category budgets.",
+    "or_hindsight": "the OR program solved at every decision on the actual future demand (lead times still uncertain): what knowing demand is worth to the OR model. It is not a strict bound: it still picks one coverage per week from the grid, myopically over its horizon, under the category budgets.",
 }
 
 # KPI columns: (column, title, pattern); the money columns' titles carry the currency.

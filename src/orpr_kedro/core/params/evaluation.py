@@ -5,6 +5,8 @@ Targets are shares and ratios; service levels lie strictly between 0 and 1.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from orpr_kedro.core.params.base import StrictModel
@@ -69,6 +71,12 @@ class EvaluationParams(StrictModel):
 
     burn_in_weeks: int = Field(4, ge=0, description="unscored weeks before the test period, from the master state")
     hindsight_oracle: bool = Field(True, description="also run OR on the actual demand (an oracle bound)")
+    decision_cadence: Literal["weekly", "review"] = Field(
+        "review",
+        description="review: every SKU-DC decides at each of its review days, as recommend orders; weekly: on "
+        "each decision date, held for the week (the test-period comparison, the field test and rl_alignment's "
+        "validation loop)",
+    )
     bootstrap: BootstrapParams = Field(default_factory=BootstrapParams)
     tradeoff_alphas: list[float] = Field(
         default_factory=lambda: [0.9, 0.95, 0.98, 0.99],

@@ -140,6 +140,7 @@ def evaluate_policies(  # noqa: PLR0913 - the persisted inputs of every policy
             licence=gurobi_licence,
             classic={"tuned_base_stock": tuning.policy(window.data.lane_arrays, window.data.dispersion)},
             or_data=or_data,
+            cadence=settings.decision_cadence,
         )
     per_lane = comparison.lane_kpis(result, splits.holdout_categories)
     trajectories = (
@@ -270,7 +271,7 @@ def simulate_field_test(  # noqa: PLR0913
     window = inputs.window(pre_start, design_params.burn_in_weeks)
     design = field_trial.FieldTestDesign(window.start, pre_start, splits.test_start, window.end)
     aligned = FoundationPolicy.from_payload(orpr_policy)
-    result = field_trial.simulate_worlds(window, aligned, design, seed, settings.threads)
+    result = field_trial.simulate_worlds(window, aligned, design, seed, settings.threads, settings.decision_cadence)
     return field_trial.daily_trajectories(result)
 
 
@@ -411,6 +412,7 @@ def write_report(  # noqa: PLR0913 - one table per report section
         "end": str(splits.data_end.date()),
         "n_lanes": f"{len(lanes):,}",
         "burn_in_weeks": str(settings.burn_in_weeks),
+        "cadence": settings.decision_cadence,
     }
     text = report.render_report(
         kpis=kpis,

@@ -149,12 +149,13 @@ def validate_aligned_policy(
             labels[validation_dates], rows.period.lanes["lane_id"].to_numpy(), context.grid, context.risk, "or_policy"
         )
     policies.update(rule_policies(rows.period))
+    evaluation_settings = as_params(EvaluationParams, evaluation)
     tuning = None
     if settings.deploy.service_floor and context.grid.kind == "service_level":
         tuning = tune_on_validation(
             rows.period,
             splits,
-            as_params(EvaluationParams, evaluation).tuned_base_stock,
+            evaluation_settings.tuned_base_stock,
             seed=seed,
             max_lead_time=or_settings.max_lead_time,
             group="category",
@@ -169,6 +170,7 @@ def validate_aligned_policy(
             end=splits.test_start,
             seed=seed,
             initial_state=settings.validation.initial_state,
+            cadence=evaluation_settings.decision_cadence,  # the gate and the floor see what evaluation runs
         )
     table = result.kpi_table()
     overall = table[table["scope"] == "all"].set_index("policy")
