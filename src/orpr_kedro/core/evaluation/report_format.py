@@ -35,7 +35,7 @@ POLICY_DESCRIPTIONS = {
     "pretrained": "the foundation network after supervised pretraining on the OR labels.",
     "orpr": "the network ORPR deploys: the pretrained network after reinforcement-learning alignment in the simulator where alignment passed its validation gate (rpt_rl_alignment_summary), otherwise the pretrained network itself; in categories where that network cost more than tuned base-stock on validation it never orders below tuned base-stock's service level (its service floor).",
     "aligned": "the network after reinforcement-learning alignment, which its validation gate did not deploy (ORPR is the pretrained network); run on the test period for the record.",
-    "or_hindsight": "the OR program solved at every decision on the actual future demand (lead times still uncertain): what knowing demand is worth to the OR model. It is not a strict bound: it still picks one coverage per week from the grid, myopically over its horizon, under the category budgets.",
+    "or_hindsight": "the OR program solved at every decision on the actual future demand (lead times still uncertain): what knowing demand is worth to the OR model. It is not a strict bound: it still picks one coverage per decision from the grid, myopically over its horizon, under the category budgets.",
 }
 
 # KPI columns: (column, title, pattern); the money columns' titles carry the currency.
