@@ -1,10 +1,11 @@
 """Decision quality: every policy's test-period cost against the strongest classic baseline.
 
 Usage:
-    .venv/bin/python bench/bench_decision_quality.py [--env base demo_seed2] [--run]
+    .venv/bin/python bench/bench_decision_quality.py [--env base demo_seed2] [--run] [--params K=V,...]
 
 With ``--run`` it first runs the whole chain on each environment exactly as
-``make run ENV=<env>`` does (``kedro demo-data`` then ``kedro run``); without it,
+``make run ENV=<env>`` does (``kedro demo-data`` then ``kedro run``; ``--params`` is
+passed to ``kedro run``, e.g. ``evaluation.decision_cadence=weekly``); without it,
 it reads the newest evaluation outputs the environment's catalog already holds.
 For each environment it prints, per policy, the total cost, its paired change
 against the strongest classic baseline with the bootstrap interval over SKU-DCs
@@ -32,10 +33,11 @@ PROJECT = Path(__file__).resolve().parents[1]
 KEDRO = str(Path(sys.executable).with_name("kedro"))
 
 
-def run_chain(env: str) -> float:
-    """The whole chain on ``env`` as ``make run ENV=env`` runs it; returns the wall time in seconds."""
+def run_chain(env: str, params: str | None = None) -> float:
+    """The whole chain on ``env`` as ``make run ENV=env`` runs it (``params``: ``kedro run --params``); wall seconds."""
     started = time.perf_counter()
-    for command in (["demo-data", "--env", env], ["run", "--env", env]):
+    run = ["run", "--env", env, *(["--params", params] if params else [])]
+    for command in (["demo-data", "--env", env], run):
         subprocess.run([KEDRO, *command], cwd=PROJECT, check=True)
     return time.perf_counter() - started
 
@@ -80,9 +82,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", nargs="+", default=["base", "demo_seed2"])
     parser.add_argument("--run", action="store_true", help="run the whole chain on each environment first")
+    parser.add_argument("--params", help="with --run: kedro run --params, e.g. evaluation.decision_cadence=weekly")
     args = parser.parse_args()
+    if args.params and not args.run:
+        parser.error("--params needs --run (without it the newest outputs are read as they are)")
     for env in args.env:
-        seconds = run_chain(env) if args.run else None
+        seconds = run_chain(env, args.params) if args.run else None
         kpis, baseline = load(env)
         verdict, reason, _ = deployment_verdict(kpis, baseline)
         print(f"\n== {env}: strongest classic baseline = {POLICY_LABELS.get(baseline, baseline)}")
