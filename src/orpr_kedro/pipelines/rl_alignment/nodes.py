@@ -279,7 +279,11 @@ def summarise_alignment(
             )
     if PRETRAINED in gaps.index:
         rows.append(
-            ("promotion_decisions", gaps.loc[PRETRAINED, "n_promotion_decisions"], "lane-dates with a promotion ahead")
+            (
+                "promotion_decisions",
+                gaps.loc[PRETRAINED, "n_promotion_decisions"],
+                "pretrained network decisions with a promotion ahead (one per lane and review day at review cadence)",
+            )
         )
     described = f"algorithm {training.get('algorithm')}, freeze {training.get('freeze')}"
     for name, metric in (
