@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,7 +36,7 @@ from orpr_kedro.core.rl.policy import NetworkPolicy
 from orpr_kedro.core.rl.training import FixedEpisodes
 from orpr_kedro.core.simulation.backtest import compare_on_period, rule_policies
 from orpr_kedro.core.simulation.kpi import ACCUMULATED_COLUMNS
-from orpr_kedro.core.simulation.policies import CoverageSchedule
+from orpr_kedro.core.simulation.policies import CoverageSchedule, DecisionState
 from tests.conftest import PROJECT_ROOT
 
 OR_PARAMS = ORLabelingParams.model_validate(
@@ -433,6 +435,33 @@ def test_a_network_policy_records_its_kl_to_the_reference(tables, tmp_path):
     assert (
         decisions.loc["same", "coverage_days"].to_numpy() == decisions.loc["alone", "coverage_days"].to_numpy()
     ).all()
+
+
+def test_a_network_policy_encodes_each_row_once_with_the_networks_own_logits(tables, tmp_path):
+    """The cached sequence and target encodings give the network's own decisions, filled on first use;
+    the caller's model is left as it was (gradients and dropout)."""
+    context = context_for(tables, rl_params(tmp_path), "validation")
+    model = tables["policy"].model
+    dropout = [module.p for module in model.modules() if isinstance(module, torch.nn.Dropout)]
+    policy = NetworkPolicy(context, model)
+    cache = policy._actors[0][1]
+    assert not cache.filled.any()
+    data = context.rows.period
+    date = pd.Timestamp(context.rows.row_date[0])
+    rows = context.rows.rows_of(date)
+    on_hand = np.linspace(0.0, 50.0, data.n_lanes)
+    pipeline = np.zeros((data.n_lanes, context.rows.pipeline_days))
+    state = DecisionState(date, data.forecast_cube[:, data.window(date), :], 7, on_hand, pipeline, rows)
+    with torch_runtime(1):
+        first = policy.decide(data.lane_arrays, state)
+        assert cache.filled.sum() == len(np.unique(rows))
+        again = policy.decide(data.lane_arrays, replace(state, on_hand=on_hand + 3.0))
+        direct = alignment.decision_logits(model, context.layout, context.observe(rows, on_hand, np.zeros(len(rows))))
+    assert cache.filled.sum() == len(np.unique(rows))  # the second decision read the cache
+    np.testing.assert_array_equal(first.grid_index, direct.argmax(dim=1).numpy())
+    assert again.grid_index.shape == first.grid_index.shape
+    assert all(parameter.requires_grad for parameter in model.parameters())
+    assert [module.p for module in model.modules() if isinstance(module, torch.nn.Dropout)] == dropout
 
 
 def test_checkpoints_keep_the_newest_and_never_resume_a_foreign_run(tmp_path):

@@ -102,12 +102,44 @@ def _without_dropout(model: FoundationModel) -> FoundationModel:
 class ContextCache:
     """Pooled sequence and target encodings ``[R, d]`` of every row of a lane context.
 
-    Computed once with the (frozen) encoders by running the model's own ``encode`` on
-    every row and recording the two encoders' outputs (forward hooks), so the cache
-    holds exactly what the network computes.
+    Computed with the (frozen) encoders by running the model's own ``encode`` on the
+    rows and recording the two encoders' outputs (forward hooks), so the cache holds
+    exactly what the network computes. By default every row is encoded at once;
+    ``lazy=True`` encodes rows when :meth:`ensure` first asks for them (a policy that
+    decides the same rows on several days of a week encodes them once, and the time is
+    spent where it decides).
     """
 
-    def __init__(self, model: FoundationModel, context: LaneContext, batch_size: int = 4096) -> None:
+    def __init__(
+        self, model: FoundationModel, context: LaneContext, batch_size: int = 4096, *, lazy: bool = False
+    ) -> None:
+        self.model = model
+        self.context = context
+        self.batch_size = int(batch_size)
+        self.n_rows = context.n_rows
+        self.filled = np.zeros(self.n_rows, dtype=bool)
+        self.sequence = torch.empty(0)
+        self.targets = torch.empty(0)
+        if not lazy:
+            self.ensure(np.arange(self.n_rows))
+
+    def ensure(self, rows: np.ndarray) -> None:
+        """Encode the ``rows`` not encoded yet (in row order, in batches of ``batch_size``)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        missing = np.unique(rows[~self.filled[rows]])
+        if len(missing) == 0:
+            return
+        sequence, targets = self._encode(missing)
+        if self.sequence.numel() == 0:
+            self.sequence = torch.zeros((self.n_rows, sequence.shape[1]), dtype=sequence.dtype)
+            self.targets = torch.zeros((self.n_rows, targets.shape[1]), dtype=targets.dtype)
+        index = torch.from_numpy(missing)
+        self.sequence[index] = sequence
+        self.targets[index] = targets
+        self.filled[missing] = True
+
+    def _encode(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        model, context, batch_size = self.model, self.context, self.batch_size
         captured: dict[str, torch.Tensor] = {}
 
         def recorder(name: str) -> Callable:
@@ -123,8 +155,8 @@ class ContextCache:
         sequences, targets = [], []
         try:
             with torch.no_grad():
-                for start in range(0, context.n_rows, batch_size):
-                    obs = torch.from_numpy(context.static_obs[start : start + batch_size])
+                for start in range(0, len(rows), batch_size):
+                    obs = torch.from_numpy(context.static_obs[rows[start : start + batch_size]])
                     sequence, state, category, target, _ = context.layout.split(obs)
                     model.encode(sequence, state, category, target)
                     sequences.append(captured["sequence"])
@@ -132,9 +164,7 @@ class ContextCache:
         finally:
             for handle in handles:
                 handle.remove()
-        self.sequence = torch.cat(sequences)
-        self.targets = torch.cat(targets)
-        self.n_rows = context.n_rows
+        return torch.cat(sequences), torch.cat(targets)
 
 
 class FoundationActor(AbstractDiscreteActor):

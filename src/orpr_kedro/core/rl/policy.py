@@ -3,19 +3,23 @@
 The network decides the argmax coverage of its decision head from its observation of
 the lane, the decision date and its own simulated state
 (:meth:`~orpr_kedro.core.rl.observation.LaneContext.observe`); with a reference network
-it also records ``KL(policy || reference)`` on its own states (nats).
+it also records ``KL(policy || reference)`` on its own states (nats). The sequence and
+target encoders read only the (lane, date) row, so their outputs are kept per row
+(:class:`~orpr_kedro.core.rl.actor_critic.ContextCache`, filled on the first decision
+of a row): a row decided on several review days of its week is encoded once.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 import numpy as np
+import torch
 
 from orpr_kedro.core.learning.network import FoundationModel
 from orpr_kedro.core.learning.policy import floor_index
-from orpr_kedro.core.rl.actor_critic import categorical_kl
-from orpr_kedro.core.rl.alignment import decision_logits
+from orpr_kedro.core.rl.actor_critic import ContextCache, FoundationActor, categorical_kl
 from orpr_kedro.core.rl.observation import LaneContext
 from orpr_kedro.core.simulation.period import Lanes
 from orpr_kedro.core.simulation.policies import Decision, DecisionState
@@ -41,16 +45,31 @@ class NetworkPolicy:
         self.model = model
         self.reference = reference
         self.service_floor = dict(service_floor or {})
+        self._actors = [self._cached(model)] + ([self._cached(reference)] if reference is not None else [])
+
+    def _cached(self, model: FoundationModel) -> tuple[FoundationActor, ContextCache]:
+        # a frozen copy: the actor switches dropout and gradients off, the caller's model stays as it is
+        frozen = copy.deepcopy(model).eval()
+        actor = FoundationActor(frozen, self.context.layout, freeze="all")
+        cache = ContextCache(frozen, self.context, lazy=True)
+        actor.attach(cache)
+        return actor, cache
+
+    def _logits(self, index: int, rows: np.ndarray, obs: np.ndarray) -> torch.Tensor:
+        actor, cache = self._actors[index]
+        cache.ensure(rows)
+        with torch.no_grad():
+            return actor.logits(obs)
 
     def decide(self, lanes: Lanes, state: DecisionState) -> Decision:
         if state.rows is None or state.on_hand is None:
             raise ValueError("a network policy needs the decision rows and its simulated state (closed loop)")
         obs = self.context.observe(state.rows, state.on_hand, state.on_order)
-        logits = decision_logits(self.model, self.context.layout, obs)
+        logits = self._logits(0, state.rows, obs)
         kl = None
         if self.reference is not None:
             # float32 rounding leaves about -1e-8 where the two policies agree; KL itself is >= 0
-            reference = decision_logits(self.reference, self.context.layout, obs)
+            reference = self._logits(1, state.rows, obs)
             kl = categorical_kl(logits, reference).clamp_min(0.0).numpy()
         index = logits.argmax(dim=1).numpy()
         if self.service_floor:

@@ -140,12 +140,14 @@ class Period:
     forecast_bias: np.ndarray | None = None
     level_sd: np.ndarray | None = None
     _arrays: Lanes | None = field(default=None, init=False, repr=False, compare=False)
+    _arrays_of: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def lane_arrays(self) -> Lanes:
         """The lanes as typed arrays (built once)."""
-        if self._arrays is None or self._arrays.table is not self.lanes:
-            self._arrays = Lanes.from_table(self.lanes)
+        # keyed by the table they were built from (``from_table`` sorts into a new frame)
+        if self._arrays is None or self._arrays_of is not self.lanes:
+            self._arrays, self._arrays_of = Lanes.from_table(self.lanes), self.lanes
         return self._arrays
 
     @property
