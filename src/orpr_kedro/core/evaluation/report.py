@@ -29,6 +29,7 @@ from orpr_kedro.core.evaluation.report_format import (
     POLICY_DESCRIPTIONS,
     POLICY_LABELS,
     _label,
+    _with_interval,
     markdown_table,
 )
 from orpr_kedro.core.evaluation.report_orders import orders_section
@@ -144,11 +145,9 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
             "(the aligned policy is not deployed)."
         )
         if ALIGNED in overall.index and "total_cost_change_vs_pretrained" in overall.columns:
-            row = overall.loc[ALIGNED]
+            change = _with_interval(overall.loc[ALIGNED], "total_cost_change_vs_pretrained", "{:+.1%}")
             comparisons.append(
-                "On the test period the aligned network, run for the record, cost "
-                f"{row['total_cost_change_vs_pretrained']:+.1%} [{row['total_cost_change_vs_pretrained_ci_low']:+.1%}, "
-                f"{row['total_cost_change_vs_pretrained_ci_high']:+.1%}] against the pretrained one."
+                f"On the test period the aligned network, run for the record, cost {change} against the pretrained one."
             )
     extra = _tuning_section(tuning, currency) if tuning is not None else []
     if lane_kpis is not None and baseline is not None:

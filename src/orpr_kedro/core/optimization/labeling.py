@@ -283,7 +283,7 @@ def forecast_errors(
     test_day = data.day(splits.test_start)
     lane_window = None
     if window == "protection":
-        protection = data.lanes["lead_time_mean"].to_numpy(float) + data.lanes["review_period"].to_numpy(float)
+        protection = LaneRisk.of_period(data).protection_days
         lane_window = np.clip(np.ceil(protection).astype(np.int64), 1, horizon)
     shortest = horizon if lane_window is None else int(lane_window.min())
     windows = np.array(

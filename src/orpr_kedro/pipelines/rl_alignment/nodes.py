@@ -108,7 +108,8 @@ def validate_aligned_policy(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Closed loop on the validation period: OR labels, pretrained, aligned, incumbent, base-stock, tuned base-stock.
 
-    Learned policies decide week by week from their own simulated state; all policies
+    Learned policies decide from their own simulated state, at evaluation's cadence
+    (``evaluation.decision_cadence``: each lane's review days, or weekly); all policies
     share the demand, the lead-time draws and the initial state. Returns the decisions
     (with the aligned policy's KL to the pretrained one), the KPI table and the policy
     ORPR deploys (``mdl_orpr_policy``): the aligned one only if it beat the pretrained
