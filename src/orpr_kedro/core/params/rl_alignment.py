@@ -125,15 +125,20 @@ class RLAlignmentParams(StrictModel):
     """Parameters of the rl_alignment pipeline."""
 
     algorithm: Literal["ppo", "rloo"] = "ppo"
-    episode_weeks: int = Field(8, ge=1, le=52, description="review periods per episode")
+    episode_weeks: int = Field(8, ge=1, le=52, description="weeks (decision dates) per episode")
     n_envs: int = Field(512, ge=1, description="lanes stepped together (Tianshou sub-environments)")
     epochs: int = Field(30, ge=0, le=1000, description="0 returns the pretrained policy unchanged")
-    collects_per_epoch: int = Field(1, ge=1, description="rollouts of n_envs x episode_weeks steps per epoch")
+    collects_per_epoch: int = Field(1, ge=1, description="rollouts of n_envs episodes per epoch")
     kl_coef: float = Field(0.05, ge=0, description="weight of KL(policy || pretrained policy) in the actor loss")
     demand: Literal["actual", "scenarios"] = Field(
         "actual",
         description="demand of the training episodes: actual (the training period's history) or scenarios "
         "(drawn around each week's forecast with the forecast's measured error, as the OR teacher's)",
+    )
+    cadence: Literal["weekly", "review"] = Field(
+        "weekly",
+        description="steps of the training episodes: weekly (one decision per lane and decision date) or review "
+        "(one per lane and review day, as evaluation.decision_cadence: review decides)",
     )
     freeze: Literal["none", "context", "encoders"] = Field(
         "context",

@@ -132,9 +132,16 @@ class LaneEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, context: LaneContext, episode_weeks: int, reward: RewardParams, info_terms: bool = True) -> None:
+    def __init__(
+        self,
+        context: LaneContext,
+        episode_weeks: int,
+        reward: RewardParams,
+        info_terms: bool = True,
+        cadence: str = "weekly",
+    ) -> None:
         super().__init__()
-        self.episodes = LaneEpisodes(context, 1, episode_weeks, reward)
+        self.episodes = LaneEpisodes(context, 1, episode_weeks, reward, cadence=cadence)
         self.info_terms = info_terms
         self.observation_space = observation_space(context.layout)
         self.action_space = gym.spaces.Discrete(context.n_actions)

@@ -154,10 +154,14 @@ class LaneContext:
     def n_actions(self) -> int:
         return self.grid.n_actions
 
-    def levels(self, rows: np.ndarray, index: np.ndarray, n_days: int) -> np.ndarray:
-        """Order-up-to levels (units) of actions ``index`` (``[n]`` or ``[k, n]``) on decision ``rows`` ``[n]``."""
+    def levels(self, rows: np.ndarray, index: np.ndarray, n_days: int, offset=None) -> np.ndarray:
+        """Order-up-to levels (units) of actions ``index`` (``[n]`` or ``[k, n]``) on decision ``rows`` ``[n]``.
+
+        ``offset`` (days after the rows' decision dates, scalar or ``[n]``): the levels of
+        a review day within the week, built from the forecast shifted to it.
+        """
         lanes = self.rows.row_lane[rows]
-        return self.grid.levels(self.rows.forecast(rows), index, n_days, self.risk.take(lanes))
+        return self.grid.levels(self.rows.forecast(rows, offset), index, n_days, self.risk.take(lanes))
 
     def decision(
         self, rows: np.ndarray, index: np.ndarray, n_days: int, forecast: np.ndarray | None = None, **extra

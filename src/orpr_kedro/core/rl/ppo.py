@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch
+from numba import njit
 from tianshou.algorithm import PPO
 from tianshou.algorithm.modelfree.a2c import A2CTrainingStats
 from tianshou.algorithm.modelfree.reinforce import DiscreteActorPolicy
@@ -27,6 +28,7 @@ from tianshou.data import (
     ReplayBuffer,
     SequenceSummaryStats,
     VectorReplayBuffer,
+    to_numpy,
 )
 from tianshou.data.types import LogpOldProtocol, RolloutBatchProtocol
 from tianshou.trainer import OnPolicyTrainerParams
@@ -44,6 +46,7 @@ from orpr_kedro.core.rl.actor_critic import (
 )
 from orpr_kedro.core.rl.checkpoints import CheckpointLogger, CheckpointStore, run_fingerprint
 from orpr_kedro.core.rl.env import (
+    WEEK,
     LaneContext,
     LaneEpisodes,
     LaneVectorEnv,
@@ -52,6 +55,34 @@ from orpr_kedro.core.rl.env import (
 from orpr_kedro.core.rl.training import AlignmentRun, FixedEpisodes, _actor_and_reference, _curve_row, _run_summary
 
 logger = logging.getLogger(__name__)
+
+
+@njit(cache=True)
+def _gae_per_step(  # noqa: PLR0917 - Tianshou's GAE arguments, the discount one per step
+    v_s: np.ndarray, v_s_: np.ndarray, rew: np.ndarray, end_flag: np.ndarray, gamma: np.ndarray, gae_lambda: float
+) -> np.ndarray:
+    """Tianshou's generalised advantage estimate with the discount ``gamma`` given per step."""
+    advantage = np.zeros(rew.shape)
+    delta = rew + v_s_ * gamma - v_s
+    discount = (1.0 - end_flag) * (gamma * gae_lambda)
+    gae = 0.0
+    for i in range(len(rew) - 1, -1, -1):
+        gae = delta[i] + discount[i] * gae
+        advantage[i] = gae
+    return advantage
+
+
+class StepDiscount:
+    """The discount of a step from its observation: ``gamma ** (days / 7)`` with the days of the row's lane's review interval."""
+
+    def __init__(self, context: LaneContext) -> None:
+        lanes = context.data.lane_arrays
+        self.key = context.layout.key
+        self.days = lanes.review_period[context.rows.row_lane].astype(np.float64)
+
+    def __call__(self, obs: np.ndarray, gamma: float) -> np.ndarray:
+        rows = np.rint(obs[:, self.key]).astype(np.int64)
+        return float(gamma) ** (self.days[rows] / WEEK)
 
 
 @dataclass(kw_only=True)
@@ -67,11 +98,47 @@ class AnchoredPPO(PPO):
     entropy (:attr:`update_log`).
     """
 
-    def __init__(self, *, reference: FoundationActor, kl_coef: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        reference: FoundationActor,
+        kl_coef: float,
+        step_discount: StepDiscount | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.kl_coef = float(kl_coef)
         self._reference = (reference,)  # a tuple: not a submodule, so not trained, saved or moved
+        self.step_discount = step_discount
         self.update_log: dict[str, list[float]] = defaultdict(list)
+
+    def compute_episodic_return(  # type: ignore[override]  # Tianshou's static method, with a discount per step
+        self,
+        batch: RolloutBatchProtocol,
+        buffer: ReplayBuffer,
+        indices: np.ndarray,
+        v_s_: np.ndarray | torch.Tensor | None = None,
+        v_s: np.ndarray | torch.Tensor | None = None,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """GAE as Tianshou computes it; with :attr:`step_discount`, each step discounted by its own length.
+
+        At review cadence one step is one review interval of its lane (a day for a lane
+        reviewed daily, a week for one reviewed weekly); ``gamma`` is per week, so a step
+        of ``L`` days is discounted by ``gamma ** (L / 7)`` (a semi-Markov discount).
+        """
+        if self.step_discount is None or v_s_ is None or v_s is None:
+            return PPO.compute_episodic_return(batch, buffer, indices, v_s_, v_s, gamma, gae_lambda)
+        discount = self.step_discount(np.asarray(batch.obs), gamma)
+        next_value = to_numpy(v_s_).flatten() * PPO.value_mask(buffer, indices)
+        value = to_numpy(v_s).flatten()
+        end_flag = np.logical_or(batch.terminated, batch.truncated)
+        end_flag[np.isin(indices, buffer.unfinished_index())] = True
+        advantage = _gae_per_step(
+            value, next_value, np.asarray(batch.rew, dtype=np.float64), end_flag, discount, float(gae_lambda)
+        )
+        return advantage + value, advantage
 
     @property
     def reference(self) -> FoundationActor:
@@ -137,7 +204,11 @@ class AnchoredPPO(PPO):
 def train_ppo(pretrained: FoundationPolicy, context: LaneContext, params: RLAlignmentParams, seed: int) -> AlignmentRun:
     """Fine-tune with :class:`AnchoredPPO` through Tianshou's on-policy trainer (see the module docstring)."""
     ppo = params.ppo
-    steps_per_collect = params.n_envs * params.episode_weeks
+    episodes = LaneEpisodes(
+        context, params.n_envs, params.episode_weeks, params.reward, seed, params.demand, params.cadence
+    )
+    # one rollout: as many steps as n_envs whole episodes take (at review cadence their steps differ)
+    steps_per_collect = params.n_envs * max(1, round(episodes.mean_episode_steps()))
     started = time.perf_counter()
     with torch_runtime(params.threads):
         torch.manual_seed(derived_seed(seed, 0))
@@ -163,8 +234,8 @@ def train_ppo(pretrained: FoundationPolicy, context: LaneContext, params: RLAlig
             gamma=ppo.gamma,
             max_batchsize=4096,
             advantage_normalization=True,
+            step_discount=StepDiscount(context) if params.cadence == "review" else None,
         )
-        episodes = LaneEpisodes(context, params.n_envs, params.episode_weeks, params.reward, seed, params.demand)
         env = LaneVectorEnv(episodes)
         collector: Collector[CollectStats] = Collector(
             algorithm, env, VectorReplayBuffer(steps_per_collect * params.collects_per_epoch, params.n_envs)

@@ -67,7 +67,7 @@ def rloo_rollout(actor: FoundationActor, episodes: LaneEpisodes, k: int, horizon
     slots = np.arange(episodes.n_envs)
     episodes.reset(slots)
     observations, actions, rewards = [], [], []
-    for _ in range(episodes.episode_weeks):
+    while len(slots := slots[~episodes.finished(slots)]):  # at review cadence episodes differ in steps
         obs = episodes.observe(slots)
         with torch.no_grad():
             sampled = torch.distributions.Categorical(logits=actor.logits(obs)).sample((k,)).numpy()  # [k, n]
@@ -135,7 +135,9 @@ def train_rloo(
         torch.manual_seed(derived_seed(seed, 0))
         actor, reference = _actor_and_reference(pretrained, context, params.freeze)
         optimizer = torch.optim.Adam([p for p in actor.parameters() if p.requires_grad], lr=rloo.learning_rate)
-        episodes = LaneEpisodes(context, params.n_envs, params.episode_weeks, params.reward, seed, params.demand)
+        episodes = LaneEpisodes(
+            context, params.n_envs, params.episode_weeks, params.reward, seed, params.demand, params.cadence
+        )
         store = CheckpointStore(
             params.checkpoint_dir, run_fingerprint(params, seed, actor.model, context), params.keep_checkpoints
         )
@@ -174,7 +176,7 @@ def train_rloo(
             log: dict[str, list[float]] = defaultdict(list)
             for _ in range(params.collects_per_epoch):
                 batch = rloo_rollout(actor, episodes, rloo.k, WEEK * rloo.horizon_weeks)
-                env_step += episodes.n_envs * episodes.episode_weeks
+                env_step += len(batch.obs)
                 log["candidate_reward"].append(batch.mean_reward)
                 for name, values in rloo_update(actor, reference, optimizer, batch, params).items():
                     log[name].extend(values)

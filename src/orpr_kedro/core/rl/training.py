@@ -114,7 +114,13 @@ class FixedEpisodes:
         self.seed = derived_seed(seed, 7_000_001)
         self.episodes = (
             LaneEpisodes(
-                context, self.settings.n_episodes, params.episode_weeks, params.reward, self.seed, params.demand
+                context,
+                self.settings.n_episodes,
+                params.episode_weeks,
+                params.reward,
+                self.seed,
+                params.demand,
+                params.cadence,
             )
             if self.enabled
             else None
@@ -133,7 +139,7 @@ class FixedEpisodes:
         episodes.clear_stats()
         slots = np.arange(episodes.n_envs)
         episodes.reset(slots)
-        for _ in range(episodes.episode_weeks):
+        while len(slots := slots[~episodes.finished(slots)]):  # at review cadence episodes differ in steps
             with torch.no_grad():
                 actions = actor.logits(episodes.observe(slots)).argmax(dim=-1).numpy()
             episodes.advance(slots, actions)

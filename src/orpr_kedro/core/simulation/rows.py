@@ -18,7 +18,7 @@ import pandas as pd
 
 from orpr_kedro.core.simulation.conventions import WEEK
 from orpr_kedro.core.simulation.lanes import LaneParams
-from orpr_kedro.core.simulation.levels import draw_lead_times
+from orpr_kedro.core.simulation.levels import draw_lead_times, extend_forecast
 from orpr_kedro.core.simulation.period import Period
 
 __all__ = ["DecisionRows", "build_decision_rows"]
@@ -68,19 +68,43 @@ class DecisionRows:
             raise ValueError(f"{pd.Timestamp(date).date()}: {len(rows)} of {n_lanes} lanes have a feature row")
         return rows[np.argsort(self.row_lane[rows], kind="stable")]
 
-    def lane_params_for(self, rows: np.ndarray) -> LaneParams:
-        """Simulator parameters of the rows' lanes with day 0 = each row's decision date."""
-        anchor = self.row_day[rows] - self.period.first_review_day
+    def lane_params_for(self, rows: np.ndarray, offset=0) -> LaneParams:
+        """Simulator parameters of the rows' lanes with day 0 = each row's decision date plus ``offset`` days.
+
+        ``offset``: a scalar or one number of days per row (a review day within the week).
+        """
+        anchor = self.row_day[rows] + np.asarray(offset, dtype=np.int64) - self.period.first_review_day
         return self.period.lane_arrays.lane_params_at(anchor, self.row_lane[rows])
 
-    def demand(self, rows: np.ndarray, n_days: int) -> np.ndarray:
-        """Actual demand ``[n, n_days]`` (units/day) from each row's decision date."""
-        days = self.row_day[rows][:, None] + np.arange(n_days)[None, :]
+    def days_to_review(self, rows: np.ndarray, offset=0) -> np.ndarray:
+        """Days ``[n]`` from ``offset`` days after each row's decision date to its lane's next review day (0: that day)."""
+        return self.lane_params_for(rows, offset).review_offset
+
+    def demand(self, rows: np.ndarray, n_days: int, offset=0) -> np.ndarray:
+        """Actual demand ``[n, n_days]`` (units/day) from ``offset`` days (scalar or ``[n]``) after each row's date."""
+        first = self.row_day[rows] + np.asarray(offset, dtype=np.int64)
+        days = np.broadcast_to(first, (len(rows),))[:, None] + np.arange(n_days)[None, :]
         return self.period.demand[self.row_lane[rows][:, None], days]
 
-    def forecast(self, rows: np.ndarray) -> np.ndarray:
-        """Forecast path ``[n, F]`` (units/day) made on each row's decision date."""
-        return self.period.forecast_cube[self.row_lane[rows], self.row_window[rows], :]
+    def forecast(self, rows: np.ndarray, offset=None) -> np.ndarray:
+        """Forecast path ``[n, F]`` (units/day) made on each row's decision date.
+
+        ``offset`` (scalar or ``[n]`` days): the same path as seen that many days later,
+        as the harness shifts it to a review day within the week
+        (:func:`~orpr_kedro.core.simulation.harness.shift_forecast`: the days beyond the
+        horizon continue the last week).
+        """
+        path = self.period.forecast_cube[self.row_lane[rows], self.row_window[rows], :]
+        if offset is None:
+            return path
+        shift = np.broadcast_to(np.asarray(offset, dtype=np.int64), (len(rows),))
+        if not shift.any():
+            return path
+        if shift.min() < 0:
+            raise ValueError("a forecast can only be shifted forward")
+        n_days = path.shape[1]
+        extended = extend_forecast(path, n_days + int(shift.max()))
+        return np.take_along_axis(extended, shift[:, None] + np.arange(n_days)[None, :], axis=1)
 
     def lead_times(
         self, rows: np.ndarray, n_days: int, rng: np.random.Generator, n_scenarios: int | None = None
