@@ -144,11 +144,12 @@ def render_report(  # noqa: PLR0913 - one argument per section's table
             "of `rl_alignment.deploy`, in `rpt_rl_alignment_summary`), so ORPR here is the pretrained network "
             "(the aligned policy is not deployed)."
         )
-        if ALIGNED in overall.index and "total_cost_change_vs_pretrained" in overall.columns:
-            change = _with_interval(overall.loc[ALIGNED], "total_cost_change_vs_pretrained", "{:+.1%}")
-            comparisons.append(
-                f"On the test period the aligned network, run for the record, cost {change} against the pretrained one."
-            )
+    if ALIGNED in overall.index and "total_cost_change_vs_pretrained" in overall.columns:
+        change = _with_interval(overall.loc[ALIGNED], "total_cost_change_vs_pretrained", "{:+.1%}")
+        comparisons.append(
+            f"On the test period the aligned network cost {change} against the pretrained one "
+            "(both without ORPR's service floor)."
+        )
     extra = _tuning_section(tuning, currency) if tuning is not None else []
     if lane_kpis is not None and baseline is not None:
         extra += _worst_lanes_section(lane_kpis, baseline, currency=currency)

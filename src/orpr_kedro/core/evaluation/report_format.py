@@ -22,7 +22,7 @@ POLICY_LABELS = {
     "baseline_learner": "Baseline learner",
     "pretrained": "Pretrained network",
     "orpr": "ORPR",
-    "aligned": "Aligned network (not deployed)",
+    "aligned": "Aligned network (no floor)",
     "or_hindsight": "Hindsight OR",
 }
 
@@ -34,7 +34,7 @@ POLICY_DESCRIPTIONS = {
     "baseline_learner": "a gradient-boosted classifier trained on the OR labels (the yardstick the network must beat).",
     "pretrained": "the foundation network after supervised pretraining on the OR labels.",
     "orpr": "the network ORPR deploys: the pretrained network after reinforcement-learning alignment in the simulator where alignment passed its validation gate (rpt_rl_alignment_summary), otherwise the pretrained network itself; in categories where that network cost more than tuned base-stock on validation it never orders below tuned base-stock's service level (its service floor).",
-    "aligned": "the network after reinforcement-learning alignment, which its validation gate did not deploy (ORPR is the pretrained network); run on the test period for the record.",
+    "aligned": "the network after reinforcement-learning alignment, alone, without ORPR's service floor, so that it compares with the pretrained network like for like; where its validation gate deployed it, ORPR is this network with the floor, otherwise ORPR is the pretrained network and this one runs for the record.",
     "or_hindsight": "the OR program solved at every decision on the actual future demand (lead times still uncertain): what knowing demand is worth to the OR model. It is not a strict bound: it still picks one coverage per decision from the grid, myopically over its horizon, under the category budgets.",
 }
 

@@ -106,9 +106,9 @@ def _baseline_targets(overall: pd.DataFrame, policy: str, targets) -> list[tuple
 def _alignment_target(me: pd.Series, apart: bool = False) -> list[tuple]:
     """Aligned against pretrained: the paired interval of the cost change entirely below zero.
 
-    ``me``: the row carrying the change (``total_cost_change_vs_pretrained``): ORPR's, or
-    the aligned network's where it was evaluated apart from ORPR (``apart``: the
-    alignment gate kept the pretrained network on validation).
+    ``me``: the row carrying the change (``total_cost_change_vs_pretrained``): the aligned
+    network's, evaluated apart from ORPR without the service floor (``apart``), or ORPR's
+    in tables that have no such row.
     """
     change = me.get("total_cost_change_vs_pretrained", np.nan)
     if pd.isna(change):
@@ -116,7 +116,7 @@ def _alignment_target(me: pd.Series, apart: bool = False) -> list[tuple]:
     low, high = me["total_cost_change_vs_pretrained_ci_low"], me["total_cost_change_vs_pretrained_ci_high"]
     measured = f"{change:+.1%} [{low:+.1%}, {high:+.1%}]"
     if apart:
-        measured += " (not deployed: the alignment gate kept the pretrained network on validation)"
+        measured += " (both networks without ORPR's service floor)"
     return [
         ("aligned vs pretrained", "paired interval of the cost change below zero", change, bool(high < 0), measured)
     ]
