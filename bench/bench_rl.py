@@ -127,23 +127,27 @@ def main() -> None:
     weeks = settings.episode_weeks
     with actor_critic.torch_runtime(settings.threads):
         print(
-            f"\ncollect (Tianshou Collector, real actor sampling, torch threads {settings.threads}, best of {repeats}):"
+            f"\ncollect (Tianshou Collector, real actor sampling, cadence {settings.cadence}, torch threads {settings.threads}, best of {repeats}):"
         )
         for n_envs in (512, 1024):
             for freeze in ("context", "none"):
-                env = LaneVectorEnv(LaneEpisodes(lane_context, n_envs, weeks, settings.reward, seed=0))
-                rate = collect_rate(policy, lane_context, env, freeze, n_envs * weeks, repeats)
+                episodes = LaneEpisodes(lane_context, n_envs, weeks, settings.reward, seed=0, cadence=settings.cadence)
+                steps = n_envs * max(1, round(episodes.mean_episode_steps()))
+                rate = collect_rate(policy, lane_context, LaneVectorEnv(episodes), freeze, steps, repeats)
                 print(f"  batched LaneVectorEnv, {n_envs} lanes, freeze {freeze:8s}: {rate:10,.0f} steps/s")
         n_single = 512
         env = DummyVectorEnv(
-            [lambda: LaneEnv(lane_context, weeks, settings.reward, info_terms=False) for _ in range(n_single)]
+            [
+                lambda: LaneEnv(lane_context, weeks, settings.reward, info_terms=False, cadence=settings.cadence)
+                for _ in range(n_single)
+            ]
         )
         env.seed(0)
         rate = collect_rate(policy, lane_context, env, "context", n_single * weeks, 1 if args.quick else 2)
         print(f"  one gymnasium env per lane (DummyVectorEnv), {n_single} lanes, freeze context: {rate:10,.0f} steps/s")
 
     print(
-        f"\ntrain (PPO epochs: collect {settings.n_envs} x {weeks} steps + {settings.ppo.repeat} passes of minibatch {settings.ppo.batch_size}):"
+        f"\ntrain (PPO epochs: collect {settings.n_envs} episodes of {weeks} weeks + {settings.ppo.repeat} passes of minibatch {settings.ppo.batch_size}):"
     )
     with tempfile.TemporaryDirectory() as folder:
         for freeze in ("context", "none"):
