@@ -231,3 +231,14 @@ def test_training_at_review_cadence_is_reproducible(tables, tmp_path, algorithm)
     curves = runs[0].curves
     assert curves["env_steps"].iloc[-1] > 32 * 4  # more steps than one per lane-week
     assert np.isfinite(curves["fixed_scaled_cost"]).all()
+
+
+def test_rloo_at_review_cadence_never_reads_demand_past_the_training_period(tables, tmp_path):
+    """Its candidates run their horizon from any day of the week: every row's whole horizon ends by validation."""
+    params = rl_params(tmp_path, cadence="review", algorithm="rloo")
+    context = alignment.alignment_context(*tables["tables"], tables["policy"], params, OR_PARAMS, "train")
+    splits = tables["tables"][-1]
+    last_day = (pd.Timestamp(splits.validation_start) - context.data.dates[0]).days
+    steppable = context.rows.steps_left >= 1
+    horizon = 7 * params.rloo.horizon_weeks
+    assert (context.rows.row_day[steppable] + 6 + horizon <= last_day).all()

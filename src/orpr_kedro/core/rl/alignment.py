@@ -126,8 +126,8 @@ def alignment_context(
     """Lane context of the training period (episodes) or the validation period (closed-loop report).
 
     Training rows exclude held-out categories; their steps need the reward horizon
-    (7 days, or ``rloo.horizon_weeks`` weeks for RLOO) of actual demand before the
-    validation start. The reward scale is always the training period's.
+    (7 days, or ``rloo.horizon_weeks`` weeks for RLOO, from any day of the week at the
+    review cadence) of actual demand before the validation start. The reward scale is always the training period's.
 
     Raises:
         ValueError: when the OR labels do not point into the model's coverage grid, or
@@ -136,6 +136,8 @@ def alignment_context(
     if period == "train":
         start, end = splits.first_decision_date, splits.validation_start
         horizon = WEEK * params.rloo.horizon_weeks if params.algorithm == "rloo" else WEEK
+        if params.algorithm == "rloo" and params.cadence == "review":
+            horizon += WEEK - 1  # RLOO's candidates run their horizon from any day of the row's week
         if "category_holdout" in features.columns:
             features = features[~features["category_holdout"].astype(bool)]
     elif period == "validation":
