@@ -242,3 +242,20 @@ def test_rloo_at_review_cadence_never_reads_demand_past_the_training_period(tabl
     steppable = context.rows.steps_left >= 1
     horizon = 7 * params.rloo.horizon_weeks
     assert (context.rows.row_day[steppable] + 6 + horizon <= last_day).all()
+
+
+def test_a_run_never_resumes_from_checkpoints_of_other_dynamics(tables, steady, tmp_path):
+    """The fingerprint reads what the episodes simulate: the steppable rows and the lanes, not only the observations."""
+    from dataclasses import replace
+
+    from orpr_kedro.core.rl.checkpoints import run_fingerprint
+
+    context, params = steady
+    model = tables["policy"].model
+    base = run_fingerprint(params, 3, model, context)
+    assert run_fingerprint(params, 3, model, context) == base
+    fewer = replace(context, rows=replace(context.rows, steps_left=np.maximum(context.rows.steps_left - 1, 0)))
+    assert run_fingerprint(params, 3, model, fewer) != base
+    lanes = context.data.lanes.assign(lead_time_std=1.0)
+    other = replace(context, rows=replace(context.rows, period=replace(context.data, lanes=lanes)))
+    assert run_fingerprint(params, 3, model, other) != base
