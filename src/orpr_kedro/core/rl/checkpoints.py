@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -95,25 +96,13 @@ def run_fingerprint(params: RLAlignmentParams, seed: int, model: FoundationModel
     return digest.hexdigest()
 
 
-_LANE_FIELDS = (
-    "review_period",
-    "case_pack",
-    "moq",
-    "holding_cost",
-    "lost_sale_cost",
-    "order_cost",
-    "unit_cost",
-    "lead_time_mean",
-    "lead_time_std",
-)
-
-
 def _dynamics(context: LaneContext) -> list[np.ndarray]:
     """What the episodes simulate beyond the observations: which rows can be stepped, demand, forecasts, lanes, errors."""
     period, rows = context.data, context.rows
     lanes = period.lane_arrays
+    numeric = [f.name for f in fields(lanes) if f.name not in ("table", "lane_id", "category")]  # costs, lead times
     arrays = [rows.steps_left, rows.or_on_hand, rows.or_on_order, period.demand, period.forecast_cube]
-    arrays += [period.dispersion, context.scale, *(getattr(lanes, name) for name in _LANE_FIELDS)]
+    arrays += [period.dispersion, context.scale, *(getattr(lanes, name) for name in numeric)]
     arrays += [values for values in (period.forecast_bias, period.level_sd) if values is not None]
     return [np.asarray(values, dtype=np.float64) for values in arrays]
 
