@@ -199,19 +199,24 @@ class LaneEpisodes:
         gap = self.context.rows.days_to_review(self.row[ids])
         for n_days in np.unique(gap[gap > 0]).tolist():
             part = ids[gap == n_days]
-            rows, day = self.row[part], self.day[part]
-            draws = self.context.rows.lead_times(rows, n_days, self.rng)
-            with serial_simulation():
-                result = simulate_order_up_to(
-                    self.demand(part, rows, n_days, day)[None],
-                    np.zeros((1, len(part), n_days)),  # no review day among these days: nothing is ordered
-                    draws[None],
-                    self.context.rows.lane_params_for(rows, day),
-                    self.on_hand[part],
-                    self.pipeline[part],
-                    return_pipeline=True,
-                )
+            draws = self.context.rows.lead_times(self.row[part], n_days, self.rng)
+            # no review day among these days: nothing is ordered, whatever the levels
+            result = self._simulate_days(part, np.zeros((1, len(part), n_days)), draws)
             self._move(part, result, n_days)
+
+    def _simulate_days(self, ids: np.ndarray, levels: np.ndarray, draws: np.ndarray):
+        """The days ``levels`` ``[1, n, T]`` cover from the slots' current day and state (the pipeline returned)."""
+        rows, day = self.row[ids], self.day[ids]
+        with serial_simulation():
+            return simulate_order_up_to(
+                self.demand(ids, rows, levels.shape[-1], day)[None],
+                levels,
+                draws[None],
+                self.context.rows.lane_params_for(rows, day),
+                self.on_hand[ids],
+                self.pipeline[ids],
+                return_pipeline=True,
+            )
 
     def _move(self, ids: np.ndarray, result, n_days) -> None:
         """Carry the simulated state of slots ``ids`` into their next day (and row, at a new week)."""
@@ -325,16 +330,7 @@ class LaneEpisodes:
                 if lead_times is None
                 else np.ascontiguousarray(lead_times[part, :n_days])
             )
-            with serial_simulation():
-                result = simulate_order_up_to(
-                    self.demand(slots, part_rows, n_days, day)[None],
-                    levels,
-                    draws[None],
-                    context.rows.lane_params_for(part_rows, day),
-                    self.on_hand[slots],
-                    self.pipeline[slots],
-                    return_pipeline=True,
-                )
+            result = self._simulate_days(slots, levels, draws)
             costs = {name: getattr(result, name)[0, 0] for name in COST_FIELDS}
             forecast = context.rows.forecast(part_rows, day)
             coverage = context.grid.action_cover_days(forecast, action[part], levels[0, :, 0])

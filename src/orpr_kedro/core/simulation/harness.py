@@ -39,7 +39,7 @@ import pandas as pd
 from orpr_kedro.core.simulation.conventions import WEEK
 from orpr_kedro.core.simulation.kernel import ACCUMULATOR_FIELDS, SimulationResult, simulate_order_up_to
 from orpr_kedro.core.simulation.kpi import aggregate_kpis, lane_kpi_frame
-from orpr_kedro.core.simulation.levels import draw_lead_times, extend_forecast, lane_coverage_levels
+from orpr_kedro.core.simulation.levels import draw_lead_times, lane_coverage_levels, shift_forecast
 from orpr_kedro.core.simulation.period import Period
 from orpr_kedro.core.simulation.policies import Decision, DecisionState, Policy, grid_index
 from orpr_kedro.core.simulation.rows import DecisionRows, initial_pipeline
@@ -150,17 +150,6 @@ def _cadence_steps(cadence: str) -> list[tuple[int, int]]:
     if cadence == "review":
         return [(offset, 1) for offset in range(WEEK)]
     raise ValueError(f"cadence must be one of {CADENCES}, got {cadence!r}")
-
-
-def shift_forecast(forecast: np.ndarray, offset: int) -> np.ndarray:
-    """The forecast ``[N, F]`` made ``offset`` days before, as seen from today: ``[N, F]`` from day ``offset`` on.
-
-    The days beyond ``F`` continue the last week's pattern
-    (:func:`~orpr_kedro.core.simulation.levels.extend_forecast`), so every level built
-    from the shifted path equals the one built from the original path at that day.
-    """
-    f = np.asarray(forecast, dtype=np.float64)
-    return extend_forecast(f, f.shape[1] + int(offset))[:, int(offset) :]
 
 
 def _levels(decision: Decision, forecast: np.ndarray, n_days: int) -> np.ndarray:

@@ -14,7 +14,14 @@ import numpy as np
 
 from orpr_kedro.core.simulation.conventions import WEEK
 
-__all__ = ["DEFAULT_MAX_LEAD_TIME", "coverage_levels", "draw_lead_times", "extend_forecast", "lane_coverage_levels"]
+__all__ = [
+    "DEFAULT_MAX_LEAD_TIME",
+    "coverage_levels",
+    "draw_lead_times",
+    "extend_forecast",
+    "lane_coverage_levels",
+    "shift_forecast",
+]
 
 DEFAULT_MAX_LEAD_TIME = 60
 
@@ -72,6 +79,23 @@ def extend_forecast(forecast_path, length: int) -> np.ndarray:
     w = min(WEEK, n_f)
     idx = np.concatenate([np.arange(n_f), n_f - w + (np.arange(length - n_f) % w)])
     return f[:, idx]
+
+
+def shift_forecast(forecast, offset) -> np.ndarray:
+    """The forecast ``[N, F]`` made ``offset`` days before, as seen from today: ``[N, F]`` from day ``offset`` on.
+
+    ``offset``: days, a scalar or one per row (``>= 0``). The days beyond ``F`` continue
+    the last week's pattern (:func:`extend_forecast`), so every level built from the
+    shifted path equals the one built from the original path at that day.
+    """
+    f = np.asarray(forecast, dtype=np.float64)
+    shift = np.asarray(offset, dtype=np.int64)
+    if shift.ndim == 0:
+        return extend_forecast(f, f.shape[1] + int(shift))[:, int(shift) :]
+    if shift.shape != (f.shape[0],) or (shift < 0).any():
+        raise ValueError(f"offset must be a scalar or [N={f.shape[0]}] days >= 0, got shape {shift.shape}")
+    extended = extend_forecast(f, f.shape[1] + int(shift.max(initial=0)))
+    return np.take_along_axis(extended, shift[:, None] + np.arange(f.shape[1])[None, :], axis=1)
 
 
 def _window_sums(forecast_path, coverage: np.ndarray, n_days: int) -> np.ndarray:

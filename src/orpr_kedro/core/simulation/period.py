@@ -29,6 +29,7 @@ import pandas as pd
 from orpr_kedro.core.data.preparation import to_panel
 from orpr_kedro.core.learning.features import forecast_cube
 from orpr_kedro.core.simulation.lanes import LaneParams
+from orpr_kedro.core.simulation.levels import shift_forecast
 
 __all__ = ["Lanes", "Period", "build_period", "lane_params"]
 
@@ -172,11 +173,9 @@ class Period:
         For decisions taken between two forecast origins (at a lane's review day): the
         view's only decision date is ``decision_dates[window] + offset`` and its forecast
         is that origin's from day ``offset`` on
-        (:func:`~orpr_kedro.core.simulation.harness.shift_forecast`); demand, lanes and
+        (:func:`~orpr_kedro.core.simulation.levels.shift_forecast`); demand, lanes and
         the forecast error are the period's.
         """
-        from orpr_kedro.core.simulation.harness import shift_forecast  # noqa: PLC0415 - harness imports period
-
         date = self.decision_dates[window] + pd.Timedelta(days=int(offset))
         forecast = shift_forecast(self.forecast_cube[:, window, :], int(offset))
         return replace(self, decision_dates=pd.DatetimeIndex([date]), forecast_cube=forecast[:, None, :])

@@ -18,7 +18,7 @@ import pandas as pd
 
 from orpr_kedro.core.simulation.conventions import WEEK
 from orpr_kedro.core.simulation.lanes import LaneParams
-from orpr_kedro.core.simulation.levels import draw_lead_times, extend_forecast
+from orpr_kedro.core.simulation.levels import draw_lead_times, shift_forecast
 from orpr_kedro.core.simulation.period import Period
 
 __all__ = ["DecisionRows", "build_decision_rows"]
@@ -91,20 +91,13 @@ class DecisionRows:
 
         ``offset`` (scalar or ``[n]`` days): the same path as seen that many days later,
         as the harness shifts it to a review day within the week
-        (:func:`~orpr_kedro.core.simulation.harness.shift_forecast`: the days beyond the
+        (:func:`~orpr_kedro.core.simulation.levels.shift_forecast`: the days beyond the
         horizon continue the last week).
         """
         path = self.period.forecast_cube[self.row_lane[rows], self.row_window[rows], :]
-        if offset is None:
+        if offset is None or not np.any(offset):
             return path
-        shift = np.broadcast_to(np.asarray(offset, dtype=np.int64), (len(rows),))
-        if not shift.any():
-            return path
-        if shift.min() < 0:
-            raise ValueError("a forecast can only be shifted forward")
-        n_days = path.shape[1]
-        extended = extend_forecast(path, n_days + int(shift.max()))
-        return np.take_along_axis(extended, shift[:, None] + np.arange(n_days)[None, :], axis=1)
+        return shift_forecast(path, np.broadcast_to(np.asarray(offset, dtype=np.int64), (len(rows),)))
 
     def lead_times(
         self, rows: np.ndarray, n_days: int, rng: np.random.Generator, n_scenarios: int | None = None
