@@ -150,3 +150,56 @@ def test_or_policy_comparison_on_the_validation_period(data, tiny_processed):
     assert list(overall.index) == ["or_policy", "incumbent", "base_stock"]
     assert (overall["demand_units"] == overall["demand_units"].iloc[0]).all()  # same demand for every policy
     assert overall.loc["or_policy", "turnover_days"] < overall.loc["incumbent", "turnover_days"]
+
+
+def test_review_cadence_steps_every_day_and_labels_the_lanes_that_review(data):
+    """Review cadence: the OR step of each day from that morning's state, replayed one day at a time."""
+    windows = [4, 5]
+    with TaskExecutor(ExecutorParams(), progress=False) as pool:
+        output = labeling.label_windows(
+            data, windows, PARAMS, 11, pool, labeling.initial_state(data.lanes), cadence="review"
+        )
+        grid = PARAMS.action_grid()
+        state = labeling.initial_state(data.lanes)
+        for window_index in windows:
+            date = data.decision_dates[window_index]
+            week = output.labels[output.labels["decision_date"] == date]
+            np.testing.assert_array_equal(week["on_hand"].to_numpy(), state.on_hand)
+            for offset in range(7):
+                decision = window.decide_window(data, window_index, state, grid, PARAMS, 11, pool, day_offset=offset)
+                day = date + pd.Timedelta(days=offset)
+                reviewing = np.flatnonzero(data.lane_params_at(day).review_offset == 0)
+                if offset == 0:
+                    np.testing.assert_array_equal(week["coverage_index"].to_numpy(), decision.choice)
+                else:
+                    rows = output.review_labels[
+                        (output.review_labels["decision_date"] == date) & (output.review_labels["day_offset"] == offset)
+                    ]
+                    np.testing.assert_array_equal(
+                        rows["lane_id"].to_numpy(), data.lanes["lane_id"].to_numpy()[reviewing]
+                    )
+                    assert (rows["review_date"] == day).all()
+                    np.testing.assert_array_equal(rows["coverage_index"].to_numpy(), decision.choice[reviewing])
+                    np.testing.assert_array_equal(rows["on_hand"].to_numpy(), state.on_hand[reviewing])
+                    np.testing.assert_array_equal(rows["on_order"].to_numpy(), state.on_order[reviewing])
+                rng = window.window_streams(11, window_index, offset)[1]
+                state = labeling.replay_actual(
+                    data, window_index, decision.choice, state, 1, PARAMS, rng, day_offset=offset
+                )
+    # a lane reviewing every day has a row on each of the six other days; a weekly lane on none or one
+    periods = data.lanes.set_index("lane_id")["review_period"]
+    per_week = output.review_labels.groupby(["lane_id", "decision_date"]).size()
+    per_lane = per_week.groupby(level="lane_id").max().reindex(periods.index, fill_value=0)
+    assert (per_lane[periods == 1] == 6).all() and (per_lane[periods == 7] <= 1).all()
+    assert output.solver_log["decision_date"].nunique() == 7 * len(windows)
+    assert len(output.candidates) == len(output.labels) * PARAMS.action_grid().n_actions
+
+
+def test_weekly_cadence_has_no_review_labels_and_refuses_an_unknown_cadence(data):
+    output = _label(data, [4])
+    assert output.review_labels.empty and list(output.review_labels.columns) == list(labeling.REVIEW_LABEL_COLUMNS)
+    with (
+        TaskExecutor(ExecutorParams(), progress=False) as pool,
+        pytest.raises(ValueError, match="cadence must be one of"),
+    ):
+        labeling.label_windows(data, [4], PARAMS, 11, pool, labeling.initial_state(data.lanes), cadence="daily")

@@ -21,6 +21,14 @@ and then
 4. applies the chosen action to the actual demand until the next decision date,
    so the next window starts from the state the OR policy really reaches.
 
+At ``cadence="review"`` the step is taken on every day of the week, as the OR policy
+of the evaluation takes it (:class:`~orpr_kedro.core.evaluation.or_policy.ORPolicy`):
+from the state that morning and the week's forecast shifted to the day; the lanes
+whose review day it is take its decision, and the day is replayed on actual demand.
+The week's decision date still gives one label per lane (``labels``); the other
+review days give the extra rows of ``review_labels`` (lanes reviewing that day only),
+the states the network also meets at that cadence.
+
 Money: ``loss_iv`` and ``SALES_c`` are valued at the unit price (lost revenue
 against expected revenue); holding, lost-sale penalty and ordering costs come from
 the lanes table.
@@ -29,7 +37,7 @@ the lanes table.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -70,8 +78,16 @@ def replay_actual(
     n_days: int,
     params: ORLabelingParams,
     rng: np.random.Generator,
+    *,
+    day_offset: int = 0,
 ) -> LaneState:
-    """Apply one action per lane (index ``choice`` on ``params.action_grid()``) to the actual demand of ``n_days`` days."""
+    """Apply one action per lane (index ``choice`` on ``params.action_grid()``) to the actual demand of ``n_days`` days.
+
+    ``day_offset`` > 0: from that many days after the window's date, with its forecast
+    shifted to the day (the review calendar anchored on the day).
+    """
+    if day_offset:
+        data, window = data.shifted_origin(window, day_offset), 0
     date = data.decision_dates[window]
     start = data.day(date)
     demand = data.demand[:, start : start + n_days]
@@ -102,13 +118,37 @@ def replay_actual(
     return LaneState(on_hand=result.final_on_hand[0, 0].copy(), pipeline=result.final_pipeline[0, 0].copy())
 
 
+CADENCES = ("weekly", "review")
+
+REVIEW_LABEL_COLUMNS = (
+    "lane_id",
+    "sku_id",
+    "dc_id",
+    "category",
+    "decision_date",
+    "day_offset",
+    "review_date",
+    "coverage_days",
+    "coverage_index",
+    "action_value",
+    "on_hand",
+    "on_order",
+)
+
+
 @dataclass
 class LabelingOutput:
-    """Labels, one solver record per model, and (optionally) every candidate's costs."""
+    """Labels, one solver record per model, (optionally) every candidate's costs, the other review days' labels.
+
+    ``review_labels``: at ``cadence="review"``, one row per lane and review day after
+    the week's decision date (``day_offset`` 1-6, ``review_date``), keyed by the week's
+    ``decision_date``; empty at ``weekly``.
+    """
 
     labels: pd.DataFrame
     solver_log: pd.DataFrame
     candidates: pd.DataFrame
+    review_labels: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REVIEW_LABEL_COLUMNS)))
 
 
 def label_windows(
@@ -119,43 +159,70 @@ def label_windows(
     executor: TaskExecutor,
     initial_state: LaneState,
     licence: GurobiLicence | None = None,
+    *,
+    cadence: str = "weekly",
 ) -> LabelingOutput:
     """Label every window in ``windows`` (indices into ``data.decision_dates``), in date order.
 
     ``licence`` (default: the pip licence) goes to every Gurobi environment; the solver
-    log records its kind only (``gurobi_licence``: ``pip``, ``wls``, ...).
+    log records its kind only (``gurobi_licence``: ``pip``, ``wls``, ...). ``cadence``:
+    ``weekly`` (one step per window, held for the week) or ``review`` (a step on every
+    day of the week, taken by the lanes reviewing that day; see the module docstring).
+    Candidates are saved for the windows' dates only.
     """
+    if cadence not in CADENCES:
+        raise ValueError(f"cadence must be one of {CADENCES}, got {cadence!r}")
     grid = params.action_grid()
     licence = licence or GurobiLicence()
     lanes = data.lanes
     state = initial_state
-    label_frames, log_rows, candidate_frames = [], [], []
+    label_frames, log_rows, candidate_frames, review_frames = [], [], [], []
     for position, window in enumerate(progress_bar(windows, desc="OR labels (windows)", leave=False)):
         date = data.decision_dates[window]
-        decision = decide_window(data, window, state, grid, params, seed, executor, licence)
-        costs, results, choice = decision.costs, decision.results, decision.choice
-        records = pd.DataFrame(
-            [{"decision_date": date, **result.to_record(), "gurobi_licence": licence.kind} for result in results]
-        )
-        log_rows.append(records)
-        coverage = costs.cover_days[np.arange(len(choice)), choice]
-        label_frames.append(
-            _label_frame(data, window, state, costs, choice, grid, records.iloc[decision.model_of_lane])
-        )
-        if params.save_candidates:
-            candidate_frames.append(_candidate_frame(lanes, date, grid, costs))
         next_date = (
             data.decision_dates[window + 1] if window + 1 < len(data.decision_dates) else date + pd.Timedelta(days=7)
         )
-        _, replay_rng = window_streams(seed, window)
-        state = replay_actual(data, window, choice, state, int((next_date - date).days), params, replay_rng)
+        week_days = int((next_date - date).days)
+        steps = [(0, week_days)] if cadence == "weekly" else [(offset, 1) for offset in range(week_days)]
+        n_models = 0
+        for offset, n_days in steps:
+            day = date + pd.Timedelta(days=offset)
+            decision = decide_window(
+                data,
+                window,
+                state,
+                grid,
+                params,
+                seed,
+                executor,
+                licence,
+                description=f"models {day.date()}",
+                day_offset=offset,
+            )
+            costs, results, choice = decision.costs, decision.results, decision.choice
+            records = pd.DataFrame(
+                [{"decision_date": day, **result.to_record(), "gurobi_licence": licence.kind} for result in results]
+            )
+            log_rows.append(records)
+            n_models += len(results)
+            if offset == 0:
+                label_frames.append(
+                    _label_frame(data, window, state, costs, choice, grid, records.iloc[decision.model_of_lane])
+                )
+                if params.save_candidates:
+                    candidate_frames.append(_candidate_frame(lanes, date, grid, costs))
+            else:
+                reviewing = np.flatnonzero(data.lane_params_at(day).review_offset == 0)
+                review_frames.append(_review_frame(data, window, offset, state, costs, choice, grid, reviewing))
+            _, replay_rng = window_streams(seed, window, offset)
+            state = replay_actual(data, window, choice, state, n_days, params, replay_rng, day_offset=offset)
         logger.debug(
             "Labelled %s (%d/%d): %d models, mean coverage %.1f days",
             date.date(),
             position + 1,
             len(windows),
-            len(results),
-            coverage.mean(),
+            n_models,
+            label_frames[-1]["coverage_days"].mean(),
         )
     solver_log = pd.concat(log_rows, ignore_index=True)
     candidates = (
@@ -163,7 +230,42 @@ def label_windows(
         if candidate_frames
         else _candidate_frame(lanes.iloc[:0], pd.Timestamp(0), grid, None)
     )
-    return LabelingOutput(pd.concat(label_frames, ignore_index=True), solver_log, candidates)
+    output = LabelingOutput(pd.concat(label_frames, ignore_index=True), solver_log, candidates)
+    if review_frames:
+        output.review_labels = pd.concat(review_frames, ignore_index=True)
+    return output
+
+
+def _review_frame(
+    data: LabelingData,
+    window: int,
+    offset: int,
+    state: LaneState,
+    costs: CandidateCosts,
+    choice: np.ndarray,
+    grid: ActionGrid,
+    reviewing: np.ndarray,
+) -> pd.DataFrame:
+    """Review-day label rows of the lanes ``reviewing`` on day ``offset`` of window ``window``."""
+    lanes = data.lanes.iloc[reviewing]
+    date = data.decision_dates[window]
+    picked = choice[reviewing]
+    return pd.DataFrame(
+        {
+            "lane_id": lanes["lane_id"].to_numpy(),
+            "sku_id": lanes["sku_id"].to_numpy(),
+            "dc_id": lanes["dc_id"].to_numpy(),
+            "category": lanes["category"].to_numpy(),
+            "decision_date": date,
+            "day_offset": np.full(len(reviewing), offset, dtype="int64"),
+            "review_date": date + pd.Timedelta(days=offset),
+            "coverage_days": costs.cover_days[reviewing, picked],
+            "coverage_index": picked,
+            "action_value": grid.values[picked],
+            "on_hand": state.on_hand[reviewing],
+            "on_order": state.on_order[reviewing],
+        }
+    )
 
 
 def _label_frame(

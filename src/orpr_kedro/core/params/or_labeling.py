@@ -142,6 +142,11 @@ class ORLabelingParams(StrictModel):
     action_space: ActionSpaceParams = Field(default_factory=ActionSpaceParams)
     horizon_days: int = Field(28, ge=1, le=365, description="days simulated per candidate")
     mode: Literal["scenario", "hindsight"] = "scenario"
+    cadence: Literal["weekly", "review"] = Field(
+        "weekly",
+        description="weekly: one OR step per lane and decision date, held for the week; review: a step on every "
+        "day, taken by the lanes reviewing that day (extra pretraining rows in mi_or_review_labels)",
+    )
     n_scenarios: int = Field(20, ge=1)
     scenarios: ScenarioParams = Field(default_factory=ScenarioParams)
     periods: list[Period] = Field(default_factory=_train_and_validation)
