@@ -12,7 +12,7 @@ from orpr_kedro.core.learning.baseline import BaselineLearner
 from orpr_kedro.core.learning.features import build_decision_features
 from orpr_kedro.core.learning.inputs import DecisionInputs, Normalisation
 from orpr_kedro.core.learning.policy import FoundationPolicy
-from orpr_kedro.core.learning.samples import build_samples, sample_tensors, split_rows
+from orpr_kedro.core.learning.samples import build_samples, decision_date_rows, sample_tensors, split_rows
 from orpr_kedro.core.optimization import labeling
 from orpr_kedro.core.params import ExecutorParams, ORLabelingParams, PretrainingParams
 from tests.core.learning.test_network import feature_frame
@@ -61,7 +61,8 @@ def _build_tiny_tables(tiny_processed, fast_params) -> dict:
         output = labeling.label_windows(data, windows, OR_PARAMS, 11, pool, labeling.initial_state(data.lanes))
     labels = output.labels
     labels["split"] = splits.period_of(labels["decision_date"])
-    return {"features": features, "labels": labels}
+    review_labels = output.review_labels.assign(split=splits.period_of(output.review_labels["decision_date"]))
+    return {"features": features, "labels": labels, "review_labels": review_labels}
 
 
 def synthetic_samples(n_lanes: int = 24, n_dates: int = 10, seed: int = 0) -> pd.DataFrame:
@@ -266,3 +267,31 @@ def test_a_service_floor_in_the_payload_lifts_the_decisions_of_its_category_only
     assert own.any() and (~own).any()
     np.testing.assert_array_equal(index[own], len(GRID) - 1)
     np.testing.assert_array_equal(index[~own], free[~own])
+
+
+def test_review_day_labels_add_rows_on_the_week_feature_row(tables, tiny_processed):
+    labels = tables["labels"]
+    week = labels[labels["decision_date"] == labels["decision_date"].iloc[0]].head(3)
+    review = week[["lane_id", "decision_date", "split"]].assign(
+        day_offset=[1, 2, 3],
+        coverage_days=GRID[[2, 4, 6]],
+        coverage_index=[2, 4, 6],
+        action_value=GRID[[2, 4, 6]],
+        on_hand=[1.0, 2.0, 3.0],
+        on_order=[0.0, 5.0, 0.0],
+    )
+    samples = build_samples(tables["features"], labels, tiny_processed["daily_sales"], GRID, 7, review_labels=review)
+    assert len(samples) == len(labels) + 3
+    extra = samples[samples["day_offset"] > 0].sort_values("day_offset")
+    np.testing.assert_array_equal(extra["coverage_index"], [2, 4, 6])
+    np.testing.assert_array_equal(extra["on_order"], [0.0, 5.0, 0.0])
+    first = samples[(samples["day_offset"] == 0) & (samples["decision_date"] == week["decision_date"].iloc[0])]
+    same = first.set_index("lane_id").loc[extra["lane_id"]]
+    np.testing.assert_array_equal(extra["fcst_3"].to_numpy(), same["fcst_3"].to_numpy())
+    np.testing.assert_array_equal(extra["demand_0"].to_numpy(), same["demand_0"].to_numpy())
+    plain = build_samples(tables["features"], labels, tiny_processed["daily_sales"], GRID, 7)
+    pd.testing.assert_frame_equal(decision_date_rows(samples), plain)
+    with pytest.raises(ValueError, match="one row per lane, decision date and day_offset 1-6"):
+        build_samples(
+            tables["features"], labels, tiny_processed["daily_sales"], GRID, 7, review_labels=pd.concat([review] * 2)
+        )

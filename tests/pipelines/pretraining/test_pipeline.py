@@ -18,6 +18,7 @@ def test_pretraining_on_an_in_memory_catalog(tiny_processed, fast_params, tmp_pa
         datasets={
             "mi_training_features": MemoryDataset(tables["features"]),
             "mi_or_labels": MemoryDataset(tables["labels"]),
+            "mi_or_review_labels": MemoryDataset(tables["review_labels"]),
             "mi_training_lanes": MemoryDataset(tiny_processed["lanes"]),
             "mi_training_sales": MemoryDataset(tiny_processed["daily_sales"]),
             "mi_training_forecast": MemoryDataset(tiny_processed["forecasts"]),

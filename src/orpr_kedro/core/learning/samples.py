@@ -6,6 +6,12 @@ decision date) of the labelled periods, with the state the OR policy reached
 or_labeling grid) and the actual demand of the ``horizon_days`` days from the
 decision date (``demand_<h>``, units/day; NaN past the end of the data), the target
 of the forecast head.
+
+With OR labels at each lane's review (``or_labeling.cadence: review``) the other
+review days of a week add rows (``day_offset`` 1-6): the same feature row as the
+week's decision date (what the network sees on those days, as in evaluation and RL)
+with the state and label of that day. Rows of the decision dates have ``day_offset`` 0;
+:func:`decision_date_rows` keeps them (the one-row-per-lane-and-date reports).
 """
 
 from __future__ import annotations
@@ -39,21 +45,24 @@ def build_samples(
     daily_sales: pd.DataFrame,
     grid: ActionGrid | np.ndarray,
     horizon_days: int,
+    review_labels: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One training sample per labelled (lane, decision date).
+    """One training sample per labelled (lane, decision date), and per other review day where labelled.
 
     Args:
         features: ``mi_decision_features``.
         labels: ``mi_or_labels`` (label and OR-trajectory state per lane and date).
+        review_labels: ``mi_or_review_labels`` (label and state on the other review
+            days of each week, keyed by the week's ``decision_date``), or ``None``/empty.
         daily_sales: ``prm_daily_sales``: actual sales (units/day), the demand target.
         grid: the or_labeling action grid that ``coverage_index`` points into (its
             ``action_value`` column, or ``coverage_days`` for labels without it, must match).
         horizon_days: days of demand target from the decision date.
 
     Returns:
-        The feature row, the label columns (``coverage_days``, ``coverage_index``,
-        ``on_hand``, ``on_order``) and ``demand_0 .. demand_<horizon_days - 1>``,
-        sorted by decision date and lane.
+        The feature row, ``day_offset``, the label columns (``coverage_days``,
+        ``coverage_index``, ``on_hand``, ``on_order``) and ``demand_0 .. demand_<horizon_days - 1>``
+        (from the decision date), sorted by decision date, day offset and lane.
 
     Raises:
         ValueError: when the labels do not point into ``grid`` or a label
@@ -66,16 +75,33 @@ def build_samples(
         "rerun the or_labeling pipeline with the current grid",
     )
     keys = ["lane_id", "decision_date"]
-    samples = labels[[*keys, *LABEL_COLUMNS]].merge(
-        features, on=keys, how="left", validate="one_to_one", indicator=True
-    )
+    rows = labels[[*keys, *LABEL_COLUMNS]].assign(day_offset=0)
+    if review_labels is not None and len(review_labels):
+        check_label_grid(
+            review_labels,
+            as_action_grid(grid),
+            "or_labeling's action grid",
+            "rerun the or_labeling pipeline with the current grid",
+        )
+        extra = review_labels[[*keys, "day_offset", *LABEL_COLUMNS]]
+        if (extra["day_offset"] < 1).any() or extra.duplicated([*keys, "day_offset"]).any():
+            raise ValueError(
+                "mi_or_review_labels must hold one row per lane, decision date and day_offset 1-6; "
+                "rerun the or_labeling pipeline"
+            )
+        rows = pd.concat([rows, extra], ignore_index=True)
+    samples = rows.merge(features, on=keys, how="left", validate="many_to_one", indicator=True)
     missing = samples["_merge"] != "both"
     if missing.any():
         example = samples.loc[missing, keys].head(3).to_dict("records")
         raise ValueError(
             f"{int(missing.sum())} OR labels have no row in mi_decision_features, e.g. {example}; rerun data_processing"
         )
-    samples = samples.drop(columns="_merge").sort_values(["decision_date", "lane_id"]).reset_index(drop=True)
+    samples = (
+        samples.drop(columns="_merge")
+        .sort_values(["decision_date", "day_offset", "lane_id"], kind="stable")
+        .reset_index(drop=True)
+    )
 
     dates = pd.date_range(daily_sales["date"].min(), daily_sales["date"].max(), freq="D")
     n_lanes = int(max(daily_sales["lane_id"].max(), samples["lane_id"].max())) + 1
@@ -86,6 +112,13 @@ def build_samples(
     demand = np.where(inside, panel[samples["lane_id"].to_numpy()[:, None], np.clip(day, 0, len(dates) - 1)], np.nan)
     targets = pd.DataFrame(demand, columns=demand_columns(horizon_days), index=samples.index)
     return pd.concat([samples, targets], axis=1)
+
+
+def decision_date_rows(samples: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the decision dates (``day_offset`` 0): one per lane and date."""
+    if "day_offset" not in samples.columns:
+        return samples
+    return samples[samples["day_offset"] == 0].reset_index(drop=True)
 
 
 def split_rows(samples: pd.DataFrame, split: str) -> pd.DataFrame:

@@ -105,8 +105,12 @@ def create_or_labels(
     params: ORLabelingParams,
     execution: ExecutionParams,
     seed: int,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Label the decision dates of the configured periods; return labels, solver log, candidates.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Label the decision dates of the configured periods; return labels, solver log, candidates, review-day labels.
+
+    At ``or_labeling.cadence: review`` the OR policy steps on every day and the lanes
+    reviewing after the week's decision date add label rows (``mi_or_review_labels``,
+    empty at ``weekly``).
 
     ``scenario_calibration`` (:func:`calibrate_scenarios`) calibrates the demand
     scenarios unless ``or_labeling.scenarios.calibrate`` is false.
@@ -135,9 +139,17 @@ def create_or_labels(
     indices = labeling.windows_to_label(data.decision_dates, splits, settings)
     with TaskExecutor(as_params(ExecutionParams, execution).executor) as executor:
         output = labeling.label_windows(
-            data, indices, settings, seed, executor, labeling.initial_state(data.lanes), licence=gurobi_licence
+            data,
+            indices,
+            settings,
+            seed,
+            executor,
+            labeling.initial_state(data.lanes),
+            licence=gurobi_licence,
+            cadence=settings.cadence,
         )
     output.labels["split"] = splits.period_of(output.labels["decision_date"])
+    output.review_labels["split"] = splits.period_of(output.review_labels["decision_date"])
     log_solve_summary(
         "or_labeling",
         output.solver_log,
@@ -145,7 +157,13 @@ def create_or_labels(
         elapsed_s=time.perf_counter() - started,
         licence_kind=gurobi_licence.kind,
     )
-    return output.labels, output.solver_log, output.candidates
+    if settings.cadence == "review":
+        logger.info(
+            "OR labels at each lane's review: %s on decision dates and %s on the other review days",
+            f"{len(output.labels):,}",
+            f"{len(output.review_labels):,}",
+        )
+    return output.labels, output.solver_log, output.candidates, output.review_labels
 
 
 def check_or_policy(

@@ -43,7 +43,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:execution",
                     "params:seed",
                 ],
-                outputs=["mi_or_labels", "rpt_or_solver_log", "mi_or_candidates"],
+                outputs=["mi_or_labels", "rpt_or_solver_log", "mi_or_candidates", "mi_or_review_labels"],
                 name="create_or_labels",
             ),
             Node(

@@ -15,7 +15,7 @@ from orpr_kedro.core.figure_style import readable
 from orpr_kedro.core.learning import pretraining, reports
 from orpr_kedro.core.learning.baseline import BaselineLearner
 from orpr_kedro.core.learning.policy import FoundationPolicy
-from orpr_kedro.core.learning.samples import build_samples
+from orpr_kedro.core.learning.samples import build_samples, decision_date_rows
 from orpr_kedro.core.optimization import labeling
 from orpr_kedro.core.params import ORLabelingParams, PretrainingParams, as_params
 from orpr_kedro.core.simulation.actions import ActionGrid
@@ -33,16 +33,24 @@ def _grid(or_labeling: ORLabelingParams) -> ActionGrid:
 def build_pretraining_samples(
     features: pd.DataFrame,
     labels: pd.DataFrame,
+    review_labels: pd.DataFrame,
     daily_sales: pd.DataFrame,
     params: PretrainingParams,
     or_labeling: ORLabelingParams,
 ) -> pd.DataFrame:
-    """One sample per labelled lane and decision date: features, OR state and label, demand targets."""
+    """One sample per labelled lane and decision date (and other review day): features, OR state and label, demand."""
     settings = as_params(PretrainingParams, params)
     samples = build_samples(
-        as_frame(features), labels, as_frame(daily_sales), _grid(or_labeling), settings.forecast_head.horizon_days
+        as_frame(features),
+        labels,
+        as_frame(daily_sales),
+        _grid(or_labeling),
+        settings.forecast_head.horizon_days,
+        review_labels=review_labels,
     )
-    logger.info("Pretraining samples: %s", samples["split"].value_counts().to_dict())
+    counts = samples["split"].value_counts().to_dict()
+    extra = int((samples["day_offset"] > 0).sum())
+    logger.info("Pretraining samples: %s%s", counts, f" ({extra:,} on review days after the date)" if extra else "")
     return samples
 
 
@@ -92,15 +100,17 @@ def plot_training_curves(history: pd.DataFrame) -> Figure:
 def decide_sample_dates(
     model: dict[str, Any], baseline: BaselineLearner, samples: pd.DataFrame, params: PretrainingParams
 ) -> pd.DataFrame:
-    """Label and decisions of both learners on every sample row.
+    """Label and decisions of both learners on every sample row of a decision date.
 
     Each row is decided from its features and the state the OR policy had reached on
     that date (from ``mi_or_labels``): what is known at decision time, on the OR
-    trajectory.
+    trajectory. Review-day rows after the date train the networks but are left out
+    here, so the table and the validation KPIs keep one row per lane and date.
     """
     settings = as_params(PretrainingParams, params)
     policy = FoundationPolicy.from_payload(model, batch_size=settings.inference_batch_size)
-    return reports.decision_table(samples, {"pretrained": policy, "baseline_learner": baseline})
+    rows = decision_date_rows(samples)
+    return reports.decision_table(rows, {"pretrained": policy, "baseline_learner": baseline})
 
 
 def report_decision_accuracy(decisions: pd.DataFrame) -> pd.DataFrame:
@@ -121,7 +131,7 @@ def report_forecast_accuracy(model: dict[str, Any], samples: pd.DataFrame, param
     """WAPE of the forecast head against the data_processing forecast on the validation rows."""
     settings = as_params(PretrainingParams, params)
     policy = FoundationPolicy.from_payload(model, batch_size=settings.inference_batch_size)
-    return reports.forecast_accuracy_table(policy, samples)
+    return reports.forecast_accuracy_table(policy, decision_date_rows(samples))
 
 
 def simulate_validation_kpis(

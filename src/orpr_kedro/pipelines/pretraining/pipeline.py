@@ -14,7 +14,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=nodes.build_pretraining_samples,
-                inputs=["mi_training_features", "mi_or_labels", "mi_training_sales", _PARAMS, _GRID],
+                inputs=[
+                    "mi_training_features",
+                    "mi_or_labels",
+                    "mi_or_review_labels",
+                    "mi_training_sales",
+                    _PARAMS,
+                    _GRID,
+                ],
                 outputs="mi_pretraining_samples",
                 name="build_pretraining_samples",
             ),
