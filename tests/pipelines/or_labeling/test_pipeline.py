@@ -210,3 +210,18 @@ def test_the_protection_window_measures_each_lanes_lead_time_plus_review(tiny_pr
     data.demand[:, data.day(splits.test_start) :] *= 3.0
     again = labeling.forecast_errors(data, splits, PARAMS["horizon_days"], window="protection").table
     pd.testing.assert_frame_equal(again.set_index("category"), protection)
+
+
+def test_review_cadence_writes_the_other_review_days_labels(serial_run, tiny_processed):
+    review = _run(tiny_processed, {**PARAMS, "cadence": "review"})
+    labels, extra = review["mi_or_labels"], review["mi_or_review_labels"]
+    # one label per lane and decision date, as at the weekly cadence
+    assert len(labels) == len(serial_run["mi_or_labels"])
+    assert serial_run["mi_or_review_labels"].empty
+    assert len(extra) and set(extra["day_offset"]) <= set(range(1, 7))
+    assert (extra["review_date"] - extra["decision_date"]).dt.days.eq(extra["day_offset"]).all()
+    assert set(extra["decision_date"]) <= set(labels["decision_date"])
+    splits = labels.drop_duplicates("decision_date").set_index("decision_date")["split"]
+    assert extra["split"].eq(extra["decision_date"].map(splits)).all()
+    # one set of models per day of each labelled week
+    assert review["rpt_or_solver_log"]["decision_date"].nunique() > labels["decision_date"].nunique()
