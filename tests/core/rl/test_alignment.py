@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -478,7 +479,9 @@ def test_checkpoints_keep_the_newest_and_never_resume_a_foreign_run(tmp_path):
 
 @pytest.mark.parametrize("algorithm", ["ppo", "rloo"])
 def test_fixed_episodes_score_every_epoch_and_the_best_weights_are_kept(tables, tmp_path, algorithm):
-    params = rl_params(tmp_path, epochs=3, resume=False, algorithm=algorithm, fixed_episodes={"n_episodes": 64})
+    params = rl_params(
+        tmp_path, epochs=3, resume=False, algorithm=algorithm, fixed_episodes={"n_episodes": 64, "keep": "best"}
+    )
     context = context_for(tables, params)
     run = alignment.train_alignment(tables["policy"], context, params, SEED)
     curves = run.curves
@@ -491,6 +494,39 @@ def test_fixed_episodes_score_every_epoch_and_the_best_weights_are_kept(tables, 
     actor = FoundationActor(run.model, context.layout, "none")
     assert fixed.score(actor)["fixed_scaled_cost"] == pytest.approx(min(scores), rel=1e-6)
     assert fixed.score(actor) == fixed.score(actor)
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "rloo"])
+def test_keep_average_loads_the_mean_of_the_last_epochs_weights(tables, tmp_path, algorithm):
+    params = rl_params(
+        tmp_path,
+        epochs=4,
+        resume=False,
+        algorithm=algorithm,
+        keep_checkpoints=1,
+        fixed_episodes={"n_episodes": 64, "keep": "average", "average_epochs": 3},
+    )
+    assert params.retained_checkpoints == 3  # the averaged epochs' checkpoints outlive keep_checkpoints
+    context = context_for(tables, params)
+    run = alignment.train_alignment(tables["policy"], context, params, SEED)
+    assert (run.summary["kept_epoch"], run.summary["averaged_from_epoch"]) == (4.0, 2.0)
+    files = sorted(Path(run.summary["checkpoint_folder"]).glob("epoch_*.pt"))
+    assert [path.name for path in files] == ["epoch_0002.pt", "epoch_0003.pt", "epoch_0004.pt"]
+    weights = [torch.load(path, weights_only=True)["actor"] for path in files]
+    for name, value in run.model.state_dict().items():
+        expected = torch.stack([state[f"model.{name}"] for state in weights]).mean(dim=0)
+        torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-7)
+    moved = [
+        name
+        for name in run.model.state_dict()
+        if not torch.equal(weights[0][f"model.{name}"], weights[-1][f"model.{name}"])
+    ]
+    assert moved  # the epochs' weights differ, so their mean is a network of its own
+    # the summary's score is the averaged network's own on the fixed episodes
+    actor = FoundationActor(run.model, context.layout, "none")
+    assert FixedEpisodes(context, params, SEED).score(actor)["fixed_scaled_cost"] == pytest.approx(
+        run.summary["fixed_scaled_cost_kept"], rel=1e-6
+    )
 
 
 def _gate_frame(aligned_costs):

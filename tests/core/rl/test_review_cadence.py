@@ -259,3 +259,9 @@ def test_a_run_never_resumes_from_checkpoints_of_other_dynamics(tables, steady, 
     lanes = context.data.lanes.assign(lead_time_std=1.0)
     other = replace(context, rows=replace(context.rows, period=replace(context.data, lanes=lanes)))
     assert run_fingerprint(params, 3, model, other) != base
+    # which weights the run keeps at its end does not change the run: the same checkpoints serve both
+    averaged = params.model_copy(
+        update={"fixed_episodes": params.fixed_episodes.model_copy(update={"keep": "average"})}
+    )
+    assert run_fingerprint(averaged, 3, model, context) == base
+    assert run_fingerprint(params.model_copy(update={"kl_coef": params.kl_coef + 0.01}), 3, model, context) != base

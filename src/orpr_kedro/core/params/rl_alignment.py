@@ -89,10 +89,16 @@ class FixedEpisodesParams(StrictModel):
         description="episodes (lane and start date) with the same lead-time draws at every epoch, so the curve "
         "shows learning, not episode noise; 0 = off",
     )
-    keep: Literal["best", "last"] = Field(
-        "best",
+    keep: Literal["best", "last", "average"] = Field(
+        "average",
         description="best: the weights of the epoch (0 = the pretrained network) with the lowest scaled cost on "
-        "the fixed episodes; last: the final epoch's",
+        "the fixed episodes; last: the final epoch's; average: the mean of the last average_epochs epochs' weights",
+    )
+    average_epochs: int = Field(
+        10,
+        ge=1,
+        description="keep: average: epochs whose weights are averaged (the last ones of the run; their checkpoints "
+        "are kept whatever keep_checkpoints says)",
     )
 
 
@@ -160,3 +166,10 @@ class RLAlignmentParams(StrictModel):
         1, ge=1, description="torch CPU threads (fixed, for reproducibility; small batches run best on 1)"
     )
     progress_bar: bool = True
+
+    @property
+    def retained_checkpoints(self) -> int | None:
+        """Checkpoints kept per run: ``keep_checkpoints``, at least the averaged epochs under ``keep: average``."""
+        if self.keep_checkpoints is None or self.fixed_episodes.keep != "average":
+            return self.keep_checkpoints
+        return max(self.keep_checkpoints, self.fixed_episodes.average_epochs)

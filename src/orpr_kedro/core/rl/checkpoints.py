@@ -55,6 +55,18 @@ class CheckpointStore:
                 old.unlink()
         return path
 
+    def load(self, epoch: int) -> dict[str, Any] | None:
+        """The checkpoint of ``epoch`` when it is kept, readable and of this run; else ``None``."""
+        path = self.path(epoch)
+        if not path.exists():
+            return None
+        try:
+            state = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception as error:  # a damaged file
+            logger.warning("Skipping unreadable checkpoint %s: %s", path, error)
+            return None
+        return state if state.get("fingerprint") == self.fingerprint else None
+
     def last(self, max_epoch: int | None = None) -> dict[str, Any] | None:
         """The newest checkpoint of this run at or before ``max_epoch``, or ``None``.
 
@@ -62,16 +74,12 @@ class CheckpointStore:
         reached must not continue from the later epoch: it resumes from its own last
         epoch when that checkpoint is still kept, and trains afresh otherwise.
         """
-        files = sorted(self.folder.glob("epoch_*.pt"))
-        if max_epoch is not None:
-            files = [path for path in files if int(path.stem.removeprefix("epoch_")) <= max_epoch]
-        for path in reversed(files):
-            try:
-                state = torch.load(path, weights_only=True, map_location="cpu")
-            except Exception as error:  # a damaged file: fall back to the one before
-                logger.warning("Skipping unreadable checkpoint %s: %s", path, error)
+        epochs = sorted(int(path.stem.removeprefix("epoch_")) for path in self.folder.glob("epoch_*.pt"))
+        for epoch in reversed(epochs):
+            if max_epoch is not None and epoch > max_epoch:
                 continue
-            if state.get("fingerprint") == self.fingerprint:
+            state = self.load(epoch)  # a damaged or foreign file: fall back to the one before
+            if state is not None:
                 return state
         return None
 
@@ -80,10 +88,20 @@ def run_fingerprint(params: RLAlignmentParams, seed: int, model: FoundationModel
     """Hash of the inputs that determine an alignment run.
 
     Not ``epochs`` (more epochs continue the same run), ``resume``, the progress bar,
-    the validation settings or the checkpoint folder and retention.
+    the validation settings, which weights are kept at the end (``fixed_episodes.keep``,
+    ``average_epochs``) or the checkpoint folder and retention.
     """
     settings = params.model_dump(
-        mode="json", exclude={"epochs", "resume", "progress_bar", "validation", "checkpoint_dir", "keep_checkpoints"}
+        mode="json",
+        exclude={
+            "epochs": True,
+            "resume": True,
+            "progress_bar": True,
+            "validation": True,
+            "checkpoint_dir": True,
+            "keep_checkpoints": True,
+            "fixed_episodes": {"keep", "average_epochs"},
+        },
     )
     digest = hashlib.sha256(json.dumps({"params": settings, "seed": int(seed)}, sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):

@@ -242,7 +242,7 @@ def train_ppo(pretrained: FoundationPolicy, context: LaneContext, params: RLAlig
         )
 
         store = CheckpointStore(
-            params.checkpoint_dir, run_fingerprint(params, seed, actor.model, context), params.keep_checkpoints
+            params.checkpoint_dir, run_fingerprint(params, seed, actor.model, context), params.retained_checkpoints
         )
         state = store.last(params.epochs) if params.resume else None
         curves: list[dict[str, float]] = []
@@ -281,6 +281,7 @@ def train_ppo(pretrained: FoundationPolicy, context: LaneContext, params: RLAlig
                         "env_step": env_step,
                         "update_step": update_step,
                         "algorithm": algorithm.state_dict(),
+                        "actor": actor.state_dict(),  # the epoch's weights alone (keep: average reads them)
                         "curves": curves,
                         "wall_s": curves[-1]["wall_s"],
                         "fixed": fixed.state(),
@@ -304,6 +305,6 @@ def train_ppo(pretrained: FoundationPolicy, context: LaneContext, params: RLAlig
                 verbose=False,
             )
             algorithm.run_training(trainer_params)
-        selection = fixed.finish(actor, curves)
+        selection = fixed.finish(actor, curves, store)
     summary = {**_run_summary(params, curves, started, restored[0], store), **selection}
     return AlignmentRun(actor.model, pd.DataFrame(curves), summary)

@@ -139,7 +139,7 @@ def train_rloo(
             context, params.n_envs, params.episode_weeks, params.reward, seed, params.demand, params.cadence
         )
         store = CheckpointStore(
-            params.checkpoint_dir, run_fingerprint(params, seed, actor.model, context), params.keep_checkpoints
+            params.checkpoint_dir, run_fingerprint(params, seed, actor.model, context), params.retained_checkpoints
         )
         state = store.last(params.epochs) if params.resume else None
         curves: list[dict[str, float]] = []
@@ -198,6 +198,6 @@ def train_rloo(
                 },
             )
             bar.set_postfix(reward=f"{curves[-1]['reward']:.3f}", kl=f"{update_stats.get('kl', 0.0):.4f}")
-        selection = fixed.finish(actor, curves)
+        selection = fixed.finish(actor, curves, store)
     summary = {**_run_summary(params, curves, started, start_epoch, store), **selection}
     return AlignmentRun(actor.model, pd.DataFrame(curves), summary)

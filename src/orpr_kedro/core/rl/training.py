@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch.optim.swa_utils import AveragedModel
 
 from orpr_kedro.core.learning.network import FoundationModel
 from orpr_kedro.core.learning.policy import FoundationPolicy
@@ -183,9 +184,27 @@ class FixedEpisodes:
             self.best_epoch, self.best_cost = int(state["best_epoch"]), float(state["best_cost"])
             self.pretrained_cost, self.best_state = float(state["pretrained_cost"]), state["best_state"]
 
-    def finish(self, actor: FoundationActor, curves: list[dict[str, float]]) -> dict[str, float]:
-        """Load the kept weights (``keep: best``); returns the summary facts of the selection."""
+    def finish(
+        self, actor: FoundationActor, curves: list[dict[str, float]], store: CheckpointStore | None = None
+    ) -> dict[str, float]:
+        """Load the kept weights (``keep: best`` or ``average``); returns the summary facts of the selection.
+
+        ``keep: average`` loads the mean of the weights of the run's last
+        ``average_epochs`` epochs (all of them when the run has fewer), read from their
+        checkpoints in ``store``, and scores it on the fixed episodes.
+        """
         last_epoch = int(curves[-1]["epoch"]) if curves else 0
+        if self.settings.keep == "average" and last_epoch > 0:
+            if store is None:
+                raise ValueError("fixed_episodes.keep: average needs the run's checkpoints")
+            first = average_weights(actor, store, last_epoch, self.settings.average_epochs)
+            cost = self.score(actor).get("fixed_scaled_cost", np.nan) if self.enabled else np.nan
+            return {
+                "kept_epoch": float(last_epoch),
+                "averaged_from_epoch": float(first),
+                "fixed_scaled_cost_pretrained": self.pretrained_cost,
+                "fixed_scaled_cost_kept": float(cost),
+            }
         if not self.enabled:
             return {"kept_epoch": float(last_epoch)}
         kept, cost = last_epoch, float(curves[-1].get("fixed_scaled_cost", np.nan)) if curves else self.pretrained_cost
@@ -197,3 +216,30 @@ class FixedEpisodes:
             "fixed_scaled_cost_pretrained": self.pretrained_cost,
             "fixed_scaled_cost_kept": cost,
         }
+
+
+def average_weights(actor: FoundationActor, store: CheckpointStore, last_epoch: int, n_epochs: int) -> int:
+    """Load into ``actor`` the mean of its weights at epochs ``last_epoch - n_epochs + 1 .. last_epoch``.
+
+    The weights come from the epochs' checkpoints (their ``actor`` entry); torch's
+    :class:`~torch.optim.swa_utils.AveragedModel` averages them with equal weight
+    (frozen parameters and buffers are the same in every epoch). Returns the first
+    averaged epoch.
+
+    Raises:
+        ValueError: when one of those checkpoints is missing or holds no actor weights.
+    """
+    first = max(1, last_epoch - n_epochs + 1)
+    averaged = AveragedModel(actor.model, use_buffers=True)  # the network alone, not the actor's encoding cache
+    for epoch in range(first, last_epoch + 1):
+        state = store.load(epoch)
+        if state is None or "actor" not in state:
+            raise ValueError(
+                f"fixed_episodes.keep: average needs the actor weights of epochs {first}-{last_epoch}, but "
+                f"{store.path(epoch)} is missing or has none (a run from before they were saved); set "
+                "rl_alignment.resume: false to train afresh"
+            )
+        actor.load_state_dict(state["actor"])
+        averaged.update_parameters(actor.model)
+    actor.model.load_state_dict(averaged.module.state_dict())
+    return first

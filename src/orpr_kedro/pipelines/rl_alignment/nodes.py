@@ -294,6 +294,7 @@ def summarise_alignment(
         ("training_steps_per_s", "training_env_steps_per_s"),
         ("kl_coef", "kl_coef"),
         ("kept_epoch", "kept_epoch"),
+        ("averaged_from_epoch", "averaged_from_epoch"),
         ("fixed_scaled_cost_pretrained", "fixed_episode_scaled_cost_pretrained"),
         ("fixed_scaled_cost_kept", "fixed_episode_scaled_cost_kept"),
     ):
@@ -346,7 +347,9 @@ def _summary_line(value: pd.Series) -> str:
             f"; {value['training_epochs']:.0f} epochs, {value['training_env_steps']:,.0f} environment steps "
             f"in {value['training_wall_s']:.1f} s"
         )
-        if "kept_epoch" in value.index:
+        if "averaged_from_epoch" in value.index:
+            line += f" (weights averaged over epochs {value['averaged_from_epoch']:.0f}-{value['kept_epoch']:.0f})"
+        elif "kept_epoch" in value.index:
             line += f" (kept epoch {value['kept_epoch']:.0f})"
     if "deployed_aligned" in value.index:
         line += f"; ORPR is the {'aligned policy' if value['deployed_aligned'] else 'pretrained network'}"
