@@ -527,6 +527,13 @@ def test_keep_average_loads_the_mean_of_the_last_epochs_weights(tables, tmp_path
     assert FixedEpisodes(context, params, SEED).score(actor)["fixed_scaled_cost"] == pytest.approx(
         run.summary["fixed_scaled_cost_kept"], rel=1e-6
     )
+    # the finished run kept another way: the same checkpoints, no training again
+    best = params.model_copy(
+        update={"resume": True, "fixed_episodes": params.fixed_episodes.model_copy(update={"keep": "best"})}
+    )
+    again = alignment.train_alignment(tables["policy"], context, best, SEED)
+    assert again.summary["resumed_from_epoch"] == 4 and "averaged_from_epoch" not in again.summary
+    assert again.summary["checkpoint_folder"] == run.summary["checkpoint_folder"]
 
 
 def _gate_frame(aligned_costs):

@@ -264,4 +264,6 @@ def test_a_run_never_resumes_from_checkpoints_of_other_dynamics(tables, steady, 
         update={"fixed_episodes": params.fixed_episodes.model_copy(update={"keep": "average"})}
     )
     assert run_fingerprint(averaged, 3, model, context) == base
+    window = params.fixed_episodes.model_copy(update={"average_epochs": params.fixed_episodes.average_epochs + 5})
+    assert run_fingerprint(params.model_copy(update={"fixed_episodes": window}), 3, model, context) != base
     assert run_fingerprint(params.model_copy(update={"kl_coef": params.kl_coef + 0.01}), 3, model, context) != base

@@ -97,8 +97,8 @@ class FixedEpisodesParams(StrictModel):
     average_epochs: int = Field(
         10,
         ge=1,
-        description="keep: average: epochs whose weights are averaged (the last ones of the run; their checkpoints "
-        "are kept whatever keep_checkpoints says)",
+        description="keep: average: epochs whose weights are averaged (the last ones of the run; that many "
+        "checkpoints are kept whatever keep_checkpoints says)",
     )
 
 
@@ -169,7 +169,11 @@ class RLAlignmentParams(StrictModel):
 
     @property
     def retained_checkpoints(self) -> int | None:
-        """Checkpoints kept per run: ``keep_checkpoints``, at least the averaged epochs under ``keep: average``."""
-        if self.keep_checkpoints is None or self.fixed_episodes.keep != "average":
-            return self.keep_checkpoints
+        """Checkpoints kept per run: ``keep_checkpoints``, and at least the epochs ``keep: average`` averages.
+
+        At least those whatever ``keep`` says, so that a finished run can be kept
+        another way without training again.
+        """
+        if self.keep_checkpoints is None:
+            return None
         return max(self.keep_checkpoints, self.fixed_episodes.average_epochs)

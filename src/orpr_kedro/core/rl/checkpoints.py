@@ -88,8 +88,9 @@ def run_fingerprint(params: RLAlignmentParams, seed: int, model: FoundationModel
     """Hash of the inputs that determine an alignment run.
 
     Not ``epochs`` (more epochs continue the same run), ``resume``, the progress bar,
-    the validation settings, which weights are kept at the end (``fixed_episodes.keep``,
-    ``average_epochs``) or the checkpoint folder and retention.
+    the validation settings, which weights are kept at the end (``fixed_episodes.keep``:
+    every run keeps the checkpoints that any choice reads) or the checkpoint folder and
+    retention.
     """
     settings = params.model_dump(
         mode="json",
@@ -100,7 +101,7 @@ def run_fingerprint(params: RLAlignmentParams, seed: int, model: FoundationModel
             "validation": True,
             "checkpoint_dir": True,
             "keep_checkpoints": True,
-            "fixed_episodes": {"keep", "average_epochs"},
+            "fixed_episodes": {"keep"},
         },
     )
     digest = hashlib.sha256(json.dumps({"params": settings, "seed": int(seed)}, sort_keys=True).encode())
